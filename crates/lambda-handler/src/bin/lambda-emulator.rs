@@ -1,0 +1,93 @@
+//! `lambda-emulator`: runs an unmodified Lambda `bootstrap` locally behind a Function URL.
+//! See [`lambda_handler::emulator`] for what it emulates.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use lambda_handler::emulator::{Emulator, EmulatorConfig};
+
+/// Local AWS Lambda Runtime API and Function URL emulator.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The function's executable (a Lambda `bootstrap`).
+    #[arg(long, env = "LAMBDA_FUNCTION")]
+    function: PathBuf,
+    /// Address of the Function URL.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    listen: SocketAddr,
+    /// Address of the Runtime API the function polls (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    runtime_api: SocketAddr,
+    /// Stop the function process after this long without invocations.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+    /// Limit of one invocation; past it the request gets 504 and the process is stopped.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// The function's name (AWS_LAMBDA_FUNCTION_NAME).
+    #[arg(long, default_value = "fraud-check")]
+    function_name: String,
+    /// The function's version (AWS_LAMBDA_FUNCTION_VERSION).
+    #[arg(long, default_value = "$LATEST")]
+    function_version: String,
+    /// The function's memory size in MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE).
+    #[arg(long, default_value_t = 128)]
+    memory_size: u32,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if !cli.function.is_file() {
+        anyhow::bail!(
+            "--function {} is not a file (build it with `cargo build -p lambda-handler --bin bootstrap`)",
+            cli.function.display()
+        );
+    }
+    let config = EmulatorConfig {
+        function: cli.function,
+        function_name: cli.function_name,
+        function_version: cli.function_version,
+        memory_size_mb: cli.memory_size,
+        invocation_timeout: cli.timeout,
+        idle_timeout: cli.idle_timeout,
+        ..EmulatorConfig::new("")
+    };
+    let emulator = Emulator::bind(config.clone(), cli.listen, cli.runtime_api).await?;
+    eprintln!(
+        "lambda-emulator: function URL http://{} -> {} (Runtime API {}, timeout {}, idle timeout {})",
+        emulator.url_addr(),
+        config.function.display(),
+        emulator.runtime_api_addr(),
+        humantime::format_duration(config.invocation_timeout),
+        humantime::format_duration(config.idle_timeout),
+    );
+    emulator.serve(shutdown_signal()).await?;
+    eprintln!("lambda-emulator: stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what `lab` and Kubernetes send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,147 @@
+//! A local stand-in for AWS Lambda: it runs the unmodified `bootstrap` binary as a child
+//! process, serves it the Lambda Runtime API, and exposes it behind a Function URL.
+//!
+//! One emulator is one execution environment of one function, as in Lambda with a reserved
+//! concurrency of one: invocations are handled one at a time, the process is started on the
+//! first request (a cold start), kept warm between requests, and stopped after
+//! `idle_timeout` without traffic, after a timed-out invocation, or when it crashes. The next
+//! request then starts a new process, so learners see `faas.coldstart=true` again.
+
+mod event;
+mod instance;
+mod runtime_api;
+mod url;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use instance::InstanceSlot;
+use runtime_api::RuntimeApiState;
+
+/// What the emulated function is and how Lambda would run it.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// The function's executable (a `bootstrap` built for the `provided.al2023` runtime).
+    pub function: PathBuf,
+    /// `AWS_LAMBDA_FUNCTION_NAME` of the child; also names it in the emulator's logs.
+    pub function_name: String,
+    /// `AWS_LAMBDA_FUNCTION_VERSION` of the child: Lambda's unpublished version is `$LATEST`.
+    pub function_version: String,
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` of the child, in MB (Lambda's default is 128).
+    pub memory_size_mb: u32,
+    /// `AWS_REGION` / `AWS_DEFAULT_REGION` of the child and the region in the function ARN.
+    pub region: String,
+    /// How long one invocation may run before it is answered with 504 and the process stopped.
+    pub invocation_timeout: Duration,
+    /// How long a warm process is kept without invocations before it is stopped.
+    pub idle_timeout: Duration,
+}
+
+impl EmulatorConfig {
+    /// The configuration Lambda would give `function` by default.
+    pub fn new(function: impl Into<PathBuf>) -> Self {
+        Self {
+            function: function.into(),
+            function_name: "fraud-check".to_owned(),
+            function_version: "$LATEST".to_owned(),
+            memory_size_mb: 128,
+            region: "us-east-1".to_owned(),
+            invocation_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn function_arn(&self) -> String {
+        format!(
+            "arn:aws:lambda:{}:000000000000:function:{}",
+            self.region, self.function_name
+        )
+    }
+}
+
+/// State shared by the Function URL server, the Runtime API server and the idle reaper.
+struct Shared {
+    config: EmulatorConfig,
+    runtime_api_addr: SocketAddr,
+    slot: InstanceSlot,
+    runtime: RuntimeApiState,
+}
+
+/// An emulator whose two listeners are bound; [`Emulator::serve`] runs it.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    url_listener: TcpListener,
+    runtime_listener: TcpListener,
+}
+
+impl Emulator {
+    /// Binds the Function URL on `url_addr` and the Runtime API on `runtime_api_addr`
+    /// (either may use port 0).
+    pub async fn bind(
+        config: EmulatorConfig,
+        url_addr: SocketAddr,
+        runtime_api_addr: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let url_listener = TcpListener::bind(url_addr)
+            .await
+            .with_context(|| format!("cannot listen for the function URL on {url_addr}"))?;
+        let runtime_listener = TcpListener::bind(runtime_api_addr)
+            .await
+            .with_context(|| format!("cannot listen for the Runtime API on {runtime_api_addr}"))?;
+        let shared = Arc::new(Shared {
+            runtime_api_addr: runtime_listener.local_addr()?,
+            config,
+            slot: InstanceSlot::default(),
+            runtime: RuntimeApiState::default(),
+        });
+        Ok(Self {
+            shared,
+            url_listener,
+            runtime_listener,
+        })
+    }
+
+    /// Where the Function URL listens.
+    pub fn url_addr(&self) -> SocketAddr {
+        self.url_listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address")
+    }
+
+    /// Where the Runtime API listens (the child's `AWS_LAMBDA_RUNTIME_API`).
+    pub fn runtime_api_addr(&self) -> SocketAddr {
+        self.shared.runtime_api_addr
+    }
+
+    /// Serves until `shutdown` completes, then stops the function process.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self {
+            shared,
+            url_listener,
+            runtime_listener,
+        } = self;
+        let runtime_app = runtime_api::router(shared.clone());
+        let url_app = url::router(shared.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
+
+        let runtime_server = tokio::spawn(async move {
+            axum::serve(runtime_listener, runtime_app).await
+        });
+        let reaper = tokio::spawn(instance::reap_idle(shared.clone()));
+
+        let result = axum::serve(url_listener, url_app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("the function URL server failed");
+
+        reaper.abort();
+        runtime_server.abort();
+        shared.slot.stop(&shared.config, "the emulator is shutting down").await;
+        result
+    }
+}

@@ -1,0 +1,224 @@
+//! The Function URL: every HTTP request except `GET /healthz` becomes one invocation.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::event::{self, HttpRequest, MAX_PAYLOAD_BYTES};
+use super::instance::FunctionInstance;
+use super::runtime_api::{Invocation, Outcome};
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(invoke)
+        .with_state(shared)
+}
+
+async fn invoke(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut response = invoke_function(&shared, peer, request, &request_id).await;
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+async fn invoke_function(
+    shared: &Shared,
+    peer: SocketAddr,
+    request: Request,
+    request_id: &str,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_PAYLOAD_BYTES).await else {
+        return failure(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is over Lambda's {MAX_PAYLOAD_BYTES}-byte payload limit"),
+            json!({}),
+        );
+    };
+    let event = event::function_url_event(
+        &HttpRequest {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            body: &body,
+            peer,
+        },
+        request_id,
+        &url_id(&shared.config.function_name),
+    );
+    let traceparent = parts.headers.get("traceparent").and_then(|v| v.to_str().ok());
+
+    let config = &shared.config;
+    let name = &config.function_name;
+    let mut slot = shared.slot.lock().await;
+    if let Some(status) = slot.as_ref().and_then(FunctionInstance::exit_status) {
+        eprintln!("lambda-emulator: {name} had exited ({status}); starting a new process");
+        *slot = None;
+    }
+    if slot.is_none() {
+        match FunctionInstance::start(shared) {
+            Ok(instance) => *slot = Some(instance),
+            Err(e) => {
+                return failure(
+                    StatusCode::BAD_GATEWAY,
+                    format!("could not start {name} from {}: {e}", config.function.display()),
+                    json!({}),
+                );
+            }
+        }
+    }
+    let instance = slot.as_mut().expect("a process was just started");
+
+    let deadline = SystemTime::now() + config.invocation_timeout;
+    let outcome = shared.runtime.expect_outcome(request_id);
+    let invocation = Invocation {
+        request_id: request_id.to_owned(),
+        deadline_ms: deadline
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64,
+        xray_trace_id: event::xray_trace_id(traceparent),
+        payload: Bytes::from(event.to_string()),
+    };
+    // The queue holds one event and the slot lock keeps invocations one at a time, so this
+    // never waits; the process polls it when it is ready.
+    let _ = instance.queue.tx.send(invocation).await;
+
+    let timeout = config.invocation_timeout;
+    let result = tokio::select! {
+        outcome = outcome => Ok(outcome),
+        () = tokio::time::sleep(timeout) => Err(Ended::TimedOut),
+        _ = instance.exited() => Err(Ended::Exited),
+        () = instance.queue.init_failed.notified() => Err(Ended::InitFailed),
+    };
+    shared.runtime.forget(request_id);
+    instance.last_used = std::time::Instant::now();
+
+    match result {
+        Ok(Ok(Outcome::Response(output))) => match event::http_response(&output) {
+            Ok(response) => response,
+            Err(e) => failure(
+                StatusCode::BAD_GATEWAY,
+                format!("{name} returned a response a Function URL cannot send: {e}"),
+                json!({}),
+            ),
+        },
+        Ok(Ok(Outcome::Error(error))) => {
+            let error: Value = serde_json::from_slice(&error).unwrap_or_else(
+                |_| json!({"errorMessage": String::from_utf8_lossy(&error)}),
+            );
+            failure(
+                StatusCode::BAD_GATEWAY,
+                format!("{name} failed to handle the request (invocation {request_id})"),
+                json!({"errorType": error["errorType"], "errorMessage": error["errorMessage"]}),
+            )
+        }
+        // The sender disappears only if the process was replaced under us; treat as a crash.
+        Ok(Err(_)) | Err(Ended::Exited) => {
+            let status = instance
+                .exit_status()
+                .unwrap_or_else(|| "unknown status".to_owned());
+            let init_error = instance
+                .queue
+                .init_error
+                .lock()
+                .expect("init error lock poisoned")
+                .clone();
+            *slot = None;
+            let message = format!(
+                "{name} exited ({status}) during invocation {request_id}; the next request starts a new process"
+            );
+            eprintln!("lambda-emulator: {message}");
+            failure(StatusCode::BAD_GATEWAY, message, init_error_detail(init_error))
+        }
+        Err(Ended::InitFailed) => {
+            let init_error = instance
+                .queue
+                .init_error
+                .lock()
+                .expect("init error lock poisoned")
+                .clone();
+            if let Some(instance) = slot.take() {
+                instance.stop().await;
+            }
+            failure(
+                StatusCode::BAD_GATEWAY,
+                format!("{name} failed to initialise; the next request starts a new process"),
+                init_error_detail(init_error),
+            )
+        }
+        Err(Ended::TimedOut) => {
+            if let Some(instance) = slot.take() {
+                instance.stop().await;
+            }
+            let message = format!(
+                "{name} timed out after {} (invocation {request_id}); the process was stopped and the next request starts a new one",
+                humantime::format_duration(timeout)
+            );
+            eprintln!("lambda-emulator: {message}");
+            failure(StatusCode::GATEWAY_TIMEOUT, message, json!({}))
+        }
+    }
+}
+
+enum Ended {
+    TimedOut,
+    Exited,
+    InitFailed,
+}
+
+fn init_error_detail(init_error: Option<Bytes>) -> Value {
+    match init_error {
+        Some(error) => {
+            let error: Value = serde_json::from_slice(&error)
+                .unwrap_or_else(|_| json!(String::from_utf8_lossy(&error)));
+            json!({"initError": error})
+        }
+        None => json!({}),
+    }
+}
+
+/// An error the emulator itself answers with, as JSON: `{"message": ..., <detail>}`.
+fn failure(status: StatusCode, message: String, detail: Value) -> Response {
+    let mut body = json!({ "message": message });
+    if let (Some(body), Value::Object(detail)) = (body.as_object_mut(), detail) {
+        body.extend(detail);
+    }
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        Body::from(body.to_string()),
+    )
+        .into_response()
+}
+
+/// A stable Function URL id for the function, in the 32-character shape AWS uses.
+fn url_id(function_name: &str) -> String {
+    let mut id: String = function_name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    id.push_str("emulator");
+    while id.len() < 32 {
+        id.push('0');
+    }
+    id.truncate(32);
+    id
+}
