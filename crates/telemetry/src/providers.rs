@@ -1,0 +1,276 @@
+//! Builds the resource, the three OTLP providers and the `tracing` subscriber.
+
+use anyhow::Context as _;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{KeyValue, global};
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+use opentelemetry_otlp::{LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::resource::EnvResourceDetector;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{EnvFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+use crate::config::{OtlpProtocol, Settings, Signal};
+use crate::{SHUTDOWN_TIMEOUT, ServiceInfo};
+
+/// Crates whose own events must never reach the OTLP exporters: they log about the very
+/// HTTP/2 connections that carry the telemetry, which would feed back forever.
+const TRANSPORT_TARGETS: [&str; 7] = [
+    "hyper",
+    "hyper_util",
+    "h2",
+    "tonic",
+    "reqwest",
+    "tower",
+    "opentelemetry",
+];
+
+/// Keeps the providers alive; flush or shut them down through it.
+#[must_use = "dropping the guard without shutdown() loses the last batch of telemetry"]
+pub struct TelemetryGuard {
+    providers: Option<Providers>,
+}
+
+struct Providers {
+    tracer: SdkTracerProvider,
+    meter: SdkMeterProvider,
+    logger: SdkLoggerProvider,
+}
+
+impl Providers {
+    fn flush(&self) {
+        report("flushing spans", self.tracer.force_flush());
+        report("flushing logs", self.logger.force_flush());
+        report("flushing metrics", self.meter.force_flush());
+    }
+
+    fn shutdown(&self) {
+        self.flush();
+        report(
+            "shutting down the tracer provider",
+            self.tracer.shutdown_with_timeout(SHUTDOWN_TIMEOUT),
+        );
+        report(
+            "shutting down the logger provider",
+            self.logger.shutdown_with_timeout(SHUTDOWN_TIMEOUT),
+        );
+        report(
+            "shutting down the meter provider",
+            self.meter.shutdown_with_timeout(SHUTDOWN_TIMEOUT),
+        );
+    }
+}
+
+/// Export problems go straight to stderr: logging them through `tracing` would hand them
+/// to the very exporter that just failed.
+fn report(what: &str, result: opentelemetry_sdk::error::OTelSdkResult) {
+    if let Err(err) = result {
+        eprintln!("telemetry: {what} failed: {err}");
+    }
+}
+
+impl TelemetryGuard {
+    /// Whether providers were installed (false when `OTEL_SDK_DISABLED=true`).
+    pub fn is_enabled(&self) -> bool {
+        self.providers.is_some()
+    }
+
+    /// Blocking `force_flush` of spans, logs and metrics: the Lambda calls it at the end of
+    /// every invocation. Do not call it from a current-thread runtime's thread with the gRPC
+    /// exporter (it blocks on an export that needs that thread); use http/protobuf there or
+    /// call it via `spawn_blocking`.
+    pub fn flush(&self) {
+        if let Some(providers) = &self.providers {
+            providers.flush();
+        }
+    }
+
+    /// Flushes and shuts down every provider, off the async threads (the exporters block on
+    /// their own runtime work). Call it after the server stopped.
+    pub async fn shutdown(self) {
+        if let Some(providers) = self.providers {
+            let joined = tokio::task::spawn_blocking(move || providers.shutdown()).await;
+            if let Err(err) = joined {
+                eprintln!("telemetry: shutdown task failed: {err}");
+            }
+        }
+    }
+}
+
+pub(crate) fn init(info: ServiceInfo) -> anyhow::Result<TelemetryGuard> {
+    let settings = Settings::from_env()?;
+    global::set_text_map_propagator(opentelemetry::propagation::TextMapCompositePropagator::new(
+        vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(BaggagePropagator::new()),
+        ],
+    ));
+
+    let fmt_layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(log_filter());
+
+    if settings.disabled {
+        tracing_subscriber::registry()
+            .with(fmt_layer)
+            .try_init()
+            .context("a global tracing subscriber is already installed")?;
+        tracing::info!(
+            service = info.name,
+            "OTEL_SDK_DISABLED=true: telemetry export is off"
+        );
+        return Ok(TelemetryGuard { providers: None });
+    }
+
+    let resource = build_resource(info);
+    let providers = build_providers(&settings, resource)?;
+    global::set_tracer_provider(providers.tracer.clone());
+    global::set_meter_provider(providers.meter.clone());
+
+    let span_layer = tracing_opentelemetry::layer()
+        .with_tracer(providers.tracer.tracer(info.name))
+        .with_filter(span_filter());
+    let log_bridge =
+        OpenTelemetryTracingBridge::new(&providers.logger).with_filter(bridge_filter());
+
+    tracing_subscriber::registry()
+        .with(fmt_layer)
+        .with(span_layer)
+        .with(log_bridge)
+        .try_init()
+        .context("a global tracing subscriber is already installed")?;
+
+    tracing::info!(
+        service = info.name,
+        protocol = ?settings.protocol,
+        traces_endpoint = %settings.endpoint(Signal::Traces),
+        "telemetry initialised"
+    );
+    Ok(TelemetryGuard {
+        providers: Some(providers),
+    })
+}
+
+/// `RUST_LOG`, default `info`.
+fn log_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Spans are exported at info and above whatever `RUST_LOG` says: turning the console quiet
+/// must not make traces disappear.
+fn span_filter() -> Targets {
+    TRANSPORT_TARGETS.iter().fold(
+        Targets::new().with_default(LevelFilter::INFO),
+        |targets, target| targets.with_target(*target, LevelFilter::OFF),
+    )
+}
+
+/// The log bridge follows `RUST_LOG` but never the transport crates.
+fn bridge_filter() -> EnvFilter {
+    TRANSPORT_TARGETS
+        .iter()
+        .fold(log_filter(), |filter, target| {
+            filter.add_directive(
+                format!("{target}=off")
+                    .parse()
+                    .expect("a crate name followed by =off is a valid directive"),
+            )
+        })
+}
+
+/// service.name: `OTEL_SERVICE_NAME`, else `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, else
+/// the caller's name. service.instance.id and deployment.environment.name get defaults
+/// (a random uuid, "lab") unless `OTEL_RESOURCE_ATTRIBUTES` gives them.
+fn build_resource(info: ServiceInfo) -> Resource {
+    let from_env = Resource::builder_empty()
+        .with_detector(Box::new(EnvResourceDetector::new()))
+        .build();
+    let env_has = |key: &'static str| from_env.get(&opentelemetry::Key::from_static_str(key));
+    let service_name = std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| env_has("service.name").map(|v| v.to_string()))
+        .unwrap_or_else(|| info.name.to_owned());
+
+    let mut defaults = Vec::new();
+    if env_has("service.version").is_none() {
+        defaults.push(KeyValue::new("service.version", info.version));
+    }
+    if env_has("service.instance.id").is_none() {
+        defaults.push(KeyValue::new(
+            "service.instance.id",
+            uuid::Uuid::new_v4().to_string(),
+        ));
+    }
+    if env_has("deployment.environment.name").is_none() {
+        defaults.push(KeyValue::new("deployment.environment.name", "lab"));
+    }
+    Resource::builder()
+        .with_service_name(service_name)
+        .with_attributes(defaults)
+        .build()
+}
+
+fn build_providers(settings: &Settings, resource: Resource) -> anyhow::Result<Providers> {
+    let (spans, metrics, logs) = match settings.protocol {
+        OtlpProtocol::Grpc => (
+            SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(settings.endpoint(Signal::Traces))
+                .build(),
+            MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(settings.endpoint(Signal::Metrics))
+                .build(),
+            LogExporter::builder()
+                .with_tonic()
+                .with_endpoint(settings.endpoint(Signal::Logs))
+                .build(),
+        ),
+        OtlpProtocol::HttpProtobuf => (
+            SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(settings.endpoint(Signal::Traces))
+                .build(),
+            MetricExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(settings.endpoint(Signal::Metrics))
+                .build(),
+            LogExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(settings.endpoint(Signal::Logs))
+                .build(),
+        ),
+    };
+    let tracer = SdkTracerProvider::builder()
+        .with_resource(resource.clone())
+        .with_batch_exporter(spans.context("building the OTLP span exporter")?)
+        .build();
+    let meter = SdkMeterProvider::builder()
+        .with_resource(resource.clone())
+        .with_reader(
+            PeriodicReader::builder(metrics.context("building the OTLP metric exporter")?)
+                .with_interval(settings.metric_interval)
+                .build(),
+        )
+        .build();
+    let logger = SdkLoggerProvider::builder()
+        .with_resource(resource)
+        .with_batch_exporter(logs.context("building the OTLP log exporter")?)
+        .build();
+    Ok(Providers {
+        tracer,
+        meter,
+        logger,
+    })
+}

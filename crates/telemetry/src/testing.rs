@@ -1,0 +1,289 @@
+//! A real OTLP/gRPC receiver for tests (feature `testing`): it listens on 127.0.0.1:0,
+//! accepts traces, metrics and logs, and keeps them for the test to inspect. Point a
+//! spawned service at it with `OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint()`.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::Metric;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+#[derive(Default)]
+struct Store {
+    traces: Vec<ExportTraceServiceRequest>,
+    metrics: Vec<ExportMetricsServiceRequest>,
+    logs: Vec<ExportLogsServiceRequest>,
+}
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Store>>);
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Shared {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.lock().traces.push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Shared {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.lock().metrics.push(request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Shared {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.lock().logs.push(request.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+/// One received span with the resource it came with.
+#[derive(Debug, Clone)]
+pub struct ReceivedSpan {
+    pub resource: Resource,
+    pub span: Span,
+}
+
+/// One received log record with its resource.
+#[derive(Debug, Clone)]
+pub struct ReceivedLog {
+    pub resource: Resource,
+    pub record: LogRecord,
+}
+
+/// One received metric (one export's data points) with its resource.
+#[derive(Debug, Clone)]
+pub struct ReceivedMetric {
+    pub resource: Resource,
+    pub metric: Metric,
+}
+
+impl ReceivedSpan {
+    pub fn service_name(&self) -> String {
+        resource_service_name(&self.resource)
+    }
+    pub fn attr(&self, key: &str) -> Option<String> {
+        attr(&self.span.attributes, key)
+    }
+    pub fn trace_id(&self) -> String {
+        hex(&self.span.trace_id)
+    }
+    pub fn span_id(&self) -> String {
+        hex(&self.span.span_id)
+    }
+    pub fn parent_span_id(&self) -> String {
+        hex(&self.span.parent_span_id)
+    }
+}
+
+impl ReceivedLog {
+    pub fn service_name(&self) -> String {
+        resource_service_name(&self.resource)
+    }
+    pub fn body(&self) -> String {
+        self.record
+            .body
+            .as_ref()
+            .map(any_value_string)
+            .unwrap_or_default()
+    }
+    pub fn trace_id(&self) -> String {
+        hex(&self.record.trace_id)
+    }
+    pub fn span_id(&self) -> String {
+        hex(&self.record.span_id)
+    }
+}
+
+impl ReceivedMetric {
+    pub fn service_name(&self) -> String {
+        resource_service_name(&self.resource)
+    }
+}
+
+/// Lower-case hex of an id; empty for an empty id.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A readable string for any OTLP value.
+pub fn any_value_string(value: &AnyValue) -> String {
+    match &value.value {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+/// The value of `key` in an attribute list, as a string.
+pub fn attr(attributes: &[KeyValue], key: &str) -> Option<String> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .map(any_value_string)
+}
+
+fn resource_service_name(resource: &Resource) -> String {
+    attr(&resource.attributes, "service.name").unwrap_or_default()
+}
+
+/// The running receiver. Dropping it stops the server.
+pub struct OtlpReceiver {
+    addr: SocketAddr,
+    store: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl OtlpReceiver {
+    /// Starts the receiver on 127.0.0.1 and an ephemeral port.
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let store = Shared::default();
+        let server = tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(store.clone()))
+            .add_service(MetricsServiceServer::new(store.clone()))
+            .add_service(LogsServiceServer::new(store.clone()));
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let task = tokio::spawn(async move {
+            if let Err(err) = server.serve_with_incoming(incoming).await {
+                eprintln!("test OTLP receiver stopped: {err}");
+            }
+        });
+        Ok(Self { addr, store, task })
+    }
+
+    /// `http://127.0.0.1:PORT`, for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        let store = self.store.lock();
+        store
+            .traces
+            .iter()
+            .flat_map(|req| &req.resource_spans)
+            .flat_map(|rs| {
+                let resource = rs.resource.clone().unwrap_or_default();
+                rs.scope_spans.iter().flat_map(move |ss| {
+                    let resource = resource.clone();
+                    ss.spans.iter().map(move |span| ReceivedSpan {
+                        resource: resource.clone(),
+                        span: span.clone(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Every log record received so far.
+    pub fn logs(&self) -> Vec<ReceivedLog> {
+        let store = self.store.lock();
+        store
+            .logs
+            .iter()
+            .flat_map(|req| &req.resource_logs)
+            .flat_map(|rl| {
+                let resource = rl.resource.clone().unwrap_or_default();
+                rl.scope_logs.iter().flat_map(move |sl| {
+                    let resource = resource.clone();
+                    sl.log_records.iter().map(move |record| ReceivedLog {
+                        resource: resource.clone(),
+                        record: record.clone(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Every metric received so far (one entry per metric per export).
+    pub fn metrics(&self) -> Vec<ReceivedMetric> {
+        let store = self.store.lock();
+        store
+            .metrics
+            .iter()
+            .flat_map(|req| &req.resource_metrics)
+            .flat_map(|rm| {
+                let resource = rm.resource.clone().unwrap_or_default();
+                rm.scope_metrics.iter().flat_map(move |sm| {
+                    let resource = resource.clone();
+                    sm.metrics.iter().map(move |metric| ReceivedMetric {
+                        resource: resource.clone(),
+                        metric: metric.clone(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Polls `condition` until it holds or `timeout` passes; returns whether it held. Export
+    /// is asynchronous, so tests wait for what they expect instead of sleeping.
+    pub async fn wait_until(&self, timeout: Duration, condition: impl Fn(&Self) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if condition(self) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
