@@ -1,0 +1,1 @@
+//! Connectors: an exporter at the end of one pipeline and a receiver at the start of another.

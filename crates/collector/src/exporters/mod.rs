@@ -1,0 +1,6 @@
+//! Exporters: where telemetry leaves the collector.
+pub mod debug;
+pub mod file;
+pub mod nop;
+pub mod otlp;
+pub mod queue;

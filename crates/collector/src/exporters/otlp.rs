@@ -1,0 +1,497 @@
+//! The OTLP exporters: `otlp_grpc` (alias `otlp`, the Go collector's otlpexporter) and
+//! `otlp_http` (alias `otlphttp`, its otlphttpexporter), each behind the shared sending queue
+//! and retry policy.
+
+use super::queue::{QueueConfig, QueuedExporter, RetryConfig, SendError, Sender};
+use crate::component::{BuildContext, SharedConsumer};
+use crate::config::{GoDuration, Node};
+use crate::otlp_codec::{self, Encoding};
+use crate::pdata::{Batch, Signal};
+use crate::registry::{self, ComponentConfig, ExporterFactory};
+use anyhow::Context;
+use async_trait::async_trait;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, logs_service_client::LogsServiceClient,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, metrics_service_client::MetricsServiceClient,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, trace_service_client::TraceServiceClient,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+const ALL: &[Signal] = &[Signal::Traces, Signal::Metrics, Signal::Logs];
+
+pub const GRPC_FACTORY: ExporterFactory = ExporterFactory {
+    kind: "otlp_grpc",
+    aliases: &["otlp"],
+    description: "Sends OTLP over gRPC to another collector or a backend (Jaeger, Tempo, ...)",
+    signals: ALL,
+    validate: |n, p, e| {
+        registry::check::<GrpcExporterConfig>(n, p, e);
+    },
+    build: build_grpc,
+};
+
+pub const HTTP_FACTORY: ExporterFactory = ExporterFactory {
+    kind: "otlp_http",
+    aliases: &["otlphttp"],
+    description: "Sends OTLP over HTTP (protobuf, or JSON on request) to another collector or a backend",
+    signals: ALL,
+    validate: |n, p, e| {
+        registry::check::<HttpExporterConfig>(n, p, e);
+    },
+    build: build_http,
+};
+
+/// `tls`, as the Go collector's configtls client settings.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsClientConfig {
+    /// Plain text, no TLS. Default false (TLS with the system's roots).
+    pub insecure: bool,
+    /// Accept any server certificate. Default false. Only for experiments.
+    pub insecure_skip_verify: bool,
+    /// PEM file of the CA that signs the server's certificate.
+    pub ca_file: Option<String>,
+    /// PEM client certificate and key, for mTLS.
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    /// Name to verify the server certificate against instead of the endpoint's host.
+    pub server_name_override: Option<String>,
+}
+
+impl TlsClientConfig {
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            v.push((
+                "tls",
+                "cert_file and key_file go together: set both or neither".into(),
+            ));
+        }
+        for f in [&self.ca_file, &self.cert_file, &self.key_file]
+            .into_iter()
+            .flatten()
+        {
+            if !std::path::Path::new(f).exists() {
+                v.push(("tls", format!("file \"{f}\" does not exist")));
+            }
+        }
+        v
+    }
+}
+
+fn compression_problem(c: &str) -> Option<(&'static str, String)> {
+    (!matches!(c, "gzip" | "zstd" | "none" | "")).then(|| {
+        (
+            "compression",
+            format!("unknown compression \"{c}\"; use gzip, zstd or none"),
+        )
+    })
+}
+
+/// `otlp_grpc` / `otlp`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcExporterConfig {
+    /// host:port of the receiving server (a http:// or https:// prefix is accepted).
+    pub endpoint: String,
+    pub tls: TlsClientConfig,
+    /// Extra gRPC metadata sent with every request (e.g. authorization).
+    pub headers: BTreeMap<String, String>,
+    /// gzip (default), zstd or none.
+    pub compression: String,
+    /// Deadline of one export call. Default 5s.
+    pub timeout: GoDuration,
+    pub sending_queue: QueueConfig,
+    pub retry_on_failure: RetryConfig,
+    /// Accepted for compatibility with Go configs; one connection is used.
+    pub balancer_name: Option<String>,
+}
+
+impl Default for GrpcExporterConfig {
+    fn default() -> Self {
+        GrpcExporterConfig {
+            endpoint: String::new(),
+            tls: TlsClientConfig::default(),
+            headers: BTreeMap::new(),
+            compression: "gzip".into(),
+            timeout: GoDuration::secs(5),
+            sending_queue: QueueConfig::default(),
+            retry_on_failure: RetryConfig::default(),
+            balancer_name: None,
+        }
+    }
+}
+
+impl ComponentConfig for GrpcExporterConfig {
+    fn validate(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if self.endpoint.is_empty() {
+            v.push((
+                "",
+                "endpoint is required (host:port of the OTLP/gRPC server)".into(),
+            ));
+        } else if let Err(e) = grpc_uri(&self.endpoint, &self.tls)
+            .and_then(|u| Endpoint::from_shared(u.clone()).map_err(|e| format!("\"{u}\": {e}")))
+        {
+            v.push(("endpoint", e));
+        }
+        for k in self.headers.keys() {
+            if MetadataKey::<tonic::metadata::Ascii>::from_bytes(k.to_ascii_lowercase().as_bytes())
+                .is_err()
+            {
+                v.push((
+                    "headers",
+                    format!("\"{k}\" is not a valid gRPC metadata name"),
+                ));
+            }
+        }
+        v.extend(compression_problem(&self.compression));
+        v.extend(self.tls.problems());
+        v.extend(self.sending_queue.problems());
+        v.extend(self.retry_on_failure.problems());
+        v
+    }
+}
+
+fn grpc_uri(endpoint: &str, tls: &TlsClientConfig) -> Result<String, String> {
+    if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+        return Ok(endpoint.to_string());
+    }
+    if !endpoint.contains(':') {
+        return Err(format!("\"{endpoint}\" needs a port, e.g. {endpoint}:4317"));
+    }
+    let scheme = if tls.insecure { "http" } else { "https" };
+    Ok(format!("{scheme}://{endpoint}"))
+}
+
+fn read(path: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {path}"))
+}
+
+fn build_grpc(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
+    let cfg: GrpcExporterConfig = registry::parse(node, &format!("exporters::{}", ctx.id))?;
+    let uri = grpc_uri(&cfg.endpoint, &cfg.tls).map_err(anyhow::Error::msg)?;
+    let mut ep = Endpoint::from_shared(uri.clone())?
+        .timeout(cfg.timeout.0)
+        .connect_timeout(cfg.timeout.0);
+    if uri.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new().with_native_roots();
+        if let Some(ca) = &cfg.tls.ca_file {
+            tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
+        }
+        if let (Some(c), Some(k)) = (&cfg.tls.cert_file, &cfg.tls.key_file) {
+            tls = tls.identity(Identity::from_pem(read(c)?, read(k)?));
+        }
+        if let Some(name) = &cfg.tls.server_name_override {
+            tls = tls.domain_name(name.clone());
+        }
+        ep = ep.tls_config(tls)?;
+    }
+    let mut headers = MetadataMap::new();
+    for (k, v) in &cfg.headers {
+        let key = MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())?;
+        headers.insert(
+            key,
+            MetadataValue::try_from(v.as_str()).with_context(|| format!("header {k}"))?,
+        );
+    }
+    let compression = match cfg.compression.as_str() {
+        "gzip" => Some(CompressionEncoding::Gzip),
+        "zstd" => Some(CompressionEncoding::Zstd),
+        _ => None,
+    };
+    let sender = GrpcSender {
+        channel: ep.connect_lazy(),
+        headers,
+        compression,
+        endpoint: cfg.endpoint.clone(),
+    };
+    Ok(QueuedExporter::new(
+        &ctx,
+        signal,
+        sender,
+        cfg.sending_queue,
+        cfg.retry_on_failure,
+    ))
+}
+
+struct GrpcSender {
+    channel: Channel,
+    headers: MetadataMap,
+    compression: Option<CompressionEncoding>,
+    endpoint: String,
+}
+
+fn classify(endpoint: &str, s: tonic::Status) -> SendError {
+    use tonic::Code::*;
+    // The OTLP specification's retryable codes; RESOURCE_EXHAUSTED only when the server
+    // says when to come back (RetryInfo travels in the details).
+    let retryable = match s.code() {
+        Cancelled | DeadlineExceeded | Aborted | OutOfRange | Unavailable | DataLoss => true,
+        ResourceExhausted => !s.details().is_empty(),
+        _ => false,
+    };
+    let msg = format!("{endpoint}: {:?}: {}", s.code(), s.message());
+    SendError {
+        retryable,
+        message: msg,
+        retry_after: None,
+    }
+}
+
+#[async_trait]
+impl Sender for GrpcSender {
+    async fn send(&self, batch: &Batch) -> Result<(), SendError> {
+        macro_rules! call {
+            ($client:ident, $req:expr, $what:literal, $field:ident) => {{
+                let mut c = $client::new(self.channel.clone()).accept_compressed(CompressionEncoding::Gzip);
+                if let Some(enc) = self.compression {
+                    c = c.send_compressed(enc);
+                }
+                let mut req = tonic::Request::new($req);
+                *req.metadata_mut() = self.headers.clone();
+                let resp = c.export(req).await.map_err(|s| classify(&self.endpoint, s))?;
+                if let Some(ps) = resp.into_inner().partial_success
+                    && ps.$field > 0
+                {
+                    tracing::warn!(endpoint = %self.endpoint, rejected = ps.$field, message = %ps.error_message, concat!("the server rejected some ", $what));
+                }
+                Ok(())
+            }};
+        }
+        match batch {
+            Batch::Traces(rs) => call!(
+                TraceServiceClient,
+                ExportTraceServiceRequest {
+                    resource_spans: rs.clone()
+                },
+                "spans",
+                rejected_spans
+            ),
+            Batch::Metrics(rm) => call!(
+                MetricsServiceClient,
+                ExportMetricsServiceRequest {
+                    resource_metrics: rm.clone()
+                },
+                "data points",
+                rejected_data_points
+            ),
+            Batch::Logs(rl) => call!(
+                LogsServiceClient,
+                ExportLogsServiceRequest {
+                    resource_logs: rl.clone()
+                },
+                "log records",
+                rejected_log_records
+            ),
+        }
+    }
+}
+
+/// `otlp_http` / `otlphttp`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpExporterConfig {
+    /// Base URL; /v1/traces, /v1/metrics and /v1/logs are appended (e.g. http://gateway:4318).
+    pub endpoint: String,
+    /// Full URLs per signal, used as given, overriding endpoint.
+    pub traces_endpoint: Option<String>,
+    pub metrics_endpoint: Option<String>,
+    pub logs_endpoint: Option<String>,
+    pub tls: TlsClientConfig,
+    /// Extra HTTP headers sent with every request.
+    pub headers: BTreeMap<String, String>,
+    /// gzip (default), zstd or none.
+    pub compression: String,
+    /// proto (default) or json.
+    pub encoding: String,
+    /// Deadline of one request. Default 5s (the Go exporter's 30s is long for a lab).
+    pub timeout: GoDuration,
+    pub sending_queue: QueueConfig,
+    pub retry_on_failure: RetryConfig,
+}
+
+impl Default for HttpExporterConfig {
+    fn default() -> Self {
+        HttpExporterConfig {
+            endpoint: String::new(),
+            traces_endpoint: None,
+            metrics_endpoint: None,
+            logs_endpoint: None,
+            tls: TlsClientConfig::default(),
+            headers: BTreeMap::new(),
+            compression: "gzip".into(),
+            encoding: "proto".into(),
+            timeout: GoDuration::secs(5),
+            sending_queue: QueueConfig::default(),
+            retry_on_failure: RetryConfig::default(),
+        }
+    }
+}
+
+impl HttpExporterConfig {
+    fn url(&self, signal: Signal) -> Option<String> {
+        let explicit = match signal {
+            Signal::Traces => &self.traces_endpoint,
+            Signal::Metrics => &self.metrics_endpoint,
+            Signal::Logs => &self.logs_endpoint,
+        };
+        if let Some(u) = explicit {
+            return Some(u.clone());
+        }
+        (!self.endpoint.is_empty())
+            .then(|| format!("{}/v1/{}", self.endpoint.trim_end_matches('/'), signal))
+    }
+}
+
+impl ComponentConfig for HttpExporterConfig {
+    fn validate(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if self.endpoint.is_empty()
+            && self.traces_endpoint.is_none()
+            && self.metrics_endpoint.is_none()
+            && self.logs_endpoint.is_none()
+        {
+            v.push((
+                "",
+                "endpoint is required (base URL such as http://gateway:4318)".into(),
+            ));
+        }
+        for (k, u) in [
+            ("endpoint", Some(&self.endpoint)),
+            ("traces_endpoint", self.traces_endpoint.as_ref()),
+            ("metrics_endpoint", self.metrics_endpoint.as_ref()),
+            ("logs_endpoint", self.logs_endpoint.as_ref()),
+        ] {
+            if let Some(u) = u
+                && !u.is_empty()
+                && let Err(e) = reqwest::Url::parse(u)
+                    .map_err(|e| e.to_string())
+                    .and_then(|url| {
+                        if matches!(url.scheme(), "http" | "https") {
+                            Ok(())
+                        } else {
+                            Err("the scheme must be http or https".into())
+                        }
+                    })
+            {
+                v.push((k, format!("\"{u}\" is not a valid URL: {e}")));
+            }
+        }
+        if !matches!(self.encoding.as_str(), "proto" | "json") {
+            v.push((
+                "encoding",
+                format!("unknown encoding \"{}\"; use proto or json", self.encoding),
+            ));
+        }
+        v.extend(compression_problem(&self.compression));
+        v.extend(self.tls.problems());
+        v.extend(self.sending_queue.problems());
+        v.extend(self.retry_on_failure.problems());
+        v
+    }
+}
+
+fn build_http(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
+    let cfg: HttpExporterConfig = registry::parse(node, &format!("exporters::{}", ctx.id))?;
+    let url = cfg
+        .url(signal)
+        .with_context(|| format!("no URL for {signal}: set endpoint or {signal}_endpoint"))?;
+    let mut client = reqwest::Client::builder().timeout(cfg.timeout.0);
+    if cfg.tls.insecure_skip_verify {
+        client = client.tls_danger_accept_invalid_certs(true);
+    }
+    if let Some(ca) = &cfg.tls.ca_file {
+        client = client.add_root_certificate(reqwest::Certificate::from_pem(&read(ca)?)?);
+    }
+    if let (Some(c), Some(k)) = (&cfg.tls.cert_file, &cfg.tls.key_file) {
+        let mut pem = read(c)?;
+        pem.extend(read(k)?);
+        client = client.identity(reqwest::Identity::from_pem(&pem)?);
+    }
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in &cfg.headers {
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(k.as_bytes())?,
+            v.parse().with_context(|| format!("header {k}"))?,
+        );
+    }
+    let sender = HttpSender {
+        client: client.default_headers(headers).build()?,
+        url,
+        encoding: if cfg.encoding == "json" {
+            Encoding::Json
+        } else {
+            Encoding::Protobuf
+        },
+        compression: cfg.compression.clone(),
+    };
+    Ok(QueuedExporter::new(
+        &ctx,
+        signal,
+        sender,
+        cfg.sending_queue,
+        cfg.retry_on_failure,
+    ))
+}
+
+struct HttpSender {
+    client: reqwest::Client,
+    url: String,
+    encoding: Encoding,
+    compression: String,
+}
+
+#[async_trait]
+impl Sender for HttpSender {
+    async fn send(&self, batch: &Batch) -> Result<(), SendError> {
+        let raw = otlp_codec::encode(batch, self.encoding);
+        let mut req = self
+            .client
+            .post(&self.url)
+            .header("content-type", self.encoding.content_type());
+        let body = match self.compression.as_str() {
+            "gzip" => {
+                req = req.header("content-encoding", "gzip");
+                otlp_codec::gzip(&raw)
+            }
+            "zstd" => {
+                req = req.header("content-encoding", "zstd");
+                otlp_codec::zstd_compress(&raw)
+            }
+            _ => raw,
+        };
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SendError::retryable(format!("{}: {e}", self.url)))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = resp.text().await.unwrap_or_default();
+        let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+        let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+        Err(SendError {
+            retryable,
+            message: format!("{}: HTTP {status}: {text}", self.url),
+            retry_after,
+        })
+    }
+}

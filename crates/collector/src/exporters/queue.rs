@@ -1,0 +1,311 @@
+//! What every network exporter shares, as the Go collector's exporterhelper: a bounded
+//! sending queue drained by `num_consumers` workers, retries with exponential backoff for
+//! the failures the OTLP specification calls retryable, and the exporter's own counters.
+//! A full queue refuses upstream with a retryable error — never a silent drop.
+
+use crate::component::{BuildContext, ConsumeError, Consumer};
+use crate::config::GoDuration;
+use crate::pdata::{Batch, Signal};
+use crate::telemetry::ExporterMetrics;
+use async_trait::async_trait;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, mpsc};
+
+/// `sending_queue`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Queue batches and send them from background workers. Default true.
+    pub enabled: bool,
+    /// Workers sending from the queue in parallel. Default 10.
+    pub num_consumers: usize,
+    /// Batches the queue holds. Default 1000.
+    pub queue_size: usize,
+    /// When full, wait for room instead of refusing. Default false.
+    pub block_on_overflow: bool,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            enabled: true,
+            num_consumers: 10,
+            queue_size: 1000,
+            block_on_overflow: false,
+        }
+    }
+}
+
+/// `retry_on_failure`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retry retryable failures. Default true.
+    pub enabled: bool,
+    /// First wait. Default 5s.
+    pub initial_interval: GoDuration,
+    /// Longest wait between tries. Default 30s.
+    pub max_interval: GoDuration,
+    /// Growth of the wait per try. Default 1.5.
+    pub multiplier: f64,
+    /// Random spread of each wait (0.5 = ±50%). Default 0.5.
+    pub randomization_factor: f64,
+    /// Give up on a batch after this long (0 = never). Default 300s.
+    pub max_elapsed_time: GoDuration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            enabled: true,
+            initial_interval: GoDuration::secs(5),
+            max_interval: GoDuration::secs(30),
+            multiplier: 1.5,
+            randomization_factor: 0.5,
+            max_elapsed_time: GoDuration::secs(300),
+        }
+    }
+}
+
+impl RetryConfig {
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if self.multiplier < 1.0 {
+            v.push((
+                "retry_on_failure",
+                format!("multiplier must be at least 1, found {}", self.multiplier),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.randomization_factor) {
+            v.push((
+                "retry_on_failure",
+                "randomization_factor must be between 0 and 1".into(),
+            ));
+        }
+        v
+    }
+}
+
+impl QueueConfig {
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if self.enabled && self.queue_size == 0 {
+            v.push(("sending_queue", "queue_size must be at least 1".into()));
+        }
+        if self.enabled && self.num_consumers == 0 {
+            v.push(("sending_queue", "num_consumers must be at least 1".into()));
+        }
+        v
+    }
+}
+
+/// A failed send, classified.
+#[derive(Debug)]
+pub struct SendError {
+    pub retryable: bool,
+    pub message: String,
+    /// What the server asked for (Retry-After, RetryInfo).
+    pub retry_after: Option<Duration>,
+}
+
+impl SendError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        SendError {
+            retryable: true,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    pub fn permanent(message: impl Into<String>) -> Self {
+        SendError {
+            retryable: false,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// The protocol part of an exporter: send one batch, once.
+#[async_trait]
+pub trait Sender: Send + Sync + 'static {
+    async fn send(&self, batch: &Batch) -> Result<(), SendError>;
+}
+
+struct Inner<S> {
+    id: String,
+    sender: S,
+    retry: RetryConfig,
+    metrics: ExporterMetrics,
+}
+
+impl<S: Sender> Inner<S> {
+    /// Sends with retries; Err means the batch is given up (already logged and counted).
+    async fn send_with_retry(
+        &self,
+        batch: &Batch,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendError> {
+        let n = batch.item_count() as u64;
+        let start = Instant::now();
+        let mut wait = self.retry.initial_interval.0;
+        loop {
+            match self.sender.send(batch).await {
+                Ok(()) => {
+                    self.metrics.sent.add(n);
+                    return Ok(());
+                }
+                Err(e) => {
+                    let elapsed = start.elapsed();
+                    let out_of_time = !self.retry.max_elapsed_time.0.is_zero()
+                        && elapsed >= self.retry.max_elapsed_time.0;
+                    let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
+                    if !e.retryable || !self.retry.enabled || out_of_time || past_deadline {
+                        self.metrics.send_failed.add(n);
+                        let why = if !e.retryable {
+                            "permanent error"
+                        } else if past_deadline {
+                            "shutdown deadline reached"
+                        } else {
+                            "retries exhausted"
+                        };
+                        tracing::error!(exporter = %self.id, items = n, error = %e.message, "dropping data: {why}");
+                        return Err(e);
+                    }
+                    let mut sleep = e
+                        .retry_after
+                        .unwrap_or_else(|| jitter(wait, self.retry.randomization_factor));
+                    if let Some(d) = deadline {
+                        sleep = sleep.min(d.saturating_duration_since(Instant::now()));
+                    }
+                    tracing::warn!(exporter = %self.id, items = n, error = %e.message, retry_in = ?sleep, "export failed; will retry");
+                    tokio::time::sleep(sleep).await;
+                    wait = Duration::from_secs_f64(
+                        (wait.as_secs_f64() * self.retry.multiplier)
+                            .min(self.retry.max_interval.0.as_secs_f64()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn jitter(d: Duration, factor: f64) -> Duration {
+    if factor == 0.0 {
+        return d;
+    }
+    let r: f64 = rand::random::<f64>() * 2.0 - 1.0;
+    Duration::from_secs_f64((d.as_secs_f64() * (1.0 + r * factor)).max(0.0))
+}
+
+/// An exporter: a [`Sender`] behind the queue and retry policy.
+pub struct QueuedExporter<S> {
+    inner: Arc<Inner<S>>,
+    tx: Mutex<Option<mpsc::Sender<Batch>>>,
+    queue: QueueConfig,
+    workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// How long shutdown keeps trying to drain the queue.
+    drain_deadline: Duration,
+}
+
+impl<S: Sender> QueuedExporter<S> {
+    pub fn new(
+        ctx: &BuildContext,
+        signal: Signal,
+        sender: S,
+        queue: QueueConfig,
+        retry: RetryConfig,
+    ) -> Arc<Self> {
+        let id = ctx.id.to_string();
+        let metrics = ExporterMetrics::new(&ctx.telemetry, &id, signal);
+        let inner = Arc::new(Inner {
+            id,
+            sender,
+            retry,
+            metrics,
+        });
+        let mut workers = Vec::new();
+        let tx = if queue.enabled {
+            inner.metrics.queue_capacity.set(queue.queue_size as i64);
+            let (tx, rx) = mpsc::channel::<Batch>(queue.queue_size);
+            let rx = Arc::new(Mutex::new(rx));
+            for _ in 0..queue.num_consumers {
+                let rx = rx.clone();
+                let inner = inner.clone();
+                workers.push(tokio::spawn(async move {
+                    loop {
+                        let next = rx.lock().await.recv().await;
+                        let Some(batch) = next else { break };
+                        inner.metrics.queue_size.add(-1);
+                        let _ = inner.send_with_retry(&batch, None).await;
+                    }
+                }));
+            }
+            Some(tx)
+        } else {
+            None
+        };
+        Arc::new(QueuedExporter {
+            inner,
+            tx: Mutex::new(tx),
+            queue,
+            workers: Mutex::new(workers),
+            drain_deadline: Duration::from_secs(30),
+        })
+    }
+}
+
+#[async_trait]
+impl<S: Sender> Consumer for QueuedExporter<S> {
+    async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        let tx = self.tx.lock().await.clone();
+        let Some(tx) = tx else {
+            if self.queue.enabled {
+                return Err(ConsumeError::retryable("exporter is shutting down"));
+            }
+            return self.inner.send_with_retry(&batch, None).await.map_err(|e| {
+                if e.retryable {
+                    ConsumeError::retryable(e.message)
+                } else {
+                    ConsumeError::permanent(e.message)
+                }
+            });
+        };
+        let n = batch.item_count() as u64;
+        let sent = if self.queue.block_on_overflow {
+            tx.send(batch).await.map_err(|_| ())
+        } else {
+            tx.try_send(batch).map_err(|_| ())
+        };
+        match sent {
+            Ok(()) => {
+                self.inner.metrics.queue_size.add(1);
+                Ok(())
+            }
+            Err(()) => {
+                self.inner.metrics.enqueue_failed.add(n);
+                Err(ConsumeError::retryable(format!(
+                    "sending queue of exporter {} is full ({} batches); retry later",
+                    self.inner.id, self.queue.queue_size
+                ))
+                .with_retry_after(Duration::from_secs(1)))
+            }
+        }
+    }
+
+    async fn shutdown(&self) {
+        // Closing the channel lets workers finish what is queued, then stop.
+        self.tx.lock().await.take();
+        let workers = std::mem::take(&mut *self.workers.lock().await);
+        let deadline = tokio::time::sleep(self.drain_deadline);
+        tokio::pin!(deadline);
+        let all = futures::future::join_all(workers);
+        tokio::select! {
+            _ = all => {}
+            _ = &mut deadline => {
+                tracing::error!(exporter = %self.inner.id, "queue not drained within {:?}; remaining data is lost", self.drain_deadline);
+            }
+        }
+    }
+}

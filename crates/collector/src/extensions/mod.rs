@@ -1,0 +1,2 @@
+//! Extensions: services beside the pipelines.
+pub mod health_check;

@@ -1,0 +1,193 @@
+//! The `collector` binary: `collector --config FILE` runs, `collector validate` checks a
+//! config and lists every problem, `collector components` lists what can be configured.
+
+use clap::{Parser, Subcommand};
+use collector::config::{self, Errors};
+use collector::{registry, service};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// An OpenTelemetry collector that reads the Go collector's YAML configuration.
+///
+/// Config files use the Go collector's format: receivers, processors, exporters, connectors
+/// and extensions define components by id (`type[/name]`), and `service.pipelines` wires them
+/// (traces, metrics, logs). `${env:VAR}` and `${env:VAR:-default}` are expanded in values.
+/// Several --config files are merged in order: maps deep-merged, lists replaced.
+#[derive(Parser)]
+#[command(name = "collector", version, about, long_about)]
+struct Cli {
+    /// Config file (YAML). Repeat to merge several files, later ones winning.
+    #[arg(long = "config", short = 'c', global = true, value_name = "FILE")]
+    config: Vec<PathBuf>,
+    /// Log level: error, warn, info, debug, trace. RUST_LOG, when set, wins.
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check the configuration and report every problem with its file, line and key path.
+    Validate,
+    /// List every component type this collector knows, with a one-line description.
+    Components,
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,hyper=warn,tower=warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn print_components() {
+    fn signals(s: &[collector::pdata::Signal]) -> String {
+        s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    }
+    println!("receivers:");
+    for f in registry::receivers() {
+        println!(
+            "  {:<24} {} [{}]",
+            f.kind,
+            f.description,
+            signals(f.signals)
+        );
+    }
+    println!("processors:");
+    for f in registry::processors() {
+        println!(
+            "  {:<24} {} [{}]",
+            f.kind,
+            f.description,
+            signals(f.signals)
+        );
+    }
+    println!("exporters:");
+    for f in registry::exporters() {
+        let name = if f.aliases.is_empty() {
+            f.kind.to_string()
+        } else {
+            format!("{} ({})", f.kind, f.aliases.join(", "))
+        };
+        println!("  {:<24} {} [{}]", name, f.description, signals(f.signals));
+    }
+    println!("connectors:");
+    for f in registry::connectors() {
+        let pairs: Vec<String> = f.pairs.iter().map(|(a, b)| format!("{a} -> {b}")).collect();
+        println!("  {:<24} {} [{}]", f.kind, f.description, pairs.join(", "));
+    }
+    println!("extensions:");
+    for f in registry::extensions() {
+        println!("  {:<24} {}", f.kind, f.description);
+    }
+}
+
+/// Loads and checks the config; prints warnings and errors. None when there are errors.
+fn load(paths: &[PathBuf]) -> Option<config::Config> {
+    let mut errors = Errors::default();
+    if paths.is_empty() {
+        eprintln!("error: no configuration given; use --config FILE (see --help)");
+        return None;
+    }
+    let cfg = config::load_files(paths, &mut errors);
+    if let Some(cfg) = &cfg {
+        service::validate(cfg, &mut errors);
+    }
+    for w in &errors.warnings {
+        eprintln!("warning: {w}");
+    }
+    if !errors.is_ok() {
+        let n = errors.errors.len();
+        eprintln!(
+            "invalid configuration ({n} error{}):",
+            if n == 1 { "" } else { "s" }
+        );
+        for e in &errors.errors {
+            eprintln!("  {e}");
+        }
+        return None;
+    }
+    cfg
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Components) => {
+            print_components();
+            ExitCode::SUCCESS
+        }
+        Some(Command::Validate) => match load(&cli.config) {
+            Some(cfg) => {
+                println!(
+                    "configuration is valid: {} pipelines, {} receivers, {} processors, {} exporters, {} connectors, {} extensions",
+                    cfg.pipelines.len(),
+                    cfg.receivers.len(),
+                    cfg.processors.len(),
+                    cfg.exporters.len(),
+                    cfg.connectors.len(),
+                    cfg.extensions.len()
+                );
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::FAILURE,
+        },
+        None => {
+            let Some(cfg) = load(&cli.config) else {
+                return ExitCode::FAILURE;
+            };
+            let level = cfg.telemetry.logs.level.clone().unwrap_or(cli.log_level);
+            init_logging(&level);
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(run(cfg))
+        }
+    }
+}
+
+async fn run(cfg: config::Config) -> ExitCode {
+    let svc = match service::Service::start(&cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot start: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        pipelines = cfg.pipelines.len(),
+        "everything is ready; send telemetry"
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down: stopping receivers, flushing processors, draining exporters");
+    svc.shutdown().await;
+    tracing::info!("shutdown complete");
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

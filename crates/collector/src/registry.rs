@@ -1,0 +1,123 @@
+//! Every component type the collector knows, keyed by the name used in YAML. Adding a
+//! component means adding its module and one line here.
+
+use crate::component::{BuildContext, Consumers, Extension, Receiver, SharedConsumer};
+use crate::config::{Errors, Node, decode};
+use crate::pdata::Signal;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// A component's config: strict serde decoding plus checks that span several fields.
+pub trait ComponentConfig: DeserializeOwned + Send + Sync + 'static {
+    /// Semantic checks after decoding; each `(key, message)` becomes an error at that key
+    /// (an empty key means the component itself).
+    fn validate(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+}
+
+/// Decodes and validates a component config, reporting everything into `errors`.
+pub fn check<T: ComponentConfig>(node: &Node, path: &str, errors: &mut Errors) -> Option<T> {
+    let cfg: T = decode(node, path, errors)?;
+    let problems = cfg.validate();
+    if problems.is_empty() {
+        return Some(cfg);
+    }
+    for (key, msg) in problems {
+        let (loc, p) = match node.get(key) {
+            Some(n) if !key.is_empty() => (n.loc.clone(), format!("{path}::{key}")),
+            _ => (node.loc.clone(), path.to_string()),
+        };
+        errors.error(Some(loc), p, msg);
+    }
+    None
+}
+
+/// Decodes a config that `validate` already accepted.
+pub fn parse<T: ComponentConfig>(node: &Node, path: &str) -> anyhow::Result<T> {
+    let mut errors = Errors::default();
+    check::<T>(node, path, &mut errors).ok_or_else(|| {
+        let msgs: Vec<String> = errors.errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!(msgs.join("\n"))
+    })
+}
+
+pub type ValidateFn = fn(&Node, &str, &mut Errors);
+
+pub struct ReceiverFactory {
+    pub kind: &'static str,
+    pub description: &'static str,
+    pub signals: &'static [Signal],
+    pub validate: ValidateFn,
+    pub build: fn(&Node, BuildContext, Consumers) -> anyhow::Result<Arc<dyn Receiver>>,
+}
+
+pub struct ProcessorFactory {
+    pub kind: &'static str,
+    pub description: &'static str,
+    pub signals: &'static [Signal],
+    pub validate: ValidateFn,
+    pub build: fn(&Node, BuildContext, Signal, SharedConsumer) -> anyhow::Result<SharedConsumer>,
+}
+
+pub struct ExporterFactory {
+    pub kind: &'static str,
+    /// Older names still accepted (`otlphttp` for `otlp_http`).
+    pub aliases: &'static [&'static str],
+    pub description: &'static str,
+    pub signals: &'static [Signal],
+    pub validate: ValidateFn,
+    pub build: fn(&Node, BuildContext, Signal) -> anyhow::Result<SharedConsumer>,
+}
+
+pub struct ConnectorFactory {
+    pub kind: &'static str,
+    pub description: &'static str,
+    /// (signal it consumes as an exporter, signal it produces as a receiver)
+    pub pairs: &'static [(Signal, Signal)],
+    pub validate: ValidateFn,
+    pub build:
+        fn(&Node, BuildContext, Signal, Signal, SharedConsumer) -> anyhow::Result<SharedConsumer>,
+}
+
+pub struct ExtensionFactory {
+    pub kind: &'static str,
+    pub description: &'static str,
+    pub validate: ValidateFn,
+    pub build: fn(&Node, BuildContext) -> anyhow::Result<Arc<dyn Extension>>,
+}
+
+pub fn receivers() -> Vec<&'static ReceiverFactory> {
+    vec![&crate::receivers::otlp::FACTORY]
+}
+
+pub fn processors() -> Vec<&'static ProcessorFactory> {
+    vec![
+        &crate::processors::batch::FACTORY,
+        &crate::processors::memory_limiter::FACTORY,
+    ]
+}
+
+pub fn exporters() -> Vec<&'static ExporterFactory> {
+    vec![
+        &crate::exporters::otlp::GRPC_FACTORY,
+        &crate::exporters::otlp::HTTP_FACTORY,
+        &crate::exporters::debug::FACTORY,
+        &crate::exporters::nop::FACTORY,
+        &crate::exporters::file::FACTORY,
+    ]
+}
+
+pub fn connectors() -> Vec<&'static ConnectorFactory> {
+    vec![]
+}
+
+pub fn extensions() -> Vec<&'static ExtensionFactory> {
+    vec![&crate::extensions::health_check::FACTORY]
+}
+
+pub fn find_exporter(kind: &str) -> Option<&'static ExporterFactory> {
+    exporters()
+        .into_iter()
+        .find(|f| f.kind == kind || f.aliases.contains(&kind))
+}
