@@ -31,3 +31,22 @@ pub fn inject_current(headers: &mut http::HeaderMap) {
 pub fn current_baggage(key: &str) -> Option<String> {
     Context::current().baggage().get(key).map(|v| v.to_string())
 }
+
+/// Runs `make_span` with `entries` added to the current baggage, so the `tracing` span it
+/// creates (and everything under it, and every request the traced client sends from it)
+/// carries that baggage. Baggage must be in place when the span is created: a started
+/// span's context cannot change.
+///
+/// ```no_run
+/// let span = telemetry::propagation::with_baggage(
+///     [opentelemetry::KeyValue::new("customer.tier", "gold")],
+///     || tracing::info_span!("order_service.process_order"),
+/// );
+/// ```
+pub fn with_baggage<T>(
+    entries: impl IntoIterator<Item = opentelemetry::KeyValue>,
+    make_span: impl FnOnce() -> T,
+) -> T {
+    let _attached = Context::current_with_baggage(entries).attach();
+    make_span()
+}
