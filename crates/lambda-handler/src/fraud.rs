@@ -146,11 +146,9 @@ pub fn assess(request: &FraudCheckRequest, faults: Faults) -> FraudAssessment {
 
 /// 0.00..=0.04 from an FNV-1a hash of the customer id: stable across runs and processes.
 fn customer_nudge(customer_id: &str) -> f64 {
-    let hash = customer_id
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
+    let hash = customer_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
     (hash % 5) as f64 / 100.0
 }
 
@@ -184,7 +182,10 @@ mod tests {
 
     #[test]
     fn amounts_over_the_limit_are_rejected() {
-        let result = assess(&order("cust-1", AMOUNT_LIMIT_CENTS + 1, 1), Faults::default());
+        let result = assess(
+            &order("cust-1", AMOUNT_LIMIT_CENTS + 1, 1),
+            Faults::default(),
+        );
         assert_eq!(result.decision, FraudDecision::Reject);
         assert!(result.reasons.contains(&"amount_over_limit".to_owned()));
     }
@@ -219,6 +220,9 @@ mod tests {
             Err(InvalidRequest::NegativeAmount(-1))
         );
         assert_eq!(order("c", 1, 0).validate(), Err(InvalidRequest::NoItems(0)));
-        assert_eq!(order("", 1, 1).validate(), Err(InvalidRequest::EmptyCustomerId));
+        assert_eq!(
+            order("", 1, 1).validate(),
+            Err(InvalidRequest::EmptyCustomerId)
+        );
     }
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 use tracing::{Instrument as _, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::fraud::{self, FraudCheckRequest, Faults};
+use crate::fraud::{self, Faults, FraudCheckRequest};
 
 /// True until the first invocation of this process: Lambda runs one process per execution
 /// environment, so only its first invocation pays the cold start.
@@ -155,7 +155,9 @@ impl FraudCheckFunction {
 
 fn decode_body(payload: &LambdaFunctionUrlRequest) -> Result<Vec<u8>, String> {
     let Some(body) = payload.body.as_deref().filter(|b| !b.is_empty()) else {
-        return Err("expected a JSON body: {order_id, customer_id, amount_cents, item_count}".into());
+        return Err(
+            "expected a JSON body: {order_id, customer_id, amount_cents, item_count}".into(),
+        );
     };
     if payload.is_base64_encoded {
         base64::engine::general_purpose::STANDARD
@@ -168,7 +170,10 @@ fn decode_body(payload: &LambdaFunctionUrlRequest) -> Result<Vec<u8>, String> {
 
 fn json_response(status: i64, body: &serde_json::Value) -> LambdaFunctionUrlResponse {
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     let mut response = LambdaFunctionUrlResponse::default();
     response.status_code = status;
     response.headers = headers;

@@ -11,3 +11,4 @@
 pub mod emulator;
 pub mod fraud;
 pub mod function;
+pub mod lambda_env;

@@ -28,12 +28,7 @@ async fn a_crashing_function_gives_502_and_the_next_request_starts_a_new_process
     let client = client();
 
     for attempt in 1..=2 {
-        let response = client
-            .post(&emulator.url)
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        let response = client.post(&emulator.url).body("{}").send().await.unwrap();
         assert_eq!(response.status(), 502, "attempt {attempt}");
         assert!(response.headers().contains_key("x-amzn-requestid"));
         let body: serde_json::Value = response.json().await.unwrap();
@@ -65,7 +60,10 @@ async fn a_function_that_never_answers_times_out_with_504() {
     assert_eq!(response.status(), 504);
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(
-        body["message"].as_str().unwrap().contains("timed out after 1s"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1s"),
         "{body}"
     );
 
@@ -79,11 +77,19 @@ async fn a_function_that_never_answers_times_out_with_504() {
 #[tokio::test]
 async fn a_missing_function_binary_is_refused_at_startup() {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lambda-emulator"))
-        .args(["--function", "/nonexistent/bootstrap", "--listen", "127.0.0.1:0"])
+        .args([
+            "--function",
+            "/nonexistent/bootstrap",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .await
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("/nonexistent/bootstrap is not a file"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/bootstrap is not a file"),
+        "{stderr}"
+    );
 }

@@ -25,7 +25,11 @@ pub(super) struct HttpRequest<'a> {
 }
 
 /// Builds the event JSON Lambda would send for `request`.
-pub(super) fn function_url_event(request: &HttpRequest<'_>, request_id: &str, url_id: &str) -> Value {
+pub(super) fn function_url_event(
+    request: &HttpRequest<'_>,
+    request_id: &str,
+    url_id: &str,
+) -> Value {
     // Function URLs lowercase header names and join repeated values with commas; cookies
     // travel separately.
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
@@ -33,7 +37,12 @@ pub(super) fn function_url_event(request: &HttpRequest<'_>, request_id: &str, ur
     for (name, value) in request.headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == header::COOKIE {
-            cookies.extend(value.split(';').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()));
+            cookies.extend(
+                value
+                    .split(';')
+                    .map(|c| c.trim().to_owned())
+                    .filter(|c| !c.is_empty()),
+            );
             continue;
         }
         headers
@@ -49,7 +58,10 @@ pub(super) fn function_url_event(request: &HttpRequest<'_>, request_id: &str, ur
         .entry("x-forwarded-for".to_owned())
         .or_insert_with(|| source_ip.clone());
     headers.insert("x-forwarded-proto".to_owned(), "http".to_owned());
-    headers.insert("x-forwarded-port".to_owned(), request.peer.port().to_string());
+    headers.insert(
+        "x-forwarded-port".to_owned(),
+        request.peer.port().to_string(),
+    );
     let user_agent = headers.get("user-agent").cloned().unwrap_or_default();
 
     let mut query: BTreeMap<String, String> = BTreeMap::new();
@@ -67,7 +79,9 @@ pub(super) fn function_url_event(request: &HttpRequest<'_>, request_id: &str, ur
         }
     }
 
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let domain = format!("{url_id}.lambda-url.us-east-1.on.aws");
     let mut event = json!({
         "version": "2.0",
@@ -122,7 +136,12 @@ fn is_textual(content_type: Option<&str>) -> bool {
     let Some(content_type) = content_type else {
         return true;
     };
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence.starts_with("text/")
         || essence.ends_with("+json")
         || essence.ends_with("+xml")
@@ -276,7 +295,10 @@ mod tests {
     fn event_lowercases_headers_and_base64_encodes_binary_bodies() {
         let mut headers = HeaderMap::new();
         headers.insert("Traceparent", HeaderValue::from_static("00-abc"));
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
         headers.append("X-Multi", HeaderValue::from_static("a"));
         headers.append("X-Multi", HeaderValue::from_static("b"));
         let uri: Uri = "/score?x=1&x=2".parse().unwrap();

@@ -30,7 +30,9 @@ impl InstanceSlot {
             eprintln!(
                 "lambda-emulator: stopping {} (pid {}): {why}",
                 config.function_name,
-                instance.pid.map_or_else(|| "?".to_owned(), |p| p.to_string())
+                instance
+                    .pid
+                    .map_or_else(|| "?".to_owned(), |p| p.to_string())
             );
             instance.stop().await;
         }
@@ -53,7 +55,10 @@ impl FunctionInstance {
     pub(super) fn start(shared: &Shared) -> std::io::Result<Self> {
         let config = &shared.config;
         let mut child = Command::new(&config.function)
-            .env("AWS_LAMBDA_RUNTIME_API", shared.runtime_api_addr.to_string())
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                shared.runtime_api_addr.to_string(),
+            )
             .env("AWS_LAMBDA_FUNCTION_NAME", &config.function_name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", &config.function_version)
             .env(
@@ -66,7 +71,11 @@ impl FunctionInstance {
             )
             .env(
                 "AWS_LAMBDA_LOG_STREAM_NAME",
-                format!("emulator/[{}]{}", config.function_version, uuid::Uuid::new_v4().simple()),
+                format!(
+                    "emulator/[{}]{}",
+                    config.function_version,
+                    uuid::Uuid::new_v4().simple()
+                ),
             )
             .env("AWS_REGION", &config.region)
             .env("AWS_DEFAULT_REGION", &config.region)

@@ -119,19 +119,21 @@ impl Emulator {
     }
 
     /// Serves until `shutdown` completes, then stops the function process.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let Self {
             shared,
             url_listener,
             runtime_listener,
         } = self;
         let runtime_app = runtime_api::router(shared.clone());
-        let url_app = url::router(shared.clone())
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let url_app =
+            url::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
 
-        let runtime_server = tokio::spawn(async move {
-            axum::serve(runtime_listener, runtime_app).await
-        });
+        let runtime_server =
+            tokio::spawn(async move { axum::serve(runtime_listener, runtime_app).await });
         let reaper = tokio::spawn(instance::reap_idle(shared.clone()));
 
         let result = axum::serve(url_listener, url_app)
@@ -141,7 +143,10 @@ impl Emulator {
 
         reaper.abort();
         runtime_server.abort();
-        shared.slot.stop(&shared.config, "the emulator is shutting down").await;
+        shared
+            .slot
+            .stop(&shared.config, "the emulator is shutting down")
+            .await;
         result
     }
 }

@@ -119,7 +119,10 @@ async fn next_invocation(State(shared): State<Arc<Shared>>) -> Response {
     };
     let mut headers = HeaderMap::new();
     let header = |v: &str| HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static(""));
-    headers.insert("lambda-runtime-aws-request-id", header(&invocation.request_id));
+    headers.insert(
+        "lambda-runtime-aws-request-id",
+        header(&invocation.request_id),
+    );
     headers.insert(
         "lambda-runtime-deadline-ms",
         HeaderValue::from(invocation.deadline_ms),
@@ -141,7 +144,11 @@ async fn invocation_response(
     Path(request_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    accepted_or_unknown(shared.runtime.complete(&request_id, Outcome::Response(body)))
+    accepted_or_unknown(
+        shared
+            .runtime
+            .complete(&request_id, Outcome::Response(body)),
+    )
 }
 
 async fn invocation_error(

@@ -62,7 +62,10 @@ async fn invoke_function(
         request_id,
         &url_id(&shared.config.function_name),
     );
-    let traceparent = parts.headers.get("traceparent").and_then(|v| v.to_str().ok());
+    let traceparent = parts
+        .headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok());
 
     let config = &shared.config;
     let name = &config.function_name;
@@ -77,7 +80,10 @@ async fn invoke_function(
             Err(e) => {
                 return failure(
                     StatusCode::BAD_GATEWAY,
-                    format!("could not start {name} from {}: {e}", config.function.display()),
+                    format!(
+                        "could not start {name} from {}: {e}",
+                        config.function.display()
+                    ),
                     json!({}),
                 );
             }
@@ -120,9 +126,8 @@ async fn invoke_function(
             ),
         },
         Ok(Ok(Outcome::Error(error))) => {
-            let error: Value = serde_json::from_slice(&error).unwrap_or_else(
-                |_| json!({"errorMessage": String::from_utf8_lossy(&error)}),
-            );
+            let error: Value = serde_json::from_slice(&error)
+                .unwrap_or_else(|_| json!({"errorMessage": String::from_utf8_lossy(&error)}));
             failure(
                 StatusCode::BAD_GATEWAY,
                 format!("{name} failed to handle the request (invocation {request_id})"),
@@ -145,7 +150,11 @@ async fn invoke_function(
                 "{name} exited ({status}) during invocation {request_id}; the next request starts a new process"
             );
             eprintln!("lambda-emulator: {message}");
-            failure(StatusCode::BAD_GATEWAY, message, init_error_detail(init_error))
+            failure(
+                StatusCode::BAD_GATEWAY,
+                message,
+                init_error_detail(init_error),
+            )
         }
         Err(Ended::InitFailed) => {
             let init_error = instance

@@ -1,6 +1,8 @@
 //! Runs the real `lambda-emulator` binary for the tests and reads what it logs.
 #![allow(dead_code)] // each test file uses its own part of the support code
 
+pub mod otlp;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
