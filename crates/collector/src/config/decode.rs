@@ -343,6 +343,28 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
     }
 }
 
+/// Errors raised by a value's own `Deserialize` after our deserializer handed it the data
+/// (a bad duration, say) belong to that value's place, not its parent's.
+fn record(
+    sink: &RefCell<Vec<ConfigError>>,
+    e: DeError,
+    loc: super::node::Loc,
+    path: String,
+) -> DeError {
+    if e.recorded {
+        return e;
+    }
+    sink.borrow_mut().push(ConfigError {
+        loc: Some(loc),
+        path,
+        message: e.msg.clone(),
+    });
+    DeError {
+        msg: e.msg,
+        recorded: true,
+    }
+}
+
 struct Seq<'a, 'b, I> {
     de: &'b NodeDe<'a>,
     items: I,
@@ -355,9 +377,13 @@ impl<'de, 'a, 'b, I: Iterator<Item = (usize, &'a Node)>> SeqAccess<'de> for Seq<
         seed: T,
     ) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
-            Some((i, node)) => seed
-                .deserialize(self.de.child(node, &i.to_string()))
-                .map(Some),
+            Some((i, node)) => {
+                let child = self.de.child(node, &i.to_string());
+                let (loc, path) = (node.loc.clone(), child.path.clone());
+                seed.deserialize(child)
+                    .map(Some)
+                    .map_err(|e| record(self.de.sink, e, loc, path))
+            }
             None => Ok(None),
         }
     }
@@ -384,6 +410,9 @@ impl<'de, 'a, 'b> MapAccess<'de> for Map<'a, 'b> {
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let (k, node) = self.entries[self.pos];
         self.pos += 1;
-        seed.deserialize(self.de.child(node, k))
+        let child = self.de.child(node, k);
+        let (loc, path) = (node.loc.clone(), child.path.clone());
+        seed.deserialize(child)
+            .map_err(|e| record(self.de.sink, e, loc, path))
     }
 }

@@ -555,7 +555,7 @@ mod tests {
         );
         assert!(
             msgs[2].contains(
-                "c.yaml:8:30: service::pipelines::traces::receivers: \"otlp\" is listed twice"
+                "c.yaml:8:25: service::pipelines::traces::receivers: \"otlp\" is listed twice"
             ),
             "{msgs:?}"
         );

@@ -1,0 +1,51 @@
+# otel-lab: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+RELEASE := $(TARGET_DIR)/release
+
+# Passed to the load generator: make traffic ARGS="--scenario failures --duration 1m"
+ARGS ?=
+
+.PHONY: help run build test lint fmt clippy traffic lambda-zip bench validate-configs
+
+help:
+	@echo "make run          build and start the whole lab as local processes (Ctrl-C stops it)"
+	@echo "make traffic      send realistic traffic to the running lab (ARGS=\"--help\" for options)"
+	@echo "make test         formatting, lints and every test"
+	@echo "make lambda-zip   build bootstrap.zip for AWS Lambda (provided.al2023)"
+	@echo "make bench        collector benchmarks"
+
+build:
+	$(CARGO) build --release --workspace --bins
+
+run: build
+	$(RELEASE)/lab up
+
+traffic:
+	@test -x $(RELEASE)/traffic || $(CARGO) build --release -p traffic
+	$(RELEASE)/traffic $(ARGS)
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+validate-configs:
+	$(CARGO) build -p collector
+	@for f in crates/collector/configs/*/*.yaml; do \
+		echo "collector validate --config $$f"; \
+		$(TARGET_DIR)/debug/collector validate --config $$f || exit 1; \
+	done
+
+lint: fmt clippy validate-configs
+
+test: lint
+	$(CARGO) test --workspace
+
+lambda-zip:
+	bash crates/lambda-handler/package.sh
+
+bench:
+	$(CARGO) bench -p collector

@@ -1,0 +1,466 @@
+//! End-to-end: real clients → the real collector binary → a real OTLP backend.
+
+mod common;
+
+use common::*;
+use std::collections::HashSet;
+use std::process::Command;
+
+fn forwarding_config(
+    grpc: u16,
+    http: u16,
+    health: u16,
+    metrics: u16,
+    backend: std::net::SocketAddr,
+) -> String {
+    format!(
+        r#"
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:{health}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+      http:
+        endpoint: 127.0.0.1:{http}
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  otlp:
+    endpoint: {backend}
+    tls:
+      insecure: true
+    retry_on_failure:
+      initial_interval: 100ms
+      max_interval: 500ms
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{metrics}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [otlp]
+    logs:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [otlp]
+"#
+    )
+}
+
+struct Ports {
+    grpc: u16,
+    http: u16,
+    health: u16,
+    metrics: u16,
+}
+
+async fn forwarding_collector() -> (Collector, Ports, std::sync::Arc<Received>) {
+    let (addr, rec) = backend().await;
+    let p = Ports {
+        grpc: free_port(),
+        http: free_port(),
+        health: free_port(),
+        metrics: free_port(),
+    };
+    let mut c = Collector::start(&forwarding_config(
+        p.grpc, p.http, p.health, p.metrics, addr,
+    ));
+    c.wait_healthy(p.health).await;
+    (c, p, rec)
+}
+
+fn python_send(protocol: &str, endpoint: &str, count: usize, compression: &str) -> Vec<String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/send_spans.py");
+    let out = Command::new("python3")
+        .args([script, protocol, endpoint, &count.to_string(), compression])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "python sender failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("span ids as JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_spans_over_grpc_and_http_arrive_exactly_once() {
+    if !python_sdk_available() {
+        return;
+    }
+    let (_c, p, rec) = forwarding_collector().await;
+    let grpc_ids = tokio::task::spawn_blocking(move || {
+        python_send("grpc", &format!("http://127.0.0.1:{}", p.grpc), 500, "gzip")
+    });
+    let http_ids = python_send(
+        "http",
+        &format!("http://127.0.0.1:{}/v1/traces", p.http),
+        500,
+        "gzip",
+    );
+    let http_plain = python_send(
+        "http",
+        &format!("http://127.0.0.1:{}/v1/traces", p.http),
+        10,
+        "none",
+    );
+    let grpc_ids = grpc_ids.await.unwrap();
+    let mut sent: Vec<String> = grpc_ids
+        .into_iter()
+        .chain(http_ids)
+        .chain(http_plain)
+        .collect();
+    sent.sort();
+    assert_eq!(sent.len(), 1010);
+    assert!(
+        eventually(10, || rec.span_ids().len() >= 1010).await,
+        "only {} spans arrived",
+        rec.span_ids().len()
+    );
+    // Give duplicates a chance to show up before judging "exactly once".
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut got = rec.span_ids();
+    got.sort();
+    assert_eq!(got, sent, "every span exactly once");
+    let services: HashSet<String> = rec
+        .spans()
+        .iter()
+        .filter_map(|(r, _)| r.resource.as_ref())
+        .flat_map(|r| &r.attributes)
+        .filter(|kv| kv.key == "service.name")
+        .map(|kv| collector::exporters::debug::any_value_text(kv.value.as_ref().unwrap()))
+        .collect();
+    assert_eq!(
+        services,
+        HashSet::from(["python-grpc".to_string(), "python-http".to_string()])
+    );
+}
+
+/// An OTLP/JSON document as the specification's examples write it.
+const TRACE_JSON: &str = r#"{
+  "resourceSpans": [{
+    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-client"}}]},
+    "scopeSpans": [{
+      "scope": {"name": "my.library", "version": "1.0.0"},
+      "spans": [{
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b174",
+        "parentSpanId": "eee19b7ec3c1b173",
+        "name": "I'm a server span",
+        "startTimeUnixNano": "1544712660000000000",
+        "endTimeUnixNano": "1544712661000000000",
+        "kind": 2,
+        "attributes": [{"key": "my.span.attr", "value": {"stringValue": "some value"}},
+                       {"key": "retries", "value": {"intValue": "3"}}],
+        "status": {"code": 2, "message": "boom"}
+      }]
+    }]
+  }]
+}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_json_arrives_with_ids_ints_and_enums_intact() {
+    let (_c, p, rec) = forwarding_collector().await;
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/v1/traces", p.http))
+        .header("content-type", "application/json")
+        .body(TRACE_JSON)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    assert_eq!(r.text().await.unwrap(), "{}");
+    assert!(eventually(10, || !rec.span_ids().is_empty()).await);
+    let (_, span) = rec.spans().pop().unwrap();
+    assert_eq!(
+        hex::encode(&span.trace_id),
+        "5b8efff798038103d269b633813fc60c"
+    );
+    assert_eq!(hex::encode(&span.parent_span_id), "eee19b7ec3c1b173");
+    assert_eq!(span.kind, 2);
+    assert_eq!(span.start_time_unix_nano, 1_544_712_660_000_000_000);
+    assert_eq!(span.status.as_ref().unwrap().code, 2);
+    let retries = span
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "retries")
+        .unwrap();
+    assert_eq!(
+        collector::exporters::debug::any_value_text(retries.value.as_ref().unwrap()),
+        "3"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_http_requests_get_the_spec_status_and_the_collector_keeps_delivering() {
+    let (mut c, p, rec) = forwarding_collector().await;
+    let url = format!("http://127.0.0.1:{}", p.http);
+    let client = reqwest::Client::new();
+    let bomb = collector::otlp_codec::gzip(&vec![0u8; 64 << 20]);
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
+        (
+            "random bytes as protobuf",
+            client
+                .post(format!("{url}/v1/traces"))
+                .header("content-type", "application/x-protobuf")
+                .body(vec![0xff, 0x13, 0x37, 0x00, 0x42]),
+            400,
+        ),
+        (
+            "truncated JSON",
+            client
+                .post(format!("{url}/v1/traces"))
+                .header("content-type", "application/json")
+                .body(&TRACE_JSON[..100]),
+            400,
+        ),
+        (
+            "wrong content type",
+            client
+                .post(format!("{url}/v1/traces"))
+                .header("content-type", "text/plain")
+                .body("hi"),
+            415,
+        ),
+        ("wrong method", client.get(format!("{url}/v1/traces")), 405),
+        (
+            "unknown path",
+            client
+                .post(format!("{url}/v1/spans"))
+                .header("content-type", "application/json")
+                .body("{}"),
+            404,
+        ),
+        (
+            "unknown encoding",
+            client
+                .post(format!("{url}/v1/traces"))
+                .header("content-type", "application/json")
+                .header("content-encoding", "br")
+                .body("{}"),
+            415,
+        ),
+        (
+            "corrupt gzip",
+            client
+                .post(format!("{url}/v1/traces"))
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body("not gzip at all"),
+            400,
+        ),
+        (
+            "gzip bomb",
+            client
+                .post(format!("{url}/v1/traces"))
+                .header("content-type", "application/x-protobuf")
+                .header("content-encoding", "gzip")
+                .body(bomb),
+            413,
+        ),
+        (
+            "64 MiB body",
+            client
+                .post(format!("{url}/v1/traces"))
+                .header("content-type", "application/x-protobuf")
+                .body(vec![0u8; 64 << 20]),
+            413,
+        ),
+        (
+            "metrics to a receiver without a metrics pipeline",
+            client
+                .post(format!("{url}/v1/metrics"))
+                .header("content-type", "application/json")
+                .body("{}"),
+            404,
+        ),
+    ];
+    for (what, req, want) in cases {
+        let r = req.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            r.status().as_u16(),
+            want,
+            "{what}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    // Raw garbage on the gRPC port closes that connection only.
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", p.grpc))
+            .await
+            .unwrap();
+        let _ = s
+            .write_all(b"GET / HTTP/1.1\r\nthis is not http/2\r\n\r\n\x00\x01\x02")
+            .await;
+    }
+    assert!(
+        c.child.try_wait().unwrap().is_none(),
+        "collector died:\n{}",
+        c.logs()
+    );
+    let r = client
+        .post(format!("{url}/v1/traces"))
+        .header("content-type", "application/json")
+        .body(TRACE_JSON)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        eventually(10, || rec.span_ids().len() == 1).await,
+        "valid data still delivered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_is_down_for_a_while_still_gets_every_span() {
+    let (addr, rec) = backend().await;
+    rec.unavailable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let p = Ports {
+        grpc: free_port(),
+        http: free_port(),
+        health: free_port(),
+        metrics: free_port(),
+    };
+    let mut c = Collector::start(&forwarding_config(
+        p.grpc, p.http, p.health, p.metrics, addr,
+    ));
+    c.wait_healthy(p.health).await;
+    let client = reqwest::Client::new();
+    let mut sent = HashSet::new();
+    for i in 0..200u32 {
+        let span_id = format!("{:016x}", 0x1000 + i);
+        let body = TRACE_JSON.replace("eee19b7ec3c1b174", &span_id);
+        let r = client
+            .post(format!("http://127.0.0.1:{}/v1/traces", p.http))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        sent.insert(span_id);
+    }
+    assert!(
+        eventually(10, || *rec.refused_calls.lock().unwrap() >= 2).await,
+        "the collector should be retrying"
+    );
+    rec.unavailable
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        eventually(15, || rec.span_ids().len() >= 200).await,
+        "only {} of 200 delivered:\n{}",
+        rec.span_ids().len(),
+        c.logs()
+    );
+    let got: HashSet<String> = rec.span_ids().into_iter().collect();
+    assert_eq!(got, sent);
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", p.metrics))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "otelcol_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"http\"} 200\n"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("otelcol_exporter_sent_spans_total{exporter=\"otlp\"} 200\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flushes_what_the_batch_processor_holds() {
+    let (addr, rec) = backend().await;
+    let p = Ports {
+        grpc: free_port(),
+        http: free_port(),
+        health: free_port(),
+        metrics: free_port(),
+    };
+    // A batch that would wait a minute: only shutdown can send it.
+    let cfg = forwarding_config(p.grpc, p.http, p.health, p.metrics, addr)
+        .replace("timeout: 100ms", "timeout: 60s");
+    let mut c = Collector::start(&cfg);
+    c.wait_healthy(p.health).await;
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/v1/traces", p.http))
+        .header("content-type", "application/json")
+        .body(TRACE_JSON)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(rec.span_ids().is_empty(), "held by the batch processor");
+    let status = c.terminate();
+    assert!(status.success(), "{status}");
+    assert_eq!(rec.span_ids(), vec!["eee19b7ec3c1b174".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_limiter_refusals_are_retryable_on_both_transports() {
+    let (addr, _rec) = backend().await;
+    let p = Ports {
+        grpc: free_port(),
+        http: free_port(),
+        health: free_port(),
+        metrics: free_port(),
+    };
+    // A limit every process is above: everything is refused, retryably.
+    let cfg = forwarding_config(p.grpc, p.http, p.health, p.metrics, addr)
+        .replace("processors:\n  batch:", "processors:\n  memory_limiter:\n    check_interval: 50ms\n    limit_mib: 2\n    spike_limit_mib: 1\n  batch:")
+        .replace("processors: [batch]", "processors: [memory_limiter, batch]");
+    let mut c = Collector::start(&cfg);
+    c.wait_healthy(p.health).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/v1/traces", p.http))
+        .header("content-type", "application/json")
+        .body(TRACE_JSON)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(r.text().await.unwrap().contains("high memory usage"));
+
+    let mut client = opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient::connect(format!("http://127.0.0.1:{}", p.grpc)).await.unwrap();
+    let req: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest =
+        serde_json::from_str(TRACE_JSON).unwrap();
+    let err = client.export(req).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable);
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", p.metrics))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "otelcol_receiver_refused_spans_total{receiver=\"otlp\",transport=\"grpc\"} 1\n"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "otelcol_receiver_refused_spans_total{receiver=\"otlp\",transport=\"http\"} 1\n"
+        ),
+        "{metrics}"
+    );
+    drop(c);
+}
