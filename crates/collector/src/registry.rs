@@ -95,6 +95,8 @@ pub fn processors() -> Vec<&'static ProcessorFactory> {
     vec![
         &crate::processors::batch::FACTORY,
         &crate::processors::memory_limiter::FACTORY,
+        &crate::processors::attributes::FACTORY,
+        &crate::processors::resource::FACTORY,
     ]
 }
 

@@ -1,3 +1,5 @@
 //! Processors: consumers that transform, batch, sample or refuse telemetry and pass it on.
+pub mod attributes;
 pub mod batch;
 pub mod memory_limiter;
+pub mod resource;
