@@ -115,6 +115,7 @@ pub(crate) fn init(info: ServiceInfo) -> anyhow::Result<TelemetryGuard> {
 
     let fmt_layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_filter(log_filter());
 
     if settings.disabled {

@@ -287,3 +287,135 @@ impl OtlpReceiver {
         }
     }
 }
+
+/// A workload binary running as a child process, for tests that need real processes (each
+/// with its own global telemetry providers). Its stderr is collected; it is told to stop
+/// with SIGTERM, like a container runtime would, so the graceful shutdown (and the final
+/// telemetry flush) is exercised.
+pub struct ServiceProcess {
+    child: std::process::Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl ServiceProcess {
+    /// Starts `program` with `LISTEN_ADDR=127.0.0.1:0` plus `envs` (which may override it),
+    /// and waits until it logs the address it listens on (`addr=HOST:PORT` on the line with
+    /// "listening").
+    pub fn spawn(program: &std::path::Path, envs: &[(&str, String)]) -> std::io::Result<Self> {
+        use std::io::{BufRead as _, BufReader};
+        let mut command = std::process::Command::new(program);
+        command
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let mut child = command.spawn()?;
+        let stderr_pipe = child.stderr.take().expect("stderr is piped");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let lines = stderr.clone();
+        std::thread::spawn(move || {
+            let mut addr_tx = Some(addr_tx);
+            for line in BufReader::new(stderr_pipe).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("listening")
+                    && let Some(addr) = line
+                        .split_whitespace()
+                        .find_map(|word| word.strip_prefix("addr="))
+                        .and_then(|a| a.trim_matches('"').parse::<SocketAddr>().ok())
+                    && let Some(tx) = addr_tx.take()
+                {
+                    let _ = tx.send(addr);
+                }
+                lines
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(line);
+            }
+        });
+        match addr_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => Ok(Self {
+                child,
+                addr,
+                stderr,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let output = stderr
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .join("\n");
+                Err(std::io::Error::other(format!(
+                    "{} did not report a listening address; its stderr:\n{output}",
+                    program.display()
+                )))
+            }
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn stop(mut self) -> std::io::Result<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()?;
+        self.child.wait()
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The path of another workspace binary, built first with `cargo build -p PACKAGE` (cargo
+/// only builds the binaries of the package under test; cargo releases its lock while
+/// tests run, so this works from inside `cargo test`).
+pub fn workspace_binary(package: &str) -> std::io::Result<std::path::PathBuf> {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !built.iter().any(|p| p == package) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--quiet", "-p", package])
+            .status()?;
+        if !status.success() {
+            return Err(std::io::Error::other(format!(
+                "cargo build -p {package} failed"
+            )));
+        }
+        built.push(package.to_owned());
+    }
+    // The test binary lives in target/<profile>/deps/; binaries one level up.
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .ok_or_else(|| std::io::Error::other("unexpected test binary location"))?;
+    Ok(profile_dir.join(package))
+}

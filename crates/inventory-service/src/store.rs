@@ -1,0 +1,376 @@
+//! The SQLite store: products with their stock, and per-order reservations.
+//!
+//! rusqlite is blocking, so every call runs on tokio's blocking pool with the caller's
+//! `tracing` span re-entered there; each statement gets a CLIENT span named like
+//! `UPDATE products` carrying the database semantic conventions, with the query text as
+//! written (placeholders, never values).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rand::Rng as _;
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Serialize;
+use telemetry::faults::Faults;
+
+use crate::domain::{ReservationOrder, Sku};
+
+/// A product row.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Product {
+    pub sku: String,
+    pub name: String,
+    pub price_cents: i64,
+    pub stock: i64,
+}
+
+/// One reserved line, priced at reservation time.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReservedLine {
+    pub sku: String,
+    pub name: String,
+    pub quantity: u32,
+    pub unit_price_cents: i64,
+    pub line_total_cents: i64,
+}
+
+/// A successful reservation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Reservation {
+    pub order_id: String,
+    pub items: Vec<ReservedLine>,
+    pub total_cents: i64,
+}
+
+/// One line given back by a release.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReleasedLine {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unknown sku {0}")]
+    UnknownSku(String),
+    #[error("insufficient stock for sku {sku}: requested {requested}, available {available}")]
+    InsufficientStock {
+        sku: String,
+        requested: u32,
+        available: i64,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// Stock per sku as last written, read by the `inventory.stock_level` gauge without
+/// touching the database from the metrics thread.
+pub type StockLevels = Arc<RwLock<HashMap<String, i64>>>;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    faults: Faults,
+    stock_levels: StockLevels,
+}
+
+const MIGRATIONS: &str = "
+CREATE TABLE IF NOT EXISTS products (
+    sku         TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
+    stock       INTEGER NOT NULL CHECK (stock >= 0)
+);
+CREATE TABLE IF NOT EXISTS reservations (
+    order_id TEXT NOT NULL,
+    sku      TEXT NOT NULL REFERENCES products (sku),
+    quantity INTEGER NOT NULL CHECK (quantity > 0),
+    released INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (order_id, sku)
+);
+";
+
+/// The catalogue a fresh database starts with: (sku, name, price in cents, stock).
+const SEED_PRODUCTS: [(&str, &str, i64, i64); 20] = [
+    ("KB-001", "Mechanical keyboard (brown switches)", 8999, 120),
+    ("MS-002", "Wireless ergonomic mouse", 4599, 200),
+    ("MN-003", "27\" 4K monitor", 32999, 40),
+    ("HD-004", "Noise-cancelling headphones", 19999, 75),
+    ("WC-005", "1080p webcam", 5999, 150),
+    ("DK-006", "USB-C docking station", 14999, 60),
+    ("CB-007", "USB-C cable 2 m", 1299, 500),
+    ("SD-008", "1 TB NVMe SSD", 8999, 90),
+    ("RM-009", "32 GB DDR5 memory kit", 10999, 80),
+    ("LS-010", "Aluminium laptop stand", 3999, 140),
+    ("DM-011", "Desk mat (large)", 2499, 300),
+    ("MC-012", "USB condenser microphone", 12999, 45),
+    ("SP-013", "Bluetooth speaker", 6999, 110),
+    ("CH-014", "Ergonomic office chair", 34999, 20),
+    ("LP-015", "LED desk lamp", 3499, 160),
+    ("PB-016", "20000 mAh power bank", 4999, 180),
+    ("HB-017", "7-port USB hub", 2999, 220),
+    ("EC-018", "External 4 TB hard drive", 11999, 55),
+    ("GP-019", "Wireless game controller", 5999, 130),
+    ("TB-020", "Drawing tablet", 7999, 35),
+];
+
+/// Extra time per statement while `slow_inventory_queries` is active.
+fn slow_query_delay() -> Duration {
+    Duration::from_millis(rand::rng().random_range(150..=400))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file, migrates it and seeds an empty catalogue.
+    pub async fn open(path: &Path, faults: Faults) -> Result<Self, StoreError> {
+        let path = path.to_owned();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            let conn = Connection::open(&path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            conn.execute_batch(MIGRATIONS)?;
+            let count: i64 = conn.query_row("SELECT COUNT(*) FROM products", [], |r| r.get(0))?;
+            if count == 0 {
+                let mut insert = conn.prepare(
+                    "INSERT INTO products (sku, name, price_cents, stock) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for (sku, name, price, stock) in SEED_PRODUCTS {
+                    insert.execute(params![sku, name, price, stock])?;
+                }
+                tracing::info!(products = SEED_PRODUCTS.len(), "seeded an empty catalogue");
+            }
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        let store = Self {
+            conn: Arc::new(Mutex::new(conn)),
+            faults,
+            stock_levels: StockLevels::default(),
+        };
+        let products = store.list_products().await?;
+        *store.levels_mut() = products.into_iter().map(|p| (p.sku, p.stock)).collect();
+        Ok(store)
+    }
+
+    /// The stock levels the gauge reports.
+    pub fn stock_levels(&self) -> StockLevels {
+        self.stock_levels.clone()
+    }
+
+    fn levels_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, i64>> {
+        self.stock_levels
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `work` on the blocking pool inside the caller's span, holding the connection.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection, &Faults) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        let faults = self.faults.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            // A panic while holding the lock leaves the connection usable: SQLite rolls an
+            // unfinished transaction back when it is dropped.
+            let mut conn = conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            work(&mut conn, &faults)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    pub async fn list_products(&self) -> Result<Vec<Product>, StoreError> {
+        self.blocking(|conn, faults| {
+            let sql = "SELECT sku, name, price_cents, stock FROM products ORDER BY sku";
+            Ok(statement(faults, "SELECT", "products", sql, || {
+                let mut stmt = conn.prepare_cached(sql)?;
+                stmt.query_map([], product_from_row)?
+                    .collect::<Result<Vec<_>, _>>()
+            })?)
+        })
+        .await
+    }
+
+    pub async fn product(&self, sku: Sku) -> Result<Option<Product>, StoreError> {
+        self.blocking(move |conn, faults| Ok(select_product(conn, faults, sku.as_str())?))
+            .await
+    }
+
+    /// Reserves every line or none. Reserving again for an order that holds a reservation
+    /// returns that reservation unchanged (a retried request must not take stock twice).
+    pub async fn reserve(&self, order: ReservationOrder) -> Result<Reservation, StoreError> {
+        let reservation = self
+            .blocking(move |conn, faults| {
+                let tx = conn.transaction()?;
+                let existing = active_reservation(&tx, faults, &order.order_id)?;
+                let take_stock = existing.is_empty();
+                let lines: Vec<(String, u32)> = if take_stock {
+                    order
+                        .lines
+                        .iter()
+                        .map(|(sku, qty)| (sku.as_str().to_owned(), *qty))
+                        .collect()
+                } else {
+                    tracing::info!(order.id = %order.order_id, "order already holds a reservation; returning it");
+                    existing
+                };
+                let mut items = Vec::with_capacity(lines.len());
+                let mut levels = Vec::new();
+                for (sku, quantity) in &lines {
+                    let product = select_product(&tx, faults, sku)?
+                        .ok_or_else(|| StoreError::UnknownSku(sku.clone()))?;
+                    if take_stock {
+                        if product.stock < i64::from(*quantity) {
+                            return Err(StoreError::InsufficientStock {
+                                sku: sku.clone(),
+                                requested: *quantity,
+                                available: product.stock,
+                            });
+                        }
+                        let sql = "UPDATE products SET stock = stock - ?1 WHERE sku = ?2";
+                        statement(faults, "UPDATE", "products", sql, || {
+                            tx.prepare_cached(sql)?.execute(params![quantity, sku])
+                        })?;
+                        let sql = "INSERT INTO reservations (order_id, sku, quantity, released) \
+                                   VALUES (?1, ?2, ?3, 0) \
+                                   ON CONFLICT (order_id, sku) DO UPDATE SET quantity = excluded.quantity, released = 0";
+                        statement(faults, "INSERT", "reservations", sql, || {
+                            tx.prepare_cached(sql)?
+                                .execute(params![order.order_id, sku, quantity])
+                        })?;
+                        levels.push((sku.clone(), product.stock - i64::from(*quantity)));
+                    }
+                    items.push(ReservedLine {
+                        sku: sku.clone(),
+                        name: product.name,
+                        quantity: *quantity,
+                        unit_price_cents: product.price_cents,
+                        line_total_cents: product.price_cents * i64::from(*quantity),
+                    });
+                }
+                tx.commit()?;
+                let total_cents = items.iter().map(|l| l.line_total_cents).sum();
+                Ok((
+                    Reservation {
+                        order_id: order.order_id,
+                        items,
+                        total_cents,
+                    },
+                    levels,
+                ))
+            })
+            .await?;
+        let (reservation, levels) = reservation;
+        self.levels_mut().extend(levels);
+        Ok(reservation)
+    }
+
+    /// Gives back the stock an order holds. Releasing an order with nothing reserved (never
+    /// reserved, or already released) changes nothing and returns no lines.
+    pub async fn release(&self, order_id: String) -> Result<Vec<ReleasedLine>, StoreError> {
+        let (released, levels) = self
+            .blocking(move |conn, faults| {
+                let tx = conn.transaction()?;
+                let lines = active_reservation(&tx, faults, &order_id)?;
+                let mut levels = Vec::new();
+                for (sku, quantity) in &lines {
+                    let sql =
+                        "UPDATE products SET stock = stock + ?1 WHERE sku = ?2 RETURNING stock";
+                    let stock: i64 = statement(faults, "UPDATE", "products", sql, || {
+                        tx.prepare_cached(sql)?
+                            .query_row(params![quantity, sku], |r| r.get(0))
+                    })?;
+                    levels.push((sku.clone(), stock));
+                }
+                if !lines.is_empty() {
+                    let sql = "UPDATE reservations SET released = 1 WHERE order_id = ?1";
+                    statement(faults, "UPDATE", "reservations", sql, || {
+                        tx.prepare_cached(sql)?.execute(params![order_id])
+                    })?;
+                }
+                tx.commit()?;
+                let released = lines
+                    .into_iter()
+                    .map(|(sku, quantity)| ReleasedLine { sku, quantity })
+                    .collect::<Vec<_>>();
+                Ok((released, levels))
+            })
+            .await?;
+        self.levels_mut().extend(levels);
+        Ok(released)
+    }
+}
+
+fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
+    Ok(Product {
+        sku: row.get(0)?,
+        name: row.get(1)?,
+        price_cents: row.get(2)?,
+        stock: row.get(3)?,
+    })
+}
+
+fn select_product(
+    conn: &Connection,
+    faults: &Faults,
+    sku: &str,
+) -> rusqlite::Result<Option<Product>> {
+    let sql = "SELECT sku, name, price_cents, stock FROM products WHERE sku = ?1";
+    statement(faults, "SELECT", "products", sql, || {
+        conn.prepare_cached(sql)?
+            .query_row(params![sku], product_from_row)
+            .optional()
+    })
+}
+
+fn active_reservation(
+    conn: &Connection,
+    faults: &Faults,
+    order_id: &str,
+) -> rusqlite::Result<Vec<(String, u32)>> {
+    let sql =
+        "SELECT sku, quantity FROM reservations WHERE order_id = ?1 AND released = 0 ORDER BY sku";
+    statement(faults, "SELECT", "reservations", sql, || {
+        conn.prepare_cached(sql)?
+            .query_map(params![order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+    })
+}
+
+/// Runs one statement inside its database CLIENT span.
+fn statement<T>(
+    faults: &Faults,
+    operation: &'static str,
+    collection: &'static str,
+    sql: &'static str,
+    run: impl FnOnce() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let span = tracing::info_span!(
+        "db.statement",
+        otel.name = format!("{operation} {collection}"),
+        otel.kind = "client",
+        db.system.name = "sqlite",
+        db.operation.name = operation,
+        db.collection.name = collection,
+        db.query.text = sql,
+    );
+    let _entered = span.enter();
+    if faults.scenario("slow_inventory_queries") {
+        std::thread::sleep(slow_query_delay());
+    }
+    let result = run();
+    if let Err(err) = &result {
+        tracing::error!(error = %err, "statement failed");
+    }
+    result
+}
