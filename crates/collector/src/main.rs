@@ -101,6 +101,10 @@ fn load(paths: &[PathBuf]) -> Option<config::Config> {
         eprintln!("warning: {w}");
     }
     if !errors.is_ok() {
+        // In the order a reader meets them in the files.
+        errors
+            .errors
+            .sort_by_key(|e| e.loc.as_ref().map(|l| (l.file.clone(), l.line, l.column)));
         let n = errors.errors.len();
         eprintln!(
             "invalid configuration ({n} error{}):",

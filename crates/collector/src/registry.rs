@@ -18,19 +18,16 @@ pub trait ComponentConfig: DeserializeOwned + Send + Sync + 'static {
 
 /// Decodes and validates a component config, reporting everything into `errors`.
 pub fn check<T: ComponentConfig>(node: &Node, path: &str, errors: &mut Errors) -> Option<T> {
+    let before = errors.errors.len();
     let cfg: T = decode(node, path, errors)?;
-    let problems = cfg.validate();
-    if problems.is_empty() {
-        return Some(cfg);
-    }
-    for (key, msg) in problems {
+    for (key, msg) in cfg.validate() {
         let (loc, p) = match node.get(key) {
             Some(n) if !key.is_empty() => (n.loc.clone(), format!("{path}::{key}")),
             _ => (node.loc.clone(), path.to_string()),
         };
         errors.error(Some(loc), p, msg);
     }
-    None
+    (errors.errors.len() == before).then_some(cfg)
 }
 
 /// Decodes a config that `validate` already accepted.

@@ -13,7 +13,9 @@ use std::cell::RefCell;
 use std::fmt;
 
 /// Decodes `node` (or defaults, when it is absent or null) into `T`, adding every problem
-/// found to `errors`. `path` is the key path of `node`, e.g. `receivers::otlp`.
+/// found to `errors`. `path` is the key path of `node`, e.g. `receivers::otlp`. Unknown keys
+/// are reported but do not stop decoding, so later checks can still report their findings;
+/// callers decide validity by whether `errors` grew.
 pub fn decode<T: DeserializeOwned>(node: &Node, path: &str, errors: &mut Errors) -> Option<T> {
     let sink = RefCell::new(Vec::new());
     let result = T::deserialize(NodeDe {
@@ -21,13 +23,8 @@ pub fn decode<T: DeserializeOwned>(node: &Node, path: &str, errors: &mut Errors)
         path: path.to_string(),
         sink: &sink,
     });
-    let found = sink.into_inner();
-    let had_errors = !found.is_empty();
-    errors.extend(found);
-    match result {
-        Ok(v) if !had_errors => Some(v),
-        _ => None,
-    }
+    errors.extend(sink.into_inner());
+    result.ok()
 }
 
 #[derive(Debug)]
