@@ -94,6 +94,7 @@ pub fn processors() -> Vec<&'static ProcessorFactory> {
         &crate::processors::memory_limiter::FACTORY,
         &crate::processors::attributes::FACTORY,
         &crate::processors::resource::FACTORY,
+        &crate::processors::probabilistic_sampler::FACTORY,
     ]
 }
 
