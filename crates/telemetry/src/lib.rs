@@ -85,6 +85,24 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Marks the current span as failed the way the semantic conventions ask: status Error
+/// with `error`'s message, and an `exception` event carrying `exception.type` and
+/// `exception.message`. Call it where a request fails on the server's side (a 5xx or a
+/// failed dependency), not for a client's mistake.
+pub fn record_error<E: std::error::Error + ?Sized>(error: &E) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let span = tracing::Span::current();
+    let message = error.to_string();
+    span.add_event(
+        "exception",
+        vec![
+            opentelemetry::KeyValue::new("exception.type", std::any::type_name::<E>()),
+            opentelemetry::KeyValue::new("exception.message", message.clone()),
+        ],
+    );
+    span.set_status(opentelemetry::trace::Status::error(message));
+}
+
 /// How long [`TelemetryGuard::shutdown`] waits for the exporters before giving up, so a
 /// collector that is down cannot keep a stopping service alive.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);

@@ -56,8 +56,7 @@ impl From<StoreError> for ApiError {
                 }),
             },
             StoreError::Database(_) | StoreError::Task(_) => {
-                // At error level inside the request's span: marks it failed and adds the
-                // exception event.
+                telemetry::record_error(&err);
                 tracing::error!(error = %message, "inventory store failed");
                 Self {
                     status: StatusCode::INTERNAL_SERVER_ERROR,
