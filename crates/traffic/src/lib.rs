@@ -54,8 +54,8 @@ pub async fn run(args: &Args, stop: impl Future<Output = ()>) -> Result<Summary,
     let seed = args.seed.unwrap_or_else(rand::random);
     let (requests, duration) = args.bounds();
     eprintln!(
-        "traffic: {:?} scenario at {} req/s, {} (concurrency {}, seed {seed}) -> {}",
-        args.scenario,
+        "traffic: {} scenario at {} req/s, {} (concurrency {}, seed {seed}) -> {}",
+        format!("{:?}", args.scenario).to_lowercase(),
         args.rate,
         match (requests, duration) {
             (Some(n), Some(d)) => format!("{n} requests or {}", humantime::format_duration(d)),

@@ -152,9 +152,16 @@ impl Workload {
                 }
                 if status >= 500 {
                     span.record("otel.status_code", "error");
+                    // One line per message in the summary, whatever the body looks like.
                     let text = String::from_utf8_lossy(&body);
-                    let text: String = text.chars().take(200).collect();
-                    sample.error = Some(format!("HTTP {status}: {}", text.trim()));
+                    let text: String = text
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .chars()
+                        .take(160)
+                        .collect();
+                    sample.error = Some(format!("HTTP {status}: {text}"));
                 }
             }
             Err(err) => {

@@ -345,3 +345,32 @@ async fn an_unreachable_target_exits_non_zero_with_a_hint() {
     );
     assert!(stderr.contains("try `make run`"), "{stderr}");
 }
+
+#[tokio::test]
+async fn ctrl_c_stops_early_and_still_prints_the_summary() {
+    let (shop, url) = start_shop().await;
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_traffic"))
+        .args(["--target", &url, "--inventory", &url, "--duration", "10m"])
+        .args(["--rate", "50", "--json"])
+        .env("OTEL_SDK_DISABLED", "true")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while shop.seen.lock().unwrap().len() < 5 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "traffic sent nothing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let summary = summary_of(&output);
+    assert_eq!(summary["interrupted"], true);
+    assert_eq!(summary["requests"], shop.seen.lock().unwrap().len() as u64);
+}
