@@ -95,6 +95,7 @@ pub fn processors() -> Vec<&'static ProcessorFactory> {
         &crate::processors::attributes::FACTORY,
         &crate::processors::resource::FACTORY,
         &crate::processors::probabilistic_sampler::FACTORY,
+        &crate::processors::filter::FACTORY,
     ]
 }
 
