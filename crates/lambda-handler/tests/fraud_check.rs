@@ -277,3 +277,32 @@ async fn an_idle_function_is_stopped_and_the_next_request_is_a_cold_start() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_emulator_and_its_function_process() {
+    let emulator = RunningEmulator::start(BOOTSTRAP.as_ref(), &[], &[]).await;
+    let (status, _) = check(&emulator, &order("cust-1", 100)).await;
+    assert_eq!(status, 200);
+    let pid = emulator
+        .function_pid()
+        .expect("the log names the function's pid");
+    assert!(process_alive(pid));
+
+    assert!(
+        emulator.stop().await,
+        "the emulator exits cleanly on SIGTERM"
+    );
+    assert!(
+        !process_alive(pid),
+        "the function process {pid} outlived the emulator"
+    );
+}
+
+/// Whether `pid` runs (a zombie awaiting its reaper does not count).
+fn process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
+        !status
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+    })
+}

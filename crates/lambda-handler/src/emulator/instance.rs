@@ -1,6 +1,7 @@
 //! The function's process: started on demand (a cold start), watched, and stopped when idle,
 //! timed out, crashed, or when the emulator shuts down.
 
+use std::io::IsTerminal as _;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -82,6 +83,10 @@ impl FunctionInstance {
             .env("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023")
             .env("_HANDLER", "bootstrap")
             .env("LAMBDA_TASK_ROOT", task_root(&config.function))
+            .envs(
+                // Lambda logs are plain text; colour codes only help on a terminal.
+                (!std::io::stderr().is_terminal()).then_some(("NO_COLOR", "1")),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

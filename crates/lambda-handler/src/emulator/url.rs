@@ -93,6 +93,9 @@ async fn invoke_function(
 
     let deadline = SystemTime::now() + config.invocation_timeout;
     let outcome = shared.runtime.expect_outcome(request_id);
+    // Forgets the invocation however this handler ends, including when the caller hangs up
+    // and the future is dropped mid-invocation.
+    let _pending = Pending { shared, request_id };
     let invocation = Invocation {
         request_id: request_id.to_owned(),
         deadline_ms: deadline
@@ -113,7 +116,6 @@ async fn invoke_function(
         _ = instance.exited() => Err(Ended::Exited),
         () = instance.queue.init_failed.notified() => Err(Ended::InitFailed),
     };
-    shared.runtime.forget(request_id);
     instance.last_used = std::time::Instant::now();
 
     match result {
@@ -183,6 +185,17 @@ async fn invoke_function(
             eprintln!("lambda-emulator: {message}");
             failure(StatusCode::GATEWAY_TIMEOUT, message, json!({}))
         }
+    }
+}
+
+struct Pending<'a> {
+    shared: &'a Shared,
+    request_id: &'a str,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.shared.runtime.forget(self.request_id);
     }
 }
 

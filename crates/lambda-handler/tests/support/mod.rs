@@ -68,18 +68,32 @@ impl RunningEmulator {
             .count()
     }
 
+    /// The pid of the most recently started function process.
+    pub fn function_pid(&self) -> Option<u32> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find_map(|l| l.split("(pid ").nth(1)?.split(')').next()?.parse().ok())
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
 
-    pub async fn stop(mut self) {
+    /// Sends SIGTERM and waits for the emulator to exit; returns whether it exited cleanly.
+    pub async fn stop(mut self) -> bool {
         if let Some(pid) = self.child.id() {
             // SIGTERM, as `lab` stops it, so the emulator stops its function process too.
             let _ = std::process::Command::new("kill")
                 .arg(pid.to_string())
                 .status();
         }
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+        matches!(
+            tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await,
+            Ok(Ok(status)) if status.success()
+        )
     }
 }
 
