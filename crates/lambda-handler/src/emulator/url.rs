@@ -105,14 +105,18 @@ async fn invoke_function(
         xray_trace_id: event::xray_trace_id(traceparent),
         payload: Bytes::from(event.to_string()),
     };
-    // The queue holds one event and the slot lock keeps invocations one at a time, so this
-    // never waits; the process polls it when it is ready.
-    let _ = instance.queue.tx.send(invocation).await;
-
     let timeout = config.invocation_timeout;
+    let timed_out = tokio::time::sleep(timeout);
+    tokio::pin!(timed_out);
+    // The queue holds one event. It is only full when a caller hung up on an invocation the
+    // process has not taken yet; then this one waits behind it, within its own timeout.
+    let queued = tokio::select! {
+        sent = instance.queue.tx.send(invocation) => sent.is_ok(),
+        () = &mut timed_out => false,
+    };
     let result = tokio::select! {
-        outcome = outcome => Ok(outcome),
-        () = tokio::time::sleep(timeout) => Err(Ended::TimedOut),
+        outcome = outcome, if queued => Ok(outcome),
+        () = &mut timed_out => Err(Ended::TimedOut),
         _ = instance.exited() => Err(Ended::Exited),
         () = instance.queue.init_failed.notified() => Err(Ended::InitFailed),
     };
