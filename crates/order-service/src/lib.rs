@@ -1,0 +1,31 @@
+//! order-service: the front door of the otel-lab shop, simulated as a Kubernetes pod (it
+//! exports OTLP to the collector agent on its node). `POST /orders` runs the whole checkout
+//! inside the `order_service.process_order` span: validate, reserve and price the items at
+//! inventory-service, ask the fraud-check Lambda, authorise the payment at payment-service,
+//! and persist the order in SQLite. The customer's tier travels as W3C baggage
+//! (`customer.tier`) so every downstream span can be sliced by it. When the fraud check
+//! rejects the order or the payment fails, the reserved stock is released again
+//! (compensation) and the order is stored as `rejected` / `payment_failed`.
+//!
+//! Answers of `POST /orders` (all with the order body `{id, status, total_cents, trace_id,
+//! ...}` except 400/409): 201 `created`; 402 `payment_failed` (card declined); 403
+//! `rejected` (fraud check); 502 `payment_failed` when payment-service timed out or failed
+//! (a server-side error); 409 `{error, sku}` out of stock; 400 `{error}` invalid order or
+//! unknown sku; 502 `{error}` when inventory-service is unavailable. If the fraud check is
+//! unreachable or answers nonsense the order is *approved* (fail open: a shop prefers a
+//! rare fraud to losing every sale while a dependency is down), with a
+//! `fraud_check.unavailable` event on the span and a warning log. An `Idempotency-Key`
+//! header makes a retry return the stored order (same status code) without redoing work.
+//!
+//! Metrics: `orders.created` (counter, `{order}`, attributes `order.status`,
+//! `customer.tier`) and `orders.value` (histogram of order totals in minor units, unit
+//! `{minor_unit}`, same attributes).
+
+pub mod app;
+pub mod clients;
+pub mod config;
+pub mod domain;
+pub mod metrics;
+pub mod routes;
+pub mod store;
+pub mod time;

@@ -1,0 +1,5 @@
+//! `GET /healthz`.
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}

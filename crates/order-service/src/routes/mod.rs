@@ -1,0 +1,4 @@
+//! One module per group of endpoints.
+
+pub mod health;
+pub mod orders;

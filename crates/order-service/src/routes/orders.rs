@@ -1,0 +1,274 @@
+//! `POST /orders` (the checkout) and `GET /orders/{id}`.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TraceContextExt as _;
+use serde_json::json;
+use tracing::Instrument as _;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::app::AppState;
+use crate::clients::{PaymentOutcome, ReserveOutcome};
+use crate::domain::{CreateOrderRequest, NewOrder, Order, OrderStatus};
+
+/// Orders are charged in one currency in this shop.
+const CURRENCY: &str = "USD";
+
+fn error(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn order_response(order: Order) -> Response {
+    let status = StatusCode::from_u16(order.http_status).unwrap_or(StatusCode::OK);
+    (status, Json(order)).into_response()
+}
+
+pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match state.store.get(id.clone()).await {
+        Ok(Some(order)) => Json(order).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            json!({ "error": format!("no order {id}") }),
+        ),
+        Err(err) => {
+            telemetry::record_error(&err);
+            tracing::error!(error = %err, "reading an order failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": err.to_string() }),
+            )
+        }
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<CreateOrderRequest>, JsonRejection>,
+) -> Response {
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    if let Some(key) = &idempotency_key {
+        match state.store.by_idempotency_key(key.clone()).await {
+            Ok(Some(order)) => {
+                tracing::info!(order.id = %order.id, "idempotency key seen before: returning the stored order");
+                return order_response(order);
+            }
+            Ok(None) => {}
+            Err(err) => {
+                telemetry::record_error(&err);
+                tracing::error!(error = %err, "looking up the idempotency key failed");
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({ "error": err.to_string() }),
+                );
+            }
+        }
+    }
+
+    let new_order = tracing::info_span!("order_service.validate").in_scope(|| {
+        let Json(request) = body.map_err(|rejection| rejection.body_text())?;
+        NewOrder::try_from(request).map_err(|err| err.to_string())
+    });
+    let new_order = match new_order {
+        Ok(order) => order,
+        Err(message) => {
+            tracing::info!(reason = %message, "order refused as invalid");
+            return error(StatusCode::BAD_REQUEST, json!({ "error": message }));
+        }
+    };
+
+    let order_id = format!("ord_{}", uuid::Uuid::new_v4().simple());
+    let tier = new_order.tier.as_str();
+    // The tier rides along as baggage so inventory, fraud check and payment can record it.
+    let span = telemetry::propagation::with_baggage([KeyValue::new("customer.tier", tier)], || {
+        tracing::info_span!(
+            "order_service.process_order",
+            order.id = %order_id,
+            order.item_count = new_order.item_count(),
+            order.total = Empty,
+            order.status = Empty,
+            customer.tier = tier,
+        )
+    });
+    process_order(state, new_order, order_id, idempotency_key)
+        .instrument(span)
+        .await
+}
+
+/// How the checkout ended, before it is stored.
+struct Outcome {
+    status: OrderStatus,
+    http_status: StatusCode,
+    payment_id: Option<String>,
+    reason: Option<String>,
+}
+
+async fn process_order(
+    state: AppState,
+    order: NewOrder,
+    order_id: String,
+    idempotency_key: Option<String>,
+) -> Response {
+    let span = tracing::Span::current();
+    let trace_id = {
+        let cx = span.context();
+        let span_context = cx.span().span_context().clone();
+        span_context
+            .is_valid()
+            .then(|| span_context.trace_id().to_string())
+    };
+
+    // 1. Price and reserve the items.
+    let reservation = match state.downstream.reserve(&order_id, &order.items).await {
+        Ok(ReserveOutcome::Reserved(reservation)) => reservation,
+        Ok(ReserveOutcome::OutOfStock { sku, message }) => {
+            tracing::info!(%sku, "order refused: out of stock");
+            return error(
+                StatusCode::CONFLICT,
+                json!({ "error": message, "sku": sku }),
+            );
+        }
+        Ok(ReserveOutcome::Refused { sku, message }) => {
+            tracing::info!(reason = %message, "order refused by inventory");
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": message, "sku": sku }),
+            );
+        }
+        Err(err) => {
+            telemetry::record_error(&err);
+            tracing::error!(error = %err, "reserving stock failed");
+            return error(StatusCode::BAD_GATEWAY, json!({ "error": err.to_string() }));
+        }
+    };
+    let total_cents = reservation.total_cents;
+    span.record("order.total", total_cents);
+
+    // 2. Fraud check, failing open.
+    let verdict = state
+        .downstream
+        .fraud_check(
+            &order_id,
+            &order.customer_id,
+            total_cents,
+            order.item_count(),
+        )
+        .await;
+    let fraud_rejection = match verdict {
+        Ok(verdict) if verdict.rejects() => Some(verdict.score),
+        Ok(_) => None,
+        Err(err) => {
+            span.add_event(
+                "fraud_check.unavailable",
+                vec![
+                    KeyValue::new("exception.message", err.to_string()),
+                    KeyValue::new("fraud_check.fallback", "approve"),
+                ],
+            );
+            tracing::warn!(error = %err, "fraud check unavailable: approving the order (fail open)");
+            None
+        }
+    };
+
+    // 3. Payment, unless the fraud check said no.
+    let outcome = if let Some(score) = fraud_rejection {
+        tracing::info!(fraud.score = score, "fraud check rejected the order");
+        Outcome {
+            status: OrderStatus::Rejected,
+            http_status: StatusCode::FORBIDDEN,
+            payment_id: None,
+            reason: Some(format!("fraud check rejected the order (score {score:.2})")),
+        }
+    } else {
+        match state
+            .downstream
+            .pay(&order_id, total_cents, CURRENCY, &order.card_token)
+            .await
+        {
+            Ok(PaymentOutcome::Authorized { payment_id }) => Outcome {
+                status: OrderStatus::Created,
+                http_status: StatusCode::CREATED,
+                payment_id: Some(payment_id),
+                reason: None,
+            },
+            Ok(PaymentOutcome::Declined { payment_id, reason }) => {
+                tracing::info!(%reason, "payment declined");
+                Outcome {
+                    status: OrderStatus::PaymentFailed,
+                    http_status: StatusCode::PAYMENT_REQUIRED,
+                    payment_id,
+                    reason: Some(format!("payment declined: {reason}")),
+                }
+            }
+            Err(err) => {
+                telemetry::record_error(&err);
+                tracing::error!(error = %err, "payment failed");
+                Outcome {
+                    status: OrderStatus::PaymentFailed,
+                    http_status: StatusCode::BAD_GATEWAY,
+                    payment_id: None,
+                    reason: Some(format!("payment failed: {err}")),
+                }
+            }
+        }
+    };
+
+    // 4. Compensation: give the stock back when the order will not ship.
+    if outcome.status != OrderStatus::Created {
+        if let Err(err) = state.downstream.release(&order_id).await {
+            // The order still gets stored; the stock stays held until someone releases it.
+            telemetry::record_error(&err);
+            tracing::error!(error = %err, "releasing reserved stock failed");
+        } else {
+            tracing::info!("reserved stock released");
+        }
+    }
+
+    // 5. Persist.
+    let stored = Order {
+        id: order_id,
+        status: outcome.status.as_str().to_owned(),
+        customer_id: order.customer_id,
+        customer_tier: order.tier.as_str().to_owned(),
+        items: order.items,
+        total_cents,
+        currency: CURRENCY.to_owned(),
+        trace_id,
+        payment_id: outcome.payment_id,
+        reason: outcome.reason,
+        created_at: crate::time::now_rfc3339(),
+        http_status: outcome.http_status.as_u16(),
+    };
+    let persisted = state
+        .store
+        .insert(stored, idempotency_key)
+        .instrument(tracing::info_span!("order_service.persist"))
+        .await;
+    match persisted {
+        Ok(order) => {
+            span.record("order.status", order.status.as_str());
+            state
+                .metrics
+                .record(&order.status, &order.customer_tier, order.total_cents);
+            tracing::info!(status = %order.status, total_cents = order.total_cents, "order processed");
+            order_response(order)
+        }
+        Err(err) => {
+            telemetry::record_error(&err);
+            tracing::error!(error = %err, "storing the order failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": err.to_string() }),
+            )
+        }
+    }
+}

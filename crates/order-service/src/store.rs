@@ -1,0 +1,215 @@
+//! The SQLite order store. rusqlite is blocking: every call runs on tokio's blocking pool
+//! with the caller's span re-entered, each statement in a database CLIENT span (query text
+//! with placeholders, never values).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use crate::domain::Order;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("stored order {id} is corrupt: {reason}")]
+    Corrupt { id: String, reason: String },
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: [&str; 1] = ["
+CREATE TABLE orders (
+    id              TEXT PRIMARY KEY,
+    status          TEXT NOT NULL,
+    customer_id     TEXT NOT NULL,
+    customer_tier   TEXT NOT NULL,
+    items_json      TEXT NOT NULL,
+    total_cents     INTEGER NOT NULL,
+    currency        TEXT NOT NULL,
+    trace_id        TEXT,
+    payment_id      TEXT,
+    reason          TEXT,
+    http_status     INTEGER NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    created_at      TEXT NOT NULL
+);
+"];
+
+const SELECT_COLUMNS: &str = "id, status, customer_id, customer_tier, items_json, total_cents, currency, trace_id, payment_id, reason, created_at, http_status";
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database file.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_owned();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            let mut conn = Connection::open(&path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            let applied: usize =
+                conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+            for (version, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+                let tx = conn.transaction()?;
+                tx.execute_batch(migration)?;
+                tx.pragma_update(None, "user_version", (version + 1) as i64)?;
+                tx.commit()?;
+                tracing::info!(version = version + 1, "applied database migration");
+            }
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let conn = conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            work(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Stores a new order. When `idempotency_key` is already taken (a concurrent retry won
+    /// the race), returns the order stored under it instead.
+    pub async fn insert(
+        &self,
+        order: Order,
+        idempotency_key: Option<String>,
+    ) -> Result<Order, StoreError> {
+        self.blocking(move |conn| {
+            let items_json = serde_json::to_string(&order.items).map_err(|e| {
+                StoreError::Corrupt {
+                    id: order.id.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            let sql = "INSERT INTO orders (id, status, customer_id, customer_tier, items_json, total_cents, currency, trace_id, payment_id, reason, idempotency_key, created_at, http_status) \
+                       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                       ON CONFLICT (idempotency_key) DO NOTHING";
+            let inserted = statement("INSERT", sql, || {
+                conn.prepare_cached(sql)?.execute(params![
+                    order.id,
+                    order.status,
+                    order.customer_id,
+                    order.customer_tier,
+                    items_json,
+                    order.total_cents,
+                    order.currency,
+                    order.trace_id,
+                    order.payment_id,
+                    order.reason,
+                    idempotency_key,
+                    order.created_at,
+                    order.http_status,
+                ])
+            })?;
+            match (inserted, idempotency_key) {
+                (0, Some(key)) => select_by_key(conn, &key)?.ok_or_else(|| StoreError::Corrupt {
+                    id: order.id,
+                    reason: "idempotency key conflict without a stored order".to_owned(),
+                }),
+                _ => Ok(order),
+            }
+        })
+        .await
+    }
+
+    pub async fn get(&self, id: String) -> Result<Option<Order>, StoreError> {
+        self.blocking(move |conn| {
+            let sql = format!("SELECT {SELECT_COLUMNS} FROM orders WHERE id = ?1");
+            statement("SELECT", &sql, || {
+                conn.prepare_cached(&sql)?
+                    .query_row(params![id], order_from_row)
+                    .optional()
+            })?
+            .transpose()
+        })
+        .await
+    }
+
+    pub async fn by_idempotency_key(&self, key: String) -> Result<Option<Order>, StoreError> {
+        self.blocking(move |conn| select_by_key(conn, &key)).await
+    }
+}
+
+fn select_by_key(conn: &Connection, key: &str) -> Result<Option<Order>, StoreError> {
+    let sql = format!("SELECT {SELECT_COLUMNS} FROM orders WHERE idempotency_key = ?1");
+    statement("SELECT", &sql, || {
+        conn.prepare_cached(&sql)?
+            .query_row(params![key], order_from_row)
+            .optional()
+    })?
+    .transpose()
+}
+
+/// Reads a row; the inner result reports a corrupt items column.
+fn order_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Order, StoreError>> {
+    let id: String = row.get(0)?;
+    let items_json: String = row.get(4)?;
+    let items = match serde_json::from_str(&items_json) {
+        Ok(items) => items,
+        Err(err) => {
+            return Ok(Err(StoreError::Corrupt {
+                id,
+                reason: err.to_string(),
+            }));
+        }
+    };
+    Ok(Ok(Order {
+        id,
+        status: row.get(1)?,
+        customer_id: row.get(2)?,
+        customer_tier: row.get(3)?,
+        items,
+        total_cents: row.get(5)?,
+        currency: row.get(6)?,
+        trace_id: row.get(7)?,
+        payment_id: row.get(8)?,
+        reason: row.get(9)?,
+        created_at: row.get(10)?,
+        http_status: row.get(11)?,
+    }))
+}
+
+/// Runs one statement on the `orders` table inside its database CLIENT span.
+fn statement<T>(
+    operation: &'static str,
+    sql: &str,
+    run: impl FnOnce() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let span = tracing::info_span!(
+        "db.statement",
+        otel.name = format!("{operation} orders"),
+        otel.kind = "client",
+        db.system.name = "sqlite",
+        db.operation.name = operation,
+        db.collection.name = "orders",
+        db.query.text = sql,
+    );
+    let _entered = span.enter();
+    let result = run();
+    if let Err(err) = &result {
+        telemetry::record_error(err);
+        tracing::error!(error = %err, "statement failed");
+    }
+    result
+}
