@@ -110,7 +110,7 @@ pub fn exporters() -> Vec<&'static ExporterFactory> {
 }
 
 pub fn connectors() -> Vec<&'static ConnectorFactory> {
-    vec![]
+    vec![&crate::connectors::spanmetrics::FACTORY]
 }
 
 pub fn extensions() -> Vec<&'static ExtensionFactory> {

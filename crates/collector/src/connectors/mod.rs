@@ -1,1 +1,2 @@
 //! Connectors: an exporter at the end of one pipeline and a receiver at the start of another.
+pub mod spanmetrics;
