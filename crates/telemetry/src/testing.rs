@@ -175,16 +175,46 @@ fn resource_service_name(resource: &Resource) -> String {
     attr(&resource.attributes, "service.name").unwrap_or_default()
 }
 
-/// The running receiver. Dropping it stops the server.
+/// The running receiver: OTLP/gRPC on one port, OTLP/HTTP (protobuf, `/v1/traces`,
+/// `/v1/metrics`, `/v1/logs`) on another, both into the same store. Dropping it stops both.
 pub struct OtlpReceiver {
     addr: SocketAddr,
+    http_addr: SocketAddr,
     store: Shared,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for OtlpReceiver {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Decodes one OTLP/HTTP protobuf body into the store and answers with an empty response.
+fn http_export<Req, Resp>(
+    store: Shared,
+    keep: fn(&mut Store, Req),
+) -> impl Fn(axum::body::Bytes) -> std::future::Ready<axum::response::Response> + Clone
+where
+    Req: prost::Message + Default,
+    Resp: prost::Message + Default,
+{
+    move |body: axum::body::Bytes| {
+        use axum::response::IntoResponse as _;
+        let response = match Req::decode(body) {
+            Ok(request) => {
+                keep(&mut store.lock(), request);
+                (
+                    [(http::header::CONTENT_TYPE, "application/x-protobuf")],
+                    Resp::default().encode_to_vec(),
+                )
+                    .into_response()
+            }
+            Err(err) => (http::StatusCode::BAD_REQUEST, err.to_string()).into_response(),
+        };
+        std::future::ready(response)
     }
 }
 
@@ -199,17 +229,58 @@ impl OtlpReceiver {
             .add_service(MetricsServiceServer::new(store.clone()))
             .add_service(LogsServiceServer::new(store.clone()));
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
-        let task = tokio::spawn(async move {
+        let grpc = tokio::spawn(async move {
             if let Err(err) = server.serve_with_incoming(incoming).await {
-                eprintln!("test OTLP receiver stopped: {err}");
+                eprintln!("test OTLP/gRPC receiver stopped: {err}");
             }
         });
-        Ok(Self { addr, store, task })
+
+        let http_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let http_addr = http_listener.local_addr()?;
+        let routes = axum::Router::new()
+            .route(
+                "/v1/traces",
+                axum::routing::post(http_export::<_, ExportTraceServiceResponse>(
+                    store.clone(),
+                    |s: &mut Store, r: ExportTraceServiceRequest| s.traces.push(r),
+                )),
+            )
+            .route(
+                "/v1/metrics",
+                axum::routing::post(http_export::<_, ExportMetricsServiceResponse>(
+                    store.clone(),
+                    |s: &mut Store, r: ExportMetricsServiceRequest| s.metrics.push(r),
+                )),
+            )
+            .route(
+                "/v1/logs",
+                axum::routing::post(http_export::<_, ExportLogsServiceResponse>(
+                    store.clone(),
+                    |s: &mut Store, r: ExportLogsServiceRequest| s.logs.push(r),
+                )),
+            );
+        let http = tokio::spawn(async move {
+            if let Err(err) = axum::serve(http_listener, routes).await {
+                eprintln!("test OTLP/HTTP receiver stopped: {err}");
+            }
+        });
+        Ok(Self {
+            addr,
+            http_addr,
+            store,
+            tasks: vec![grpc, http],
+        })
     }
 
-    /// `http://127.0.0.1:PORT`, for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// `http://127.0.0.1:PORT` of the gRPC port, for `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT` of the OTLP/HTTP port, for `OTEL_EXPORTER_OTLP_ENDPOINT`
+    /// with `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`.
+    pub fn http_endpoint(&self) -> String {
+        format!("http://{}", self.http_addr)
     }
 
     /// Every span received so far.
