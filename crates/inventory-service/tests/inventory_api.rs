@@ -242,3 +242,37 @@ async fn reserve_is_traced_with_database_spans_without_values() {
         .unwrap();
     assert_eq!(business.parent_span_id(), server.span_id());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inventory_lock_scenario_makes_requests_wait_for_the_lock() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = start(&dir.path().join("inventory.db"), Some(&receiver));
+    let (status, _) = inventory
+        .post(
+            "/admin/faults",
+            json!({"scenarios": ["inventory_lock", "slow_inventory_queries"]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = inventory
+        .post(
+            "/inventory/reserve",
+            json!({"order_id": "o-locked", "items": [{"sku": "DM-011", "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(inventory.process.stop().unwrap().success());
+    let spans = receiver.spans();
+    let business = spans
+        .iter()
+        .find(|s| s.span.name == "inventory.reserve_stock")
+        .unwrap();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.span.name == "inventory.wait_for_lock"
+                && s.parent_span_id() == business.span_id()),
+        "no lock wait under the business span"
+    );
+}
