@@ -106,6 +106,7 @@ pub fn exporters() -> Vec<&'static ExporterFactory> {
         &crate::exporters::debug::FACTORY,
         &crate::exporters::nop::FACTORY,
         &crate::exporters::file::FACTORY,
+        &crate::exporters::prometheus::FACTORY,
     ]
 }
 

@@ -3,4 +3,5 @@ pub mod debug;
 pub mod file;
 pub mod nop;
 pub mod otlp;
+pub mod prometheus;
 pub mod queue;
