@@ -1,0 +1,106 @@
+//! decode → batch → encode, the path every span takes through a forwarding collector.
+
+use collector::otlp_codec::{self, Encoding};
+use collector::pdata::{Batch, Signal};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use std::hint::black_box;
+
+fn kv(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A request shaped like the lab's: one service, 512 spans with a handful of attributes.
+fn request(spans: usize) -> Batch {
+    let spans = (0..spans)
+        .map(|i| Span {
+            trace_id: (i as u128 / 8).to_be_bytes().to_vec(),
+            span_id: (i as u64 + 1).to_be_bytes().to_vec(),
+            name: "POST /orders".into(),
+            kind: 2,
+            start_time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
+            end_time_unix_nano: 1_700_000_000_050_000_000 + i as u64,
+            attributes: vec![
+                kv("http.request.method", "POST"),
+                kv("http.route", "/orders"),
+                kv("url.path", "/orders"),
+                kv("order.id", &format!("ord-{i}")),
+            ],
+            ..Default::default()
+        })
+        .collect();
+    Batch::Traces(vec![ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![
+                kv("service.name", "order-service"),
+                kv("k8s.pod.name", "order-service-7d9f"),
+            ],
+            ..Default::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }])
+}
+
+fn bench(c: &mut Criterion) {
+    let batch = request(512);
+    let proto = otlp_codec::encode(&batch, Encoding::Protobuf);
+    let json = otlp_codec::encode(&batch, Encoding::Json);
+    let gz = otlp_codec::gzip(&proto);
+    let mut g = c.benchmark_group("traces_512_spans");
+    g.throughput(Throughput::Elements(512));
+    g.bench_function("decode_protobuf", |b| {
+        b.iter(|| {
+            otlp_codec::decode(Signal::Traces, Encoding::Protobuf, black_box(&proto)).unwrap()
+        })
+    });
+    g.bench_function("decode_gzip_protobuf", |b| {
+        b.iter(|| {
+            let raw = otlp_codec::decompress(black_box(&gz), Some("gzip"), 20 << 20).unwrap();
+            otlp_codec::decode(Signal::Traces, Encoding::Protobuf, &raw).unwrap()
+        })
+    });
+    g.bench_function("decode_json", |b| {
+        b.iter(|| otlp_codec::decode(Signal::Traces, Encoding::Json, black_box(&json)).unwrap())
+    });
+    g.bench_function("batch_8_requests_and_split_1024", |b| {
+        b.iter(|| {
+            let mut acc = Batch::empty(Signal::Traces);
+            for _ in 0..8 {
+                acc.append(batch.clone());
+            }
+            let mut pieces = 0;
+            while !acc.is_empty() {
+                black_box(acc.split_front(1024));
+                pieces += 1;
+            }
+            pieces
+        })
+    });
+    g.bench_function("encode_protobuf", |b| {
+        b.iter(|| otlp_codec::encode(black_box(&batch), Encoding::Protobuf))
+    });
+    g.bench_function("decode_batch_encode_gzip", |b| {
+        b.iter(|| {
+            let raw = otlp_codec::decompress(black_box(&gz), Some("gzip"), 20 << 20).unwrap();
+            let mut acc = Batch::empty(Signal::Traces);
+            acc.append(otlp_codec::decode(Signal::Traces, Encoding::Protobuf, &raw).unwrap());
+            otlp_codec::gzip(&otlp_codec::encode(&acc, Encoding::Protobuf))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
