@@ -1,0 +1,19 @@
+//! `lab`: runs the whole otel-lab on one machine as local processes — what `make run` calls.
+//!
+//! In the lab's diagram it plays every piece of infrastructure: it starts the collector
+//! gateway, the Kubernetes node's agent and the ECS task's sidecar collector, then
+//! inventory-service (as an EC2 instance, straight to the gateway), payment-service (as an
+//! ECS task, through its sidecar), the fraud-check Lambda (under `lambda-emulator`) and
+//! order-service (as a Kubernetes pod, through the agent), each with the environment and
+//! resource attributes its platform would give it; then Prometheus and Grafana when they are
+//! installed. Every process is described by one line of [`processes::PROCESSES`]; [`plan`]
+//! checks ports, binaries and configs before anything starts; [`supervisor`] runs each child
+//! with its output prefixed on the terminal and kept in `.lab/logs/`; [`up`] sequences
+//! startup, health checks and the reverse-order shutdown that lets the last spans drain.
+
+pub mod console;
+pub mod layout;
+pub mod plan;
+pub mod processes;
+pub mod supervisor;
+pub mod up;
