@@ -107,6 +107,7 @@ pub fn exporters() -> Vec<&'static ExporterFactory> {
         &crate::exporters::nop::FACTORY,
         &crate::exporters::file::FACTORY,
         &crate::exporters::prometheus::FACTORY,
+        &crate::exporters::loki::FACTORY,
     ]
 }
 
