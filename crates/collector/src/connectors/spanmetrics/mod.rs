@@ -34,8 +34,8 @@ use crate::registry::{self, ComponentConfig, ConnectorFactory};
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Exemplar, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
-    ScopeMetrics, Sum, exemplar, metric::Data, number_data_point,
+    AggregationTemporality, Exemplar, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum, exemplar, metric::Data, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -57,7 +57,8 @@ pub const FACTORY: ConnectorFactory = ConnectorFactory {
 
 /// The Go connector's default buckets, in milliseconds.
 pub const DEFAULT_BUCKETS_MS: [f64; 16] = [
-    2.0, 4.0, 6.0, 8.0, 10.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1000.0, 1400.0, 2000.0, 5000.0, 10_000.0, 15_000.0,
+    2.0, 4.0, 6.0, 8.0, 10.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1000.0, 1400.0, 2000.0, 5000.0,
+    10_000.0, 15_000.0,
 ];
 
 const SCOPE_NAME: &str = "spanmetricsconnector";
@@ -180,7 +181,10 @@ impl ComponentConfig for SpanMetricsConfig {
             if !DEFAULT_DIMENSIONS.contains(&e.as_str()) {
                 v.push((
                     "exclude_dimensions",
-                    format!("{e} is not a default dimension ({})", DEFAULT_DIMENSIONS.join(", ")),
+                    format!(
+                        "{e} is not a default dimension ({})",
+                        DEFAULT_DIMENSIONS.join(", ")
+                    ),
                 ));
             }
         }
@@ -200,15 +204,27 @@ impl ComponentConfig for SpanMetricsConfig {
             v.push(("metrics_flush_interval", "must be greater than 0".into()));
         }
         if self.histogram.exponential.is_some() {
-            v.push(("histogram", "exponential histograms are not supported; use explicit buckets".into()));
+            v.push((
+                "histogram",
+                "exponential histograms are not supported; use explicit buckets".into(),
+            ));
         }
-        if !matches!(self.histogram.unit.as_deref(), None | Some("ms") | Some("s")) {
-            v.push(("histogram", format!("unit must be ms or s, found {:?}", self.histogram.unit)));
+        if !matches!(
+            self.histogram.unit.as_deref(),
+            None | Some("ms") | Some("s")
+        ) {
+            v.push((
+                "histogram",
+                format!("unit must be ms or s, found {:?}", self.histogram.unit),
+            ));
         }
         if let Some(e) = &self.histogram.explicit
             && e.buckets.windows(2).any(|w| w[0] >= w[1])
         {
-            v.push(("histogram", "explicit buckets must be strictly increasing".into()));
+            v.push((
+                "histogram",
+                "explicit buckets must be strictly increasing".into(),
+            ));
         }
         if self.exemplars.enabled && self.exemplars.max_per_data_point == 0 {
             v.push(("exemplars", "max_per_data_point must be at least 1".into()));
@@ -269,7 +285,9 @@ pub struct SpanMetrics {
 }
 
 fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 fn kind_name(kind: i32) -> &'static str {
@@ -312,10 +330,15 @@ impl SpanMetrics {
             _ => ("ms", 1e6),
         };
         let bounds = match &cfg.histogram.explicit {
-            Some(e) if !e.buckets.is_empty() => {
-                e.buckets.iter().map(|d| d.0.as_nanos() as f64 / unit_nanos).collect()
-            }
-            _ => DEFAULT_BUCKETS_MS.iter().map(|ms| ms * 1e6 / unit_nanos).collect(),
+            Some(e) if !e.buckets.is_empty() => e
+                .buckets
+                .iter()
+                .map(|d| d.0.as_nanos() as f64 / unit_nanos)
+                .collect(),
+            _ => DEFAULT_BUCKETS_MS
+                .iter()
+                .map(|ms| ms * 1e6 / unit_nanos)
+                .collect(),
         };
         SpanMetrics {
             delta: cfg.aggregation_temporality == "AGGREGATION_TEMPORALITY_DELTA",
@@ -336,7 +359,11 @@ impl SpanMetrics {
     fn start_flushing(self: &Arc<Self>, id: String) {
         let me = self.clone();
         let mut stop = self.stop.subscribe();
-        let every = self.cfg.metrics_flush_interval.0.max(Duration::from_millis(1));
+        let every = self
+            .cfg
+            .metrics_flush_interval
+            .0
+            .max(Duration::from_millis(1));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
@@ -375,7 +402,10 @@ impl SpanMetrics {
             ("service.name", service),
             ("span.name", span.name.as_str()),
             ("span.kind", kind_name(span.kind)),
-            ("status.code", status_name(span.status.as_ref().map_or(0, |s| s.code))),
+            (
+                "status.code",
+                status_name(span.status.as_ref().map_or(0, |s| s.code)),
+            ),
         ];
         for (k, v) in defaults {
             if !excluded(k) {
@@ -403,22 +433,29 @@ impl SpanMetrics {
         let res_attrs = resource.map_or(&empty, |r| &r.attributes);
         let service = values::get_text(res_attrs, "service.name").unwrap_or_default();
         let rkey = self.resource_key(res_attrs);
-        let entry = state.resources.entry(rkey).or_insert_with(|| ResourceSeries {
-            resource: Resource {
-                attributes: if self.cfg.add_resource_attributes {
-                    res_attrs.clone()
-                } else {
-                    vec![values::string_kv("service.name", service.clone())]
+        let entry = state
+            .resources
+            .entry(rkey)
+            .or_insert_with(|| ResourceSeries {
+                resource: Resource {
+                    attributes: if self.cfg.add_resource_attributes {
+                        res_attrs.clone()
+                    } else {
+                        vec![values::string_kv("service.name", service.clone())]
+                    },
+                    ..Default::default()
                 },
-                ..Default::default()
-            },
-            series: BTreeMap::new(),
-        });
+                series: BTreeMap::new(),
+            });
         let mut attrs = self.dimensions(&service, span, res_attrs);
         let mut key = key_of(&attrs);
         let limit = self.cfg.aggregation_cardinality_limit;
         if limit > 0 && !entry.series.contains_key(&key) {
-            let real = entry.series.keys().filter(|k| !k.starts_with(OVERFLOW_KEY)).count();
+            let real = entry
+                .series
+                .keys()
+                .filter(|k| !k.starts_with(OVERFLOW_KEY))
+                .count();
             if real >= limit {
                 attrs = vec![KeyValue {
                     key: OVERFLOW_KEY.into(),
@@ -430,7 +467,11 @@ impl SpanMetrics {
                 key = key_of(&attrs);
             }
         }
-        let start_time = if self.delta { state.last_flush } else { now_nanos() };
+        let start_time = if self.delta {
+            state.last_flush
+        } else {
+            now_nanos()
+        };
         let nbounds = self.bounds.len();
         let series = entry.series.entry(key).or_insert_with(|| Series {
             attributes: attrs,
@@ -443,17 +484,26 @@ impl SpanMetrics {
             start_time,
             last_update: Instant::now(),
         });
-        let duration = span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano) as f64 / self.unit_nanos;
+        let duration = span
+            .end_time_unix_nano
+            .saturating_sub(span.start_time_unix_nano) as f64
+            / self.unit_nanos;
         series.calls += 1;
         series.last_update = Instant::now();
         if !self.cfg.histogram.disable {
             // Buckets are upper-inclusive, as in OTLP explicit histograms.
-            let idx = self.bounds.iter().position(|b| duration <= *b).unwrap_or(nbounds);
+            let idx = self
+                .bounds
+                .iter()
+                .position(|b| duration <= *b)
+                .unwrap_or(nbounds);
             series.bucket_counts[idx] += 1;
             series.sum += duration;
             series.min = series.min.min(duration);
             series.max = series.max.max(duration);
-            if self.cfg.exemplars.enabled && series.exemplars.len() < self.cfg.exemplars.max_per_data_point {
+            if self.cfg.exemplars.enabled
+                && series.exemplars.len() < self.cfg.exemplars.max_per_data_point
+            {
                 series.exemplars.push(Exemplar {
                     time_unix_nano: span.end_time_unix_nano,
                     trace_id: span.trace_id.clone(),
@@ -565,7 +615,9 @@ impl SpanMetrics {
 impl Consumer for SpanMetrics {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
         let Batch::Traces(rs) = batch else {
-            return Err(ConsumeError::permanent("the spanmetrics connector consumes traces only"));
+            return Err(ConsumeError::permanent(
+                "the spanmetrics connector consumes traces only",
+            ));
         };
         let mut state = self.state.lock().expect("spanmetrics lock");
         for r in &rs {
@@ -596,8 +648,9 @@ mod tests {
     fn connector(yaml: &str) -> (Arc<SpanMetrics>, Arc<Capture>) {
         let node = Node::parse("t.yaml", yaml).unwrap();
         let mut errors = Errors::default();
-        let cfg = registry::check::<SpanMetricsConfig>(&node, "connectors::spanmetrics", &mut errors)
-            .unwrap_or_else(|| panic!("{:?}", errors.errors));
+        let cfg =
+            registry::check::<SpanMetricsConfig>(&node, "connectors::spanmetrics", &mut errors)
+                .unwrap_or_else(|| panic!("{:?}", errors.errors));
         let capture = Arc::new(Capture::default());
         (Arc::new(SpanMetrics::new(cfg, capture.clone())), capture)
     }
@@ -643,7 +696,7 @@ mod tests {
         }
     }
 
-    fn attr<'a>(attrs: &'a [KeyValue], k: &str) -> Option<String> {
+    fn attr(attrs: &[KeyValue], k: &str) -> Option<String> {
         values::get_text(attrs, k)
     }
 
@@ -667,20 +720,44 @@ mod tests {
         assert_eq!(res.len(), 1, "only service.name by default");
         let sm = &rm[0].scope_metrics[0];
         assert_eq!(sm.scope.as_ref().unwrap().name, "spanmetricsconnector");
-        let Some(Data::Sum(calls)) = &sm.metrics[0].data else { panic!() };
+        let Some(Data::Sum(calls)) = &sm.metrics[0].data else {
+            panic!()
+        };
         assert_eq!(sm.metrics[0].name, "traces.span.metrics.calls");
         assert!(calls.is_monotonic);
-        assert_eq!(calls.aggregation_temporality, AggregationTemporality::Cumulative as i32);
-        let ok = calls.data_points.iter().find(|p| attr(&p.attributes, "status.code").as_deref() == Some("STATUS_CODE_UNSET")).unwrap();
+        assert_eq!(
+            calls.aggregation_temporality,
+            AggregationTemporality::Cumulative as i32
+        );
+        let ok = calls
+            .data_points
+            .iter()
+            .find(|p| attr(&p.attributes, "status.code").as_deref() == Some("STATUS_CODE_UNSET"))
+            .unwrap();
         assert_eq!(ok.value, Some(number_data_point::Value::AsInt(2)));
-        assert_eq!(attr(&ok.attributes, "span.kind").as_deref(), Some("SPAN_KIND_SERVER"));
-        assert_eq!(attr(&ok.attributes, "span.name").as_deref(), Some("POST /orders"));
-        assert_eq!(attr(&ok.attributes, "service.name").as_deref(), Some("order-service"));
+        assert_eq!(
+            attr(&ok.attributes, "span.kind").as_deref(),
+            Some("SPAN_KIND_SERVER")
+        );
+        assert_eq!(
+            attr(&ok.attributes, "span.name").as_deref(),
+            Some("POST /orders")
+        );
+        assert_eq!(
+            attr(&ok.attributes, "service.name").as_deref(),
+            Some("order-service")
+        );
 
         assert_eq!(sm.metrics[1].name, "traces.span.metrics.duration");
         assert_eq!(sm.metrics[1].unit, "ms");
-        let Some(Data::Histogram(h)) = &sm.metrics[1].data else { panic!() };
-        let okh = h.data_points.iter().find(|p| attr(&p.attributes, "status.code").as_deref() == Some("STATUS_CODE_UNSET")).unwrap();
+        let Some(Data::Histogram(h)) = &sm.metrics[1].data else {
+            panic!()
+        };
+        let okh = h
+            .data_points
+            .iter()
+            .find(|p| attr(&p.attributes, "status.code").as_deref() == Some("STATUS_CODE_UNSET"))
+            .unwrap();
         assert_eq!(okh.explicit_bounds, DEFAULT_BUCKETS_MS.to_vec());
         // 3ms → (2,4] = bucket 1; 120ms → (100,200] = bucket 7.
         let mut expected = vec![0u64; 17];
@@ -689,13 +766,29 @@ mod tests {
         assert_eq!(okh.bucket_counts, expected);
         assert_eq!(okh.count, 2);
         assert_eq!(okh.sum, Some(123.0));
-        let err = h.data_points.iter().find(|p| attr(&p.attributes, "status.code").as_deref() == Some("STATUS_CODE_ERROR")).unwrap();
+        let err = h
+            .data_points
+            .iter()
+            .find(|p| attr(&p.attributes, "status.code").as_deref() == Some("STATUS_CODE_ERROR"))
+            .unwrap();
         assert_eq!(err.bucket_counts[16], 1, "20s lands in the +Inf bucket");
 
         // Cumulative: a second collect still reports the totals.
         let rm = metrics(c.collect().unwrap());
-        let Some(Data::Sum(calls)) = &rm[0].scope_metrics[0].metrics[0].data else { panic!() };
-        assert_eq!(calls.data_points.iter().map(|p| match p.value { Some(number_data_point::Value::AsInt(i)) => i, _ => 0 }).sum::<i64>(), 3);
+        let Some(Data::Sum(calls)) = &rm[0].scope_metrics[0].metrics[0].data else {
+            panic!()
+        };
+        assert_eq!(
+            calls
+                .data_points
+                .iter()
+                .map(|p| match p.value {
+                    Some(number_data_point::Value::AsInt(i)) => i,
+                    _ => 0,
+                })
+                .sum::<i64>(),
+            3
+        );
     }
 
     #[tokio::test]
@@ -705,15 +798,29 @@ mod tests {
         );
         c.consume(traces(
             "order-service",
-            vec![span("GET", 2, false, 500, vec![values::string_kv("http.route", "/orders/{id}")])],
+            vec![span(
+                "GET",
+                2,
+                false,
+                500,
+                vec![values::string_kv("http.route", "/orders/{id}")],
+            )],
         ))
         .await
         .unwrap();
         let rm = metrics(c.collect().unwrap());
-        let Some(Data::Histogram(h)) = &rm[0].scope_metrics[0].metrics[1].data else { panic!() };
+        let Some(Data::Histogram(h)) = &rm[0].scope_metrics[0].metrics[1].data else {
+            panic!()
+        };
         let p = &h.data_points[0];
-        assert_eq!(attr(&p.attributes, "http.route").as_deref(), Some("/orders/{id}"));
-        assert_eq!(attr(&p.attributes, "deployment.environment.name").as_deref(), Some("lab"));
+        assert_eq!(
+            attr(&p.attributes, "http.route").as_deref(),
+            Some("/orders/{id}")
+        );
+        assert_eq!(
+            attr(&p.attributes, "deployment.environment.name").as_deref(),
+            Some("lab")
+        );
         assert_eq!(attr(&p.attributes, "region").as_deref(), Some("local"));
         assert!(values::get(&p.attributes, "absent").is_none());
         assert_eq!(p.explicit_bounds, vec![10.0, 1000.0]);
@@ -723,13 +830,19 @@ mod tests {
     #[tokio::test]
     async fn overflow_series_takes_attribute_sets_beyond_the_limit() {
         let (c, _) = connector("aggregation_cardinality_limit: 2\nhistogram: {disable: true}\n");
-        let spans = (0..5).map(|i| span(&format!("op{i}"), 1, false, 1, vec![])).collect();
+        let spans = (0..5)
+            .map(|i| span(&format!("op{i}"), 1, false, 1, vec![]))
+            .collect();
         c.consume(traces("svc", spans)).await.unwrap();
-        c.consume(traces("svc", vec![span("op0", 1, false, 1, vec![])])).await.unwrap();
+        c.consume(traces("svc", vec![span("op0", 1, false, 1, vec![])]))
+            .await
+            .unwrap();
         let rm = metrics(c.collect().unwrap());
         let metrics = &rm[0].scope_metrics[0].metrics;
         assert_eq!(metrics.len(), 1, "histogram disabled");
-        let Some(Data::Sum(calls)) = &metrics[0].data else { panic!() };
+        let Some(Data::Sum(calls)) = &metrics[0].data else {
+            panic!()
+        };
         assert_eq!(calls.data_points.len(), 3);
         let overflow = calls
             .data_points
@@ -738,8 +851,16 @@ mod tests {
             .expect("an overflow series");
         assert_eq!(overflow.attributes.len(), 1);
         assert_eq!(overflow.value, Some(number_data_point::Value::AsInt(3)));
-        let op0 = calls.data_points.iter().find(|p| attr(&p.attributes, "span.name").as_deref() == Some("op0")).unwrap();
-        assert_eq!(op0.value, Some(number_data_point::Value::AsInt(2)), "known series keep counting");
+        let op0 = calls
+            .data_points
+            .iter()
+            .find(|p| attr(&p.attributes, "span.name").as_deref() == Some("op0"))
+            .unwrap();
+        assert_eq!(
+            op0.value,
+            Some(number_data_point::Value::AsInt(2)),
+            "known series keep counting"
+        );
     }
 
     #[tokio::test]
@@ -748,7 +869,9 @@ mod tests {
         let spans = (1..=4).map(|i| span("GET", 2, false, i, vec![])).collect();
         c.consume(traces("svc", spans)).await.unwrap();
         let rm = metrics(c.collect().unwrap());
-        let Some(Data::Histogram(h)) = &rm[0].scope_metrics[0].metrics[1].data else { panic!() };
+        let Some(Data::Histogram(h)) = &rm[0].scope_metrics[0].metrics[1].data else {
+            panic!()
+        };
         let ex = &h.data_points[0].exemplars;
         assert_eq!(ex.len(), 2);
         assert_eq!(ex[0].trace_id, vec![7; 16]);
@@ -756,30 +879,51 @@ mod tests {
         assert_eq!(ex[1].value, Some(exemplar::Value::AsDouble(2.0)));
         // Exemplars belong to one flush interval.
         let rm = metrics(c.collect().unwrap());
-        let Some(Data::Histogram(h)) = &rm[0].scope_metrics[0].metrics[1].data else { panic!() };
+        let Some(Data::Histogram(h)) = &rm[0].scope_metrics[0].metrics[1].data else {
+            panic!()
+        };
         assert!(h.data_points[0].exemplars.is_empty());
     }
 
     #[tokio::test]
     async fn delta_temporality_resets_and_shutdown_flushes_to_the_metrics_pipeline() {
-        let (c, capture) = connector("aggregation_temporality: AGGREGATION_TEMPORALITY_DELTA\nmetrics_flush_interval: 1h\n");
-        c.consume(traces("svc", vec![span("GET", 2, false, 1, vec![])])).await.unwrap();
+        let (c, capture) = connector(
+            "aggregation_temporality: AGGREGATION_TEMPORALITY_DELTA\nmetrics_flush_interval: 1h\n",
+        );
+        c.consume(traces("svc", vec![span("GET", 2, false, 1, vec![])]))
+            .await
+            .unwrap();
         let rm = metrics(c.collect().unwrap());
-        let Some(Data::Sum(calls)) = &rm[0].scope_metrics[0].metrics[0].data else { panic!() };
-        assert_eq!(calls.aggregation_temporality, AggregationTemporality::Delta as i32);
+        let Some(Data::Sum(calls)) = &rm[0].scope_metrics[0].metrics[0].data else {
+            panic!()
+        };
+        assert_eq!(
+            calls.aggregation_temporality,
+            AggregationTemporality::Delta as i32
+        );
         assert!(c.collect().is_none(), "nothing new since the last flush");
-        c.consume(traces("svc", vec![span("GET", 2, false, 1, vec![])])).await.unwrap();
+        c.consume(traces("svc", vec![span("GET", 2, false, 1, vec![])]))
+            .await
+            .unwrap();
         c.shutdown().await;
         let got = capture.0.lock().unwrap();
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].item_count(), 2, "one calls point and one histogram point");
+        assert_eq!(
+            got[0].item_count(),
+            2,
+            "one calls point and one histogram point"
+        );
     }
 
     #[tokio::test]
     async fn services_get_their_own_resource() {
         let (c, _) = connector("{}");
-        c.consume(traces("a", vec![span("x", 2, false, 1, vec![])])).await.unwrap();
-        c.consume(traces("b", vec![span("x", 2, false, 1, vec![])])).await.unwrap();
+        c.consume(traces("a", vec![span("x", 2, false, 1, vec![])]))
+            .await
+            .unwrap();
+        c.consume(traces("b", vec![span("x", 2, false, 1, vec![])]))
+            .await
+            .unwrap();
         let mut services: Vec<String> = metrics(c.collect().unwrap())
             .iter()
             .map(|r| attr(&r.resource.as_ref().unwrap().attributes, "service.name").unwrap())
@@ -796,7 +940,10 @@ mod tests {
         )
         .unwrap();
         let mut errors = Errors::default();
-        assert!(registry::check::<SpanMetricsConfig>(&node, "connectors::spanmetrics", &mut errors).is_none());
+        assert!(
+            registry::check::<SpanMetricsConfig>(&node, "connectors::spanmetrics", &mut errors)
+                .is_none()
+        );
         let paths: Vec<&str> = errors.errors.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             paths,

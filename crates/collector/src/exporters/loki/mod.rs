@@ -139,7 +139,8 @@ impl ComponentConfig for LokiConfig {
         if self.endpoint.is_empty() {
             v.push((
                 "endpoint",
-                "\"endpoint\" is required: the push URL, e.g. http://loki:3100/loki/api/v1/push".into(),
+                "\"endpoint\" is required: the push URL, e.g. http://loki:3100/loki/api/v1/push"
+                    .into(),
             ));
         } else if !self.endpoint.starts_with("http://") {
             let msg = if self.endpoint.starts_with("https://") {
@@ -154,7 +155,12 @@ impl ComponentConfig for LokiConfig {
                 v.push(("headers", format!("{k:?} is not a valid HTTP header name")));
             }
         }
-        for name in self.labels.resource.values().chain(self.labels.attributes.values()) {
+        for name in self
+            .labels
+            .resource
+            .values()
+            .chain(self.labels.attributes.values())
+        {
             if !name.is_empty() && label_name(name) != *name {
                 v.push(("labels", format!("{name:?} is not a valid Loki label name")));
             }
@@ -171,7 +177,13 @@ impl ComponentConfig for LokiConfig {
 fn build(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
     let cfg: LokiConfig = registry::parse(node, &format!("exporters::{}", ctx.id))?;
     let sender = LokiSender::new(&cfg)?;
-    Ok(QueuedExporter::new(&ctx, signal, sender, cfg.sending_queue.clone(), cfg.retry_on_failure.clone()))
+    Ok(QueuedExporter::new(
+        &ctx,
+        signal,
+        sender,
+        cfg.sending_queue.clone(),
+        cfg.retry_on_failure.clone(),
+    ))
 }
 
 pub struct LokiSender {
@@ -297,17 +309,31 @@ fn resource_labels(cfg: &LokiConfig, res: &[KeyValue]) -> BTreeMap<String, Strin
     }
     for (attr, label) in &cfg.labels.resource {
         if let Some(v) = values::get_text(res, attr) {
-            labels.insert(if label.is_empty() { label_name(attr) } else { label.clone() }, v);
+            labels.insert(
+                if label.is_empty() {
+                    label_name(attr)
+                } else {
+                    label.clone()
+                },
+                v,
+            );
         }
     }
     labels
 }
 
 fn logfmt_value(s: &str) -> String {
-    if !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || c == '"' || c == '=' || c == '\\') {
+    if !s.is_empty()
+        && !s.contains(|c: char| c.is_whitespace() || c == '"' || c == '=' || c == '\\')
+    {
         s.to_string()
     } else {
-        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+        format!(
+            "\"{}\"",
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        )
     }
 }
 
@@ -330,7 +356,11 @@ fn line(cfg: &LokiConfig, log: &LogRecord, res: &[KeyValue]) -> String {
             }
             for kv in &log.attributes {
                 if let Some(v) = &kv.value {
-                    parts.push(format!("{}={}", kv.key.replace(|c: char| c.is_whitespace() || c == '=', "_"), logfmt_value(&values::as_text(v))));
+                    parts.push(format!(
+                        "{}={}",
+                        kv.key.replace(|c: char| c.is_whitespace() || c == '=', "_"),
+                        logfmt_value(&values::as_text(v))
+                    ));
                 }
             }
             parts.join(" ")
@@ -338,7 +368,11 @@ fn line(cfg: &LokiConfig, log: &LogRecord, res: &[KeyValue]) -> String {
         LineFormat::Json => {
             let attrs = |kvs: &[KeyValue]| -> Map<String, Json> {
                 kvs.iter()
-                    .filter_map(|kv| kv.value.as_ref().map(|v| (kv.key.clone(), Json::String(values::as_text(v)))))
+                    .filter_map(|kv| {
+                        kv.value
+                            .as_ref()
+                            .map(|v| (kv.key.clone(), Json::String(values::as_text(v))))
+                    })
                     .collect()
             };
             let mut m = Map::new();
@@ -364,7 +398,9 @@ fn line(cfg: &LokiConfig, log: &LogRecord, res: &[KeyValue]) -> String {
 }
 
 fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// The push API body for a batch of logs: records grouped into streams by label set.
@@ -384,14 +420,24 @@ pub fn push_request(cfg: &LokiConfig, resource_logs: &[ResourceLogs]) -> Json {
                 }
                 for (attr, label) in &cfg.labels.attributes {
                     if let Some(v) = values::get_text(&log.attributes, attr) {
-                        labels.insert(if label.is_empty() { label_name(attr) } else { label.clone() }, v);
+                        labels.insert(
+                            if label.is_empty() {
+                                label_name(attr)
+                            } else {
+                                label.clone()
+                            },
+                            v,
+                        );
                     }
                 }
                 let ts = [log.time_unix_nano, log.observed_time_unix_nano]
                     .into_iter()
                     .find(|t| *t > 0)
                     .unwrap_or_else(now_nanos);
-                let mut entry = vec![Json::String(ts.to_string()), Json::String(line(cfg, log, res))];
+                let mut entry = vec![
+                    Json::String(ts.to_string()),
+                    Json::String(line(cfg, log, res)),
+                ];
                 if cfg.structured_metadata {
                     let mut meta = Map::new();
                     if !log.trace_id.is_empty() {

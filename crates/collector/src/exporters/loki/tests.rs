@@ -10,7 +10,11 @@ fn logs() -> Vec<ResourceLogs> {
     let record = |sev: i32, body: &str, trace: bool| LogRecord {
         time_unix_nano: 1_700_000_000_000_000_001,
         severity_number: sev,
-        severity_text: if sev >= 17 { "ERROR".into() } else { "INFO".into() },
+        severity_text: if sev >= 17 {
+            "ERROR".into()
+        } else {
+            "INFO".into()
+        },
         body: Some(values::string(body)),
         trace_id: if trace { vec![0xab; 16] } else { Vec::new() },
         span_id: if trace { vec![0xcd; 8] } else { Vec::new() },
@@ -42,7 +46,8 @@ fn logs() -> Vec<ResourceLogs> {
 fn config(yaml: &str) -> LokiConfig {
     let node = Node::parse("t.yaml", yaml).unwrap();
     let mut errors = Errors::default();
-    registry::check::<LokiConfig>(&node, "exporters::loki", &mut errors).unwrap_or_else(|| panic!("{:?}", errors.errors))
+    registry::check::<LokiConfig>(&node, "exporters::loki", &mut errors)
+        .unwrap_or_else(|| panic!("{:?}", errors.errors))
 }
 
 #[test]
@@ -51,7 +56,10 @@ fn records_become_streams_by_label_set_with_logfmt_lines() {
     let body = push_request(&cfg, &logs());
     let streams = body["streams"].as_array().unwrap();
     assert_eq!(streams.len(), 2, "info and error streams: {body}");
-    let info = streams.iter().find(|s| s["stream"]["level"] == "info").unwrap();
+    let info = streams
+        .iter()
+        .find(|s| s["stream"]["level"] == "info")
+        .unwrap();
     assert_eq!(
         info["stream"],
         json!({
@@ -68,11 +76,26 @@ fn records_become_streams_by_label_set_with_logfmt_lines() {
     assert_eq!(values[0][0], "1700000000000000001");
     assert_eq!(
         values[0][1],
-        format!("msg=\"order placed\" severity=INFO trace_id={} span_id={} order.id=o-42", "ab".repeat(16), "cd".repeat(8))
+        format!(
+            "msg=\"order placed\" severity=INFO trace_id={} span_id={} order.id=o-42",
+            "ab".repeat(16),
+            "cd".repeat(8)
+        )
     );
-    assert_eq!(values[1][1], "msg=\"stock checked\" severity=INFO order.id=o-42");
-    let error = streams.iter().find(|s| s["stream"]["level"] == "error").unwrap();
-    assert!(error["values"][0][1].as_str().unwrap().starts_with("msg=\"payment declined: \\\"card\\\"\" severity=ERROR"));
+    assert_eq!(
+        values[1][1],
+        "msg=\"stock checked\" severity=INFO order.id=o-42"
+    );
+    let error = streams
+        .iter()
+        .find(|s| s["stream"]["level"] == "error")
+        .unwrap();
+    assert!(
+        error["values"][0][1]
+            .as_str()
+            .unwrap()
+            .starts_with("msg=\"payment declined: \\\"card\\\"\" severity=ERROR")
+    );
 }
 
 #[test]
@@ -101,27 +124,37 @@ fn validation_needs_an_http_endpoint() {
     let paths: Vec<&str> = errors.errors.iter().map(|e| e.path.as_str()).collect();
     // A missing key is reported at the component, naming the key.
     assert_eq!(paths, ["exporters::loki", "exporters::loki::headers"]);
-    assert!(errors.errors[0].message.starts_with("\"endpoint\" is required"));
+    assert!(
+        errors.errors[0]
+            .message
+            .starts_with("\"endpoint\" is required")
+    );
 }
 
 /// A stand-in Loki on a real socket: records push bodies and answers with the queued
 /// status codes (200 once they run out).
-async fn fake_loki(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<(Json, Option<String>)>>>) {
+type Pushes = Arc<Mutex<Vec<(Json, Option<String>)>>>;
+
+async fn fake_loki(statuses: Vec<u16>) -> (String, Pushes) {
     use axum::http::{HeaderMap, StatusCode};
-    let seen: Arc<Mutex<Vec<(Json, Option<String>)>>> = Arc::default();
+    let seen: Pushes = Arc::default();
     let statuses = Arc::new(Mutex::new(statuses));
     let (s, st) = (seen.clone(), statuses.clone());
     let app = axum::Router::new().route(
         "/loki/api/v1/push",
-        axum::routing::post(move |headers: HeaderMap, axum::Json(body): axum::Json<Json>| {
-            let (s, st) = (s.clone(), st.clone());
-            async move {
-                let tenant = headers.get("x-scope-orgid").map(|v| v.to_str().unwrap().to_string());
-                s.lock().unwrap().push((body, tenant));
-                let code = st.lock().unwrap().pop().unwrap_or(204);
-                StatusCode::from_u16(code).unwrap()
-            }
-        }),
+        axum::routing::post(
+            move |headers: HeaderMap, axum::Json(body): axum::Json<Json>| {
+                let (s, st) = (s.clone(), st.clone());
+                async move {
+                    let tenant = headers
+                        .get("x-scope-orgid")
+                        .map(|v| v.to_str().unwrap().to_string());
+                    s.lock().unwrap().push((body, tenant));
+                    let code = st.lock().unwrap().pop().unwrap_or(204);
+                    StatusCode::from_u16(code).unwrap()
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -140,7 +173,9 @@ fn ctx() -> BuildContext {
 #[tokio::test]
 async fn pushes_to_loki_and_classifies_failures() {
     let (url, seen) = fake_loki(vec![400, 503, 429]).await;
-    let yaml = format!("endpoint: {url}\ntenant_id: lab\nsending_queue: {{enabled: false}}\nretry_on_failure: {{enabled: false}}\n");
+    let yaml = format!(
+        "endpoint: {url}\ntenant_id: lab\nsending_queue: {{enabled: false}}\nretry_on_failure: {{enabled: false}}\n"
+    );
     let node = Node::parse("t.yaml", &yaml).unwrap();
     let exporter = build(&node, ctx(), Signal::Logs).unwrap();
     let send = || exporter.consume(Batch::Logs(logs()));

@@ -119,7 +119,10 @@ impl ComponentConfig for PrometheusConfig {
         if !port_ok {
             v.push((
                 "endpoint",
-                format!("expected host:port such as 127.0.0.1:8889, found {:?}", self.endpoint),
+                format!(
+                    "expected host:port such as 127.0.0.1:8889, found {:?}",
+                    self.endpoint
+                ),
             ));
         }
         for k in self.const_labels.keys() {
@@ -171,7 +174,11 @@ impl PrometheusExporter {
         let shared = Arc::new(Shared {
             settings: Settings {
                 namespace: cfg.namespace.clone(),
-                const_labels: cfg.const_labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                const_labels: cfg
+                    .const_labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 resource_to_labels: cfg.resource_to_telemetry_conversion.enabled,
                 add_suffixes: cfg.add_metric_suffixes,
                 expiration: cfg.metric_expiration.0,
@@ -189,7 +196,10 @@ impl PrometheusExporter {
             let shutdown = async move {
                 let _ = stopped.changed().await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(error = %e, "prometheus exporter server failed");
             }
         });
@@ -228,7 +238,11 @@ async fn scrape(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> impl I
         store.expire(shared.settings.expiration);
         store.render(open_metrics, shared.send_timestamps)
     };
-    let content_type = if open_metrics { OPENMETRICS_CONTENT_TYPE } else { TEXT_CONTENT_TYPE };
+    let content_type = if open_metrics {
+        OPENMETRICS_CONTENT_TYPE
+    } else {
+        TEXT_CONTENT_TYPE
+    };
     ([(header::CONTENT_TYPE, content_type)], body)
 }
 
@@ -236,7 +250,9 @@ async fn scrape(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> impl I
 impl Consumer for PrometheusExporter {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
         let Batch::Metrics(rm) = &batch else {
-            return Err(ConsumeError::permanent("the prometheus exporter takes metrics only"));
+            return Err(ConsumeError::permanent(
+                "the prometheus exporter takes metrics only",
+            ));
         };
         let n = batch.item_count() as u64;
         self.shared
@@ -253,7 +269,10 @@ impl Consumer for PrometheusExporter {
         if let Some(mut server) = self.server.lock().await.take() {
             // Graceful shutdown waits for open keep-alive connections; a scraper holding
             // one must not hold the collector's shutdown.
-            if tokio::time::timeout(std::time::Duration::from_secs(5), &mut server).await.is_err() {
+            if tokio::time::timeout(std::time::Duration::from_secs(5), &mut server)
+                .await
+                .is_err()
+            {
                 server.abort();
             }
         }

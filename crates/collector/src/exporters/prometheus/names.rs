@@ -75,7 +75,11 @@ fn unit_tokens(unit: &str, is_gauge: bool) -> Vec<String> {
     }
     let u = u.trim();
     if u == "1" {
-        return if is_gauge { vec!["ratio".into()] } else { Vec::new() };
+        return if is_gauge {
+            vec!["ratio".into()]
+        } else {
+            Vec::new()
+        };
     }
     let (main, per) = match u.split_once('/') {
         Some((m, p)) => (m.trim(), Some(p.trim())),
@@ -134,7 +138,13 @@ pub fn metric_name(
 pub fn label_name(key: &str) -> String {
     let mut out: String = key
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if out.is_empty() {
         return "key_".into();
@@ -153,7 +163,10 @@ mod tests {
 
     #[test]
     fn names_follow_the_compatibility_spec() {
-        assert_eq!(metric_name("traces.span.metrics.calls", "", "", true, false, true), "traces_span_metrics_calls");
+        assert_eq!(
+            metric_name("traces.span.metrics.calls", "", "", true, false, true),
+            "traces_span_metrics_calls"
+        );
         assert_eq!(
             metric_name("traces.span.metrics.duration", "ms", "", false, false, true),
             "traces_span_metrics_duration_milliseconds"
@@ -162,19 +175,40 @@ mod tests {
             metric_name("http.server.request.duration", "s", "", false, false, true),
             "http_server_request_duration_seconds"
         );
-        assert_eq!(metric_name("process.memory.usage", "By", "", false, true, true), "process_memory_usage_bytes");
-        assert_eq!(metric_name("orders.created", "{order}", "", true, false, true), "orders_created");
-        assert_eq!(metric_name("cpu.utilization", "1", "", false, true, true), "cpu_utilization_ratio");
-        assert_eq!(metric_name("speed", "m/s", "", false, true, true), "speed_meters_per_second");
-        assert_eq!(metric_name("requests.total", "", "", true, false, true), "requests");
-        assert_eq!(metric_name("latency_seconds", "s", "lab", false, false, true), "lab_latency_seconds");
+        assert_eq!(
+            metric_name("process.memory.usage", "By", "", false, true, true),
+            "process_memory_usage_bytes"
+        );
+        assert_eq!(
+            metric_name("orders.created", "{order}", "", true, false, true),
+            "orders_created"
+        );
+        assert_eq!(
+            metric_name("cpu.utilization", "1", "", false, true, true),
+            "cpu_utilization_ratio"
+        );
+        assert_eq!(
+            metric_name("speed", "m/s", "", false, true, true),
+            "speed_meters_per_second"
+        );
+        assert_eq!(
+            metric_name("requests.total", "", "", true, false, true),
+            "requests"
+        );
+        assert_eq!(
+            metric_name("latency_seconds", "s", "lab", false, false, true),
+            "lab_latency_seconds"
+        );
         assert_eq!(metric_name("2xx", "", "", false, true, false), "_2xx");
     }
 
     #[test]
     fn labels_are_sanitised() {
         assert_eq!(label_name("service.name"), "service_name");
-        assert_eq!(label_name("http.response.status_code"), "http_response_status_code");
+        assert_eq!(
+            label_name("http.response.status_code"),
+            "http_response_status_code"
+        );
         assert_eq!(label_name("0day"), "key_0day");
         assert_eq!(label_name("_private"), "key_private");
         assert_eq!(label_name("__reserved"), "__reserved");

@@ -170,7 +170,11 @@ impl Store {
                     let (kind, delta) = match data {
                         Data::Gauge(_) => (Kind::Gauge, false),
                         Data::Sum(s) => (
-                            if s.is_monotonic { Kind::Counter } else { Kind::Gauge },
+                            if s.is_monotonic {
+                                Kind::Counter
+                            } else {
+                                Kind::Gauge
+                            },
                             s.aggregation_temporality == AggregationTemporality::Delta as i32,
                         ),
                         Data::Histogram(h) => (
@@ -191,7 +195,11 @@ impl Store {
                     );
                     // promtool and Prometheus UIs want a HELP line; without a description
                     // the OTLP name is the most helpful text there is.
-                    let help = if m.description.is_empty() { &m.name } else { &m.description };
+                    let help = if m.description.is_empty() {
+                        &m.name
+                    } else {
+                        &m.description
+                    };
                     let family = self.family(name, kind, help);
                     let point_labels = |attrs: &[KeyValue]| {
                         let mut l = scope_labels.clone();
@@ -205,7 +213,14 @@ impl Store {
                                 if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
                                     continue;
                                 }
-                                family.number(point_labels(&p.attributes), number(&p.value), false, p.time_unix_nano, &p.exemplars, now);
+                                family.number(
+                                    point_labels(&p.attributes),
+                                    number(&p.value),
+                                    false,
+                                    p.time_unix_nano,
+                                    &p.exemplars,
+                                    now,
+                                );
                             }
                         }
                         Data::Sum(s) => {
@@ -213,7 +228,14 @@ impl Store {
                                 if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
                                     continue;
                                 }
-                                family.number(point_labels(&p.attributes), number(&p.value), delta, p.time_unix_nano, &p.exemplars, now);
+                                family.number(
+                                    point_labels(&p.attributes),
+                                    number(&p.value),
+                                    delta,
+                                    p.time_unix_nano,
+                                    &p.exemplars,
+                                    now,
+                                );
                             }
                         }
                         Data::Histogram(h) => {
@@ -230,13 +252,21 @@ impl Store {
                                     continue;
                                 }
                                 let value = Value::Summary {
-                                    quantiles: p.quantile_values.iter().map(|q| (q.quantile, q.value)).collect(),
+                                    quantiles: p
+                                        .quantile_values
+                                        .iter()
+                                        .map(|q| (q.quantile, q.value))
+                                        .collect(),
                                     sum: p.sum,
                                     count: p.count,
                                 };
                                 family.series.insert(
                                     point_labels(&p.attributes),
-                                    Series { value, time_nanos: p.time_unix_nano, updated: now },
+                                    Series {
+                                        value,
+                                        time_nanos: p.time_unix_nano,
+                                        updated: now,
+                                    },
                                 );
                             }
                         }
@@ -270,7 +300,12 @@ impl Store {
     fn target_info(&mut self, res: &[KeyValue], identity: &dyn Fn(&mut Labels), now: Instant) {
         let rest: Vec<KeyValue> = res
             .iter()
-            .filter(|kv| !matches!(kv.key.as_str(), "service.name" | "service.namespace" | "service.instance.id"))
+            .filter(|kv| {
+                !matches!(
+                    kv.key.as_str(),
+                    "service.name" | "service.namespace" | "service.instance.id"
+                )
+            })
             .cloned()
             .collect();
         if rest.is_empty() {
@@ -283,7 +318,10 @@ impl Store {
         f.series.insert(
             labels,
             Series {
-                value: Value::Number { value: 1.0, exemplar: None },
+                value: Value::Number {
+                    value: 1.0,
+                    exemplar: None,
+                },
                 time_nanos: 0,
                 updated: now,
             },
@@ -298,6 +336,7 @@ impl Store {
         self.families.retain(|_, f| !f.series.is_empty());
     }
 
+    #[cfg(test)]
     pub fn series_count(&self) -> usize {
         self.families.values().map(|f| f.series.len()).sum()
     }
@@ -320,26 +359,110 @@ impl Store {
                 let ts = timestamps.then_some(s.time_nanos).filter(|t| *t > 0);
                 match &s.value {
                     Value::Number { value, exemplar } => {
-                        let sample = if f.kind == Kind::Counter { format!("{name}_total") } else { name.clone() };
-                        line(&mut out, &sample, labels, None, *value, ts, exemplar.as_ref().filter(|_| open_metrics && f.kind == Kind::Counter), open_metrics);
+                        let sample = if f.kind == Kind::Counter {
+                            format!("{name}_total")
+                        } else {
+                            name.clone()
+                        };
+                        line(
+                            &mut out,
+                            &sample,
+                            labels,
+                            None,
+                            *value,
+                            ts,
+                            exemplar
+                                .as_ref()
+                                .filter(|_| open_metrics && f.kind == Kind::Counter),
+                            open_metrics,
+                        );
                     }
-                    Value::Histogram { bounds, counts, sum, count, exemplars } => {
+                    Value::Histogram {
+                        bounds,
+                        counts,
+                        sum,
+                        count,
+                        exemplars,
+                    } => {
                         let mut cumulative = 0;
                         for (i, c) in counts.iter().enumerate() {
                             cumulative += c;
-                            let le = bounds.get(i).map_or("+Inf".to_string(), |b| format_float(*b));
-                            let ex = exemplars.get(i).and_then(|e| e.as_ref()).filter(|_| open_metrics);
-                            line(&mut out, &format!("{name}_bucket"), labels, Some(("le", &le)), cumulative as f64, ts, ex, open_metrics);
+                            let le = bounds
+                                .get(i)
+                                .map_or("+Inf".to_string(), |b| format_float(*b));
+                            let ex = exemplars
+                                .get(i)
+                                .and_then(|e| e.as_ref())
+                                .filter(|_| open_metrics);
+                            line(
+                                &mut out,
+                                &format!("{name}_bucket"),
+                                labels,
+                                Some(("le", &le)),
+                                cumulative as f64,
+                                ts,
+                                ex,
+                                open_metrics,
+                            );
                         }
-                        line(&mut out, &format!("{name}_sum"), labels, None, *sum, ts, None, open_metrics);
-                        line(&mut out, &format!("{name}_count"), labels, None, *count as f64, ts, None, open_metrics);
+                        line(
+                            &mut out,
+                            &format!("{name}_sum"),
+                            labels,
+                            None,
+                            *sum,
+                            ts,
+                            None,
+                            open_metrics,
+                        );
+                        line(
+                            &mut out,
+                            &format!("{name}_count"),
+                            labels,
+                            None,
+                            *count as f64,
+                            ts,
+                            None,
+                            open_metrics,
+                        );
                     }
-                    Value::Summary { quantiles, sum, count } => {
+                    Value::Summary {
+                        quantiles,
+                        sum,
+                        count,
+                    } => {
                         for (q, v) in quantiles {
-                            line(&mut out, name, labels, Some(("quantile", &format_float(*q))), *v, ts, None, open_metrics);
+                            line(
+                                &mut out,
+                                name,
+                                labels,
+                                Some(("quantile", &format_float(*q))),
+                                *v,
+                                ts,
+                                None,
+                                open_metrics,
+                            );
                         }
-                        line(&mut out, &format!("{name}_sum"), labels, None, *sum, ts, None, open_metrics);
-                        line(&mut out, &format!("{name}_count"), labels, None, *count as f64, ts, None, open_metrics);
+                        line(
+                            &mut out,
+                            &format!("{name}_sum"),
+                            labels,
+                            None,
+                            *sum,
+                            ts,
+                            None,
+                            open_metrics,
+                        );
+                        line(
+                            &mut out,
+                            &format!("{name}_count"),
+                            labels,
+                            None,
+                            *count as f64,
+                            ts,
+                            None,
+                            open_metrics,
+                        );
                     }
                 }
             }
@@ -371,10 +494,21 @@ fn number(v: &Option<number_data_point::Value>) -> f64 {
 }
 
 impl Family {
-    fn number(&mut self, labels: Labels, value: f64, delta: bool, time_nanos: u64, exemplars: &[Exemplar], now: Instant) {
+    fn number(
+        &mut self,
+        labels: Labels,
+        value: f64,
+        delta: bool,
+        time_nanos: u64,
+        exemplars: &[Exemplar],
+        now: Instant,
+    ) {
         let exemplar = exemplars.iter().rev().find_map(exemplar_of);
         let entry = self.series.entry(labels).or_insert_with(|| Series {
-            value: Value::Number { value: 0.0, exemplar: None },
+            value: Value::Number {
+                value: 0.0,
+                exemplar: None,
+            },
             time_nanos,
             updated: now,
         });
@@ -411,33 +545,60 @@ impl Family {
         let mut exemplars: Vec<Option<StoredExemplar>> = vec![None; counts.len()];
         for e in &p.exemplars {
             if let Some(ex) = exemplar_of(e) {
-                let i = bounds.iter().position(|b| ex.value <= *b).unwrap_or(bounds.len());
+                let i = bounds
+                    .iter()
+                    .position(|b| ex.value <= *b)
+                    .unwrap_or(bounds.len());
                 exemplars[i] = Some(ex);
             }
         }
         let sum = p.sum.unwrap_or(0.0);
-        let mut value = Value::Histogram { bounds, counts, sum, count: p.count, exemplars };
-        if let Some(old) = self.series.get(&labels) {
-            if let (
-                Value::Histogram { bounds: ob, counts: oc, sum: os, count: on, exemplars: oe },
-                Value::Histogram { bounds, counts, sum, count, exemplars },
+        let mut value = Value::Histogram {
+            bounds,
+            counts,
+            sum,
+            count: p.count,
+            exemplars,
+        };
+        if let Some(old) = self.series.get(&labels)
+            && let (
+                Value::Histogram {
+                    bounds: ob,
+                    counts: oc,
+                    sum: os,
+                    count: on,
+                    exemplars: oe,
+                },
+                Value::Histogram {
+                    bounds,
+                    counts,
+                    sum,
+                    count,
+                    exemplars,
+                },
             ) = (&old.value, &mut value)
-                && ob == bounds
-            {
-                if delta {
-                    counts.iter_mut().zip(oc).for_each(|(n, o)| *n += o);
-                    *sum += os;
-                    *count += on;
-                }
-                // Keep the last known exemplar of buckets this point brought none for.
-                for (n, o) in exemplars.iter_mut().zip(oe) {
-                    if n.is_none() {
-                        n.clone_from(o);
-                    }
+            && ob == bounds
+        {
+            if delta {
+                counts.iter_mut().zip(oc).for_each(|(n, o)| *n += o);
+                *sum += os;
+                *count += on;
+            }
+            // Keep the last known exemplar of buckets this point brought none for.
+            for (n, o) in exemplars.iter_mut().zip(oe) {
+                if n.is_none() {
+                    n.clone_from(o);
                 }
             }
         }
-        self.series.insert(labels, Series { value, time_nanos: p.time_unix_nano, updated: now });
+        self.series.insert(
+            labels,
+            Series {
+                value,
+                time_nanos: p.time_unix_nano,
+                updated: now,
+            },
+        );
     }
 }
 
@@ -459,7 +620,9 @@ fn escape_help(s: &str) -> String {
 }
 
 fn escape_value(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -477,7 +640,11 @@ fn line(
     if !labels.is_empty() || extra.is_some() {
         out.push('{');
         let mut first = true;
-        for (k, v) in labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(extra) {
+        for (k, v) in labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(extra)
+        {
             if !first {
                 out.push(',');
             }

@@ -118,9 +118,18 @@ impl Context {
 
     fn indexed_paths(self) -> &'static [&'static str] {
         match self {
-            Context::SpanEvent => &["attributes", "resource.attributes", "instrumentation_scope.attributes", "span.attributes"],
+            Context::SpanEvent => &[
+                "attributes",
+                "resource.attributes",
+                "instrumentation_scope.attributes",
+                "span.attributes",
+            ],
             Context::Metric => &["resource.attributes", "instrumentation_scope.attributes"],
-            _ => &["attributes", "resource.attributes", "instrumentation_scope.attributes"],
+            _ => &[
+                "attributes",
+                "resource.attributes",
+                "instrumentation_scope.attributes",
+            ],
         }
     }
 }
@@ -248,7 +257,11 @@ impl fmt::Display for Condition {
 impl Condition {
     pub fn parse(source: &str, ctx: Context) -> Result<Condition, String> {
         let tokens = lex(source)?;
-        let mut p = Parser { tokens, pos: 0, ctx };
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            ctx,
+        };
         let expr = p.or()?;
         if let Some(t) = p.tokens.get(p.pos) {
             return Err(format!("unexpected {} at column {}", t.tok, t.col));
@@ -277,7 +290,9 @@ fn eval(e: &Expr, item: &dyn Item) -> bool {
         Expr::And(v) => v.iter().all(|e| eval(e, item)),
         Expr::Not(e) => !eval(e, item),
         Expr::Truthy(o) => operand_value(o, item) == Val::Bool(true),
-        Expr::Match(o, re) => operand_value(o, item).text().is_some_and(|t| re.is_match(&t)),
+        Expr::Match(o, re) => operand_value(o, item)
+            .text()
+            .is_some_and(|t| re.is_match(&t)),
         Expr::Cmp(a, op, b) => {
             let ord = operand_value(a, item).compare(&operand_value(b, item));
             match op {
@@ -341,7 +356,9 @@ fn lex(src: &str) -> Result<Vec<Token>, String> {
             continue;
         }
         let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
-        let op2 = ["==", "!=", "=~", "!~", "<=", ">="].into_iter().find(|o| *o == two);
+        let op2 = ["==", "!=", "=~", "!~", "<=", ">="]
+            .into_iter()
+            .find(|o| *o == two);
         let tok = if let Some(op) = op2 {
             i += 2;
             Tok::Op(op)
@@ -368,7 +385,9 @@ fn lex(src: &str) -> Result<Vec<Token>, String> {
                         break;
                     }
                     Some('\\') => {
-                        let esc = chars.get(i + 1).ok_or(format!("unterminated string starting at column {col}"))?;
+                        let esc = chars
+                            .get(i + 1)
+                            .ok_or(format!("unterminated string starting at column {col}"))?;
                         s.push(match esc {
                             'n' => '\n',
                             't' => '\t',
@@ -383,21 +402,33 @@ fn lex(src: &str) -> Result<Vec<Token>, String> {
                 }
             }
             Tok::Str(s)
-        } else if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        } else if c.is_ascii_digit()
+            || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let start = i;
             i += 1;
-            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == 'e' || chars[i] == 'E') {
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || chars[i] == '.'
+                    || chars[i] == 'e'
+                    || chars[i] == 'E')
+            {
                 i += 1;
             }
             let text: String = chars[start..i].iter().collect();
             if let Ok(n) = text.parse::<i64>() {
                 Tok::Int(n)
             } else {
-                Tok::Float(text.parse().map_err(|_| format!("invalid number {text:?} at column {col}"))?)
+                Tok::Float(
+                    text.parse()
+                        .map_err(|_| format!("invalid number {text:?} at column {col}"))?,
+                )
             }
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.') {
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.')
+            {
                 i += 1;
             }
             Tok::Ident(chars[start..i].iter().collect())
@@ -421,7 +452,10 @@ impl Parser {
     }
 
     fn next(&mut self) -> Result<&Token, String> {
-        let t = self.tokens.get(self.pos).ok_or("the condition ends too early")?;
+        let t = self
+            .tokens
+            .get(self.pos)
+            .ok_or("the condition ends too early")?;
         self.pos += 1;
         Ok(t)
     }
@@ -431,7 +465,10 @@ impl Parser {
         if t.tok == want {
             Ok(())
         } else {
-            Err(format!("expected {want} at column {}, found {}", t.col, t.tok))
+            Err(format!(
+                "expected {want} at column {}, found {}",
+                t.col, t.tok
+            ))
         }
     }
 
@@ -445,7 +482,11 @@ impl Parser {
             self.pos += 1;
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.pop().expect("one item") } else { Expr::Or(items) })
+        Ok(if items.len() == 1 {
+            items.pop().expect("one item")
+        } else {
+            Expr::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, String> {
@@ -454,7 +495,11 @@ impl Parser {
             self.pos += 1;
             items.push(self.unary()?);
         }
-        Ok(if items.len() == 1 { items.pop().expect("one item") } else { Expr::And(items) })
+        Ok(if items.len() == 1 {
+            items.pop().expect("one item")
+        } else {
+            Expr::And(items)
+        })
     }
 
     fn unary(&mut self) -> Result<Expr, String> {
@@ -499,8 +544,13 @@ impl Parser {
     fn regex(&mut self) -> Result<Regex, String> {
         let t = self.next()?;
         match &t.tok {
-            Tok::Str(s) => Regex::new(s).map_err(|e| format!("invalid regular expression {s:?}: {e}")),
-            other => Err(format!("expected a regular expression string at column {}, found {other}", t.col)),
+            Tok::Str(s) => {
+                Regex::new(s).map_err(|e| format!("invalid regular expression {s:?}: {e}"))
+            }
+            other => Err(format!(
+                "expected a regular expression string at column {}, found {other}",
+                t.col
+            )),
         }
     }
 
@@ -513,7 +563,11 @@ impl Parser {
             Tok::Int(i) => return Ok(Operand::Lit(Val::Int(*i))),
             Tok::Float(f) => return Ok(Operand::Lit(Val::Float(*f))),
             Tok::Ident(s) => s.clone(),
-            other => return Err(format!("expected a value or a path at column {col}, found {other}")),
+            other => {
+                return Err(format!(
+                    "expected a value or a path at column {col}, found {other}"
+                ));
+            }
         };
         match name.as_str() {
             "true" => return Ok(Operand::Lit(Val::Bool(true))),
@@ -535,7 +589,11 @@ impl Parser {
             self.pos += 1;
             let key = match &self.next()?.tok {
                 Tok::Str(s) => s.clone(),
-                other => return Err(format!("expected a quoted attribute name after `{name}[`, found {other}")),
+                other => {
+                    return Err(format!(
+                        "expected a quoted attribute name after `{name}[`, found {other}"
+                    ));
+                }
             };
             self.expect(Tok::RBracket)?;
             return Ok(Operand::Path(match name.as_str() {
@@ -585,7 +643,13 @@ fn enum_value(name: &str) -> Option<i64> {
         _ => {
             let rest = name.strip_prefix("SEVERITY_NUMBER_")?;
             let (level, n) = match rest.find(|c: char| c.is_ascii_digit()) {
-                Some(i) => (&rest[..i], rest[i..].parse::<i64>().ok().filter(|n| (2..=4).contains(n))?),
+                Some(i) => (
+                    &rest[..i],
+                    rest[i..]
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|n| (2..=4).contains(n))?,
+                ),
                 None => (rest, 1),
             };
             let base = SEVERITIES.iter().position(|s| *s == level)? as i64 * 4 + 1;
@@ -616,11 +680,18 @@ mod tests {
     }
 
     fn span(pairs: &[(&str, Val)]) -> Fake {
-        Fake(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+        Fake(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
 
     fn check(cond: &str, ctx: Context, item: &Fake) -> bool {
-        Condition::parse(cond, ctx).unwrap_or_else(|e| panic!("{cond}: {e}")).matches(item)
+        Condition::parse(cond, ctx)
+            .unwrap_or_else(|e| panic!("{cond}: {e}"))
+            .matches(item)
     }
 
     #[test]
@@ -635,14 +706,36 @@ mod tests {
         let c = Context::Span;
         assert!(check(r#"name == "GET /healthz""#, c, &s));
         assert!(check(r#"attributes["http.route"] == "/healthz""#, c, &s));
-        assert!(check(r#"resource.attributes["service.name"] =~ "^traffic""#, c, &s));
-        assert!(check(r#"kind == SPAN_KIND_SERVER and attributes["http.response.status_code"] >= 500"#, c, &s));
-        assert!(check(r#"not (name == "x" or attributes["missing"] != nil)"#, c, &s));
+        assert!(check(
+            r#"resource.attributes["service.name"] =~ "^traffic""#,
+            c,
+            &s
+        ));
+        assert!(check(
+            r#"kind == SPAN_KIND_SERVER and attributes["http.response.status_code"] >= 500"#,
+            c,
+            &s
+        ));
+        assert!(check(
+            r#"not (name == "x" or attributes["missing"] != nil)"#,
+            c,
+            &s
+        ));
         assert!(check(r#"IsMatch(name, "healthz$")"#, c, &s));
         assert!(!check(r#"name != "GET /healthz""#, c, &s));
-        assert!(!check(r#"attributes["missing"] =~ ".*""#, c, &s), "nil never matches");
-        assert!(!check(r#"attributes["http.response.status_code"] == "503""#, c, &s), "int is not string");
-        assert!(check(r#"attributes["http.response.status_code"] < 503.5"#, c, &s));
+        assert!(
+            !check(r#"attributes["missing"] =~ ".*""#, c, &s),
+            "nil never matches"
+        );
+        assert!(
+            !check(r#"attributes["http.response.status_code"] == "503""#, c, &s),
+            "int is not string"
+        );
+        assert!(check(
+            r#"attributes["http.response.status_code"] < 503.5"#,
+            c,
+            &s
+        ));
     }
 
     #[test]
@@ -652,13 +745,20 @@ mod tests {
         assert_eq!(enum_value("SEVERITY_NUMBER_FATAL4"), Some(24));
         let log = span(&[("sev", Val::Int(5))]);
         assert!(check("severity_number < 9", Context::LogRecord, &log));
-        assert!(check("severity_number < SEVERITY_NUMBER_INFO", Context::LogRecord, &log));
+        assert!(check(
+            "severity_number < SEVERITY_NUMBER_INFO",
+            Context::LogRecord,
+            &log
+        ));
     }
 
     #[test]
     fn parse_errors_say_what_and_where() {
         let err = Condition::parse(r#"nme == "x""#, Context::Span).unwrap_err();
-        assert!(err.contains("unknown path `nme` at column 1 in the span context"), "{err}");
+        assert!(
+            err.contains("unknown path `nme` at column 1 in the span context"),
+            "{err}"
+        );
         let err = Condition::parse("severity_number < 9", Context::Span).unwrap_err();
         assert!(err.contains("unknown path `severity_number`"), "{err}");
         let err = Condition::parse(r#"name == "x" and"#, Context::Span).unwrap_err();
@@ -666,7 +766,10 @@ mod tests {
         let err = Condition::parse(r#"name =~ "([""#, Context::Span).unwrap_err();
         assert!(err.contains("invalid regular expression"), "{err}");
         let err = Condition::parse(r#"name == "x" "y""#, Context::Span).unwrap_err();
-        assert!(err.contains("unexpected string \"y\" at column 13"), "{err}");
+        assert!(
+            err.contains("unexpected string \"y\" at column 13"),
+            "{err}"
+        );
         let err = Condition::parse(r#"name == "x"#, Context::Span).unwrap_err();
         assert!(err.contains("unterminated string"), "{err}");
     }

@@ -56,8 +56,8 @@ use condition::{Condition, Context, Item, Path, Val};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::{
-    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint, SummaryDataPoint, metric::Data,
-    number_data_point,
+    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint, SummaryDataPoint,
+    metric::Data, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{Span, span::Event};
@@ -128,10 +128,25 @@ impl FilterConfig {
     fn lists(&self) -> [(&'static str, &'static str, Context, &Vec<String>); 5] {
         [
             ("traces", "span", Context::Span, &self.traces.span),
-            ("traces", "spanevent", Context::SpanEvent, &self.traces.spanevent),
+            (
+                "traces",
+                "spanevent",
+                Context::SpanEvent,
+                &self.traces.spanevent,
+            ),
             ("metrics", "metric", Context::Metric, &self.metrics.metric),
-            ("metrics", "datapoint", Context::DataPoint, &self.metrics.datapoint),
-            ("logs", "log_record", Context::LogRecord, &self.logs.log_record),
+            (
+                "metrics",
+                "datapoint",
+                Context::DataPoint,
+                &self.metrics.datapoint,
+            ),
+            (
+                "logs",
+                "log_record",
+                Context::LogRecord,
+                &self.logs.log_record,
+            ),
         ]
     }
 }
@@ -141,13 +156,19 @@ fn validate(node: &Node, path: &str, errors: &mut Errors) {
         return;
     };
     for (section, key, ctx, list) in cfg.lists() {
-        let items = node.get(section).and_then(|s| s.get(key)).map(|n| match &n.value {
-            Value::Seq(items) => items.as_slice(),
-            _ => &[],
-        });
+        let items = node
+            .get(section)
+            .and_then(|s| s.get(key))
+            .map(|n| match &n.value {
+                Value::Seq(items) => items.as_slice(),
+                _ => &[],
+            });
         for (i, text) in list.iter().enumerate() {
             if let Err(msg) = Condition::parse(text, ctx) {
-                let loc = items.and_then(|it| it.get(i)).map(|n| n.loc.clone()).unwrap_or_else(|| node.loc.clone());
+                let loc = items
+                    .and_then(|it| it.get(i))
+                    .map(|n| n.loc.clone())
+                    .unwrap_or_else(|| node.loc.clone());
                 errors.error(
                     Some(loc),
                     format!("{path}::{section}::{key}::{i}"),
@@ -174,7 +195,10 @@ impl Conditions {
         for (section, key, ctx, list) in cfg.lists() {
             let parsed = list
                 .iter()
-                .map(|t| Condition::parse(t, ctx).map_err(|e| format!("{section}::{key}: invalid condition '{t}': {e}")))
+                .map(|t| {
+                    Condition::parse(t, ctx)
+                        .map_err(|e| format!("{section}::{key}: invalid condition '{t}': {e}"))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             match ctx {
                 Context::Span => out.span = parsed,
@@ -188,7 +212,12 @@ impl Conditions {
     }
 }
 
-fn build(node: &Node, ctx: BuildContext, signal: Signal, next: SharedConsumer) -> anyhow::Result<SharedConsumer> {
+fn build(
+    node: &Node,
+    ctx: BuildContext,
+    signal: Signal,
+    next: SharedConsumer,
+) -> anyhow::Result<SharedConsumer> {
     let cfg: FilterConfig = registry::parse(node, &format!("processors::{}", ctx.id))?;
     let conditions = Conditions::parse(&cfg).map_err(anyhow::Error::msg)?;
     let id = ctx.id.to_string();
@@ -197,7 +226,11 @@ fn build(node: &Node, ctx: BuildContext, signal: Signal, next: SharedConsumer) -
         Signal::Metrics => "otelcol_processor_filter_datapoints_filtered_total",
         Signal::Logs => "otelcol_processor_filter_logs_filtered_total",
     };
-    let filtered = ctx.telemetry.counter(name, "Number of items dropped by the filter processor", &[("filter", id.as_str())]);
+    let filtered = ctx.telemetry.counter(
+        name,
+        "Number of items dropped by the filter processor",
+        &[("filter", id.as_str())],
+    );
     Ok(Arc::new(FilterProcessor::new(conditions, filtered, next)))
 }
 
@@ -296,8 +329,17 @@ impl Item for View<'_> {
             },
             Path::SpanName => s(&|s| Val::Str(s.name.clone())),
             Path::Kind => s(&|s| Val::Int(i64::from(s.kind))),
-            Path::StatusCode => s(&|s| Val::Int(s.status.as_ref().map_or(0, |st| i64::from(st.code)))),
-            Path::StatusMessage => s(&|s| Val::Str(s.status.as_ref().map(|st| st.message.clone()).unwrap_or_default())),
+            Path::StatusCode => {
+                s(&|s| Val::Int(s.status.as_ref().map_or(0, |st| i64::from(st.code))))
+            }
+            Path::StatusMessage => s(&|s| {
+                Val::Str(
+                    s.status
+                        .as_ref()
+                        .map(|st| st.message.clone())
+                        .unwrap_or_default(),
+                )
+            }),
             Path::TraceId => match log {
                 Some(l) => id_hex(&l.trace_id),
                 None => s(&|s| id_hex(&s.trace_id)),
@@ -322,9 +364,16 @@ impl Item for View<'_> {
                 Some(l) => Val::Int(i64::from(l.dropped_attributes_count)),
                 None => s(&|s| Val::Int(i64::from(s.dropped_attributes_count))),
             },
-            Path::ScopeName => self.scope.map_or(Val::Str(String::new()), |sc| Val::Str(sc.name.clone())),
-            Path::ScopeVersion => self.scope.map_or(Val::Str(String::new()), |sc| Val::Str(sc.version.clone())),
-            Path::ResourceDropped => Val::Int(self.resource.map_or(0, |r| i64::from(r.dropped_attributes_count))),
+            Path::ScopeName => self
+                .scope
+                .map_or(Val::Str(String::new()), |sc| Val::Str(sc.name.clone())),
+            Path::ScopeVersion => self
+                .scope
+                .map_or(Val::Str(String::new()), |sc| Val::Str(sc.version.clone())),
+            Path::ResourceDropped => Val::Int(
+                self.resource
+                    .map_or(0, |r| i64::from(r.dropped_attributes_count)),
+            ),
             Path::MetricName => m(&|m| Val::Str(m.name.clone())),
             Path::Description => m(&|m| Val::Str(m.description.clone())),
             Path::Unit => m(&|m| Val::Str(m.unit.clone())),
@@ -332,10 +381,14 @@ impl Item for View<'_> {
             Path::Temporality => m(&|m| match &m.data {
                 Some(Data::Sum(s)) => Val::Int(i64::from(s.aggregation_temporality)),
                 Some(Data::Histogram(h)) => Val::Int(i64::from(h.aggregation_temporality)),
-                Some(Data::ExponentialHistogram(h)) => Val::Int(i64::from(h.aggregation_temporality)),
+                Some(Data::ExponentialHistogram(h)) => {
+                    Val::Int(i64::from(h.aggregation_temporality))
+                }
                 _ => Val::Int(0),
             }),
-            Path::Monotonic => m(&|m| Val::Bool(matches!(&m.data, Some(Data::Sum(s)) if s.is_monotonic))),
+            Path::Monotonic => {
+                m(&|m| Val::Bool(matches!(&m.data, Some(Data::Sum(s)) if s.is_monotonic)))
+            }
             Path::ValueInt => match point {
                 Some(Point::Number(p)) => match p.value {
                     Some(number_data_point::Value::AsInt(i)) => Val::Int(i),
@@ -402,16 +455,35 @@ impl FilterProcessor {
                     let resource = r.resource.as_ref();
                     for ss in r.scope_spans.iter_mut() {
                         let scope = ss.scope.as_ref();
-                        let base = View { resource, scope, ..View::default() };
+                        let base = View {
+                            resource,
+                            scope,
+                            ..View::default()
+                        };
                         ss.spans.retain_mut(|span| {
-                            if any(&c.span, &View { span: Some(span), ..base }) {
+                            if any(
+                                &c.span,
+                                &View {
+                                    span: Some(span),
+                                    ..base
+                                },
+                            ) {
                                 return false;
                             }
                             if !c.spanevent.is_empty() {
                                 let events = std::mem::take(&mut span.events);
                                 let kept = events
                                     .into_iter()
-                                    .filter(|e| !any(&c.spanevent, &View { span: Some(span), event: Some(e), ..base }))
+                                    .filter(|e| {
+                                        !any(
+                                            &c.spanevent,
+                                            &View {
+                                                span: Some(span),
+                                                event: Some(e),
+                                                ..base
+                                            },
+                                        )
+                                    })
                                     .collect();
                                 span.events = kept;
                             }
@@ -427,25 +499,57 @@ impl FilterProcessor {
                     let resource = r.resource.as_ref();
                     for sm in r.scope_metrics.iter_mut() {
                         let scope = sm.scope.as_ref();
-                        let base = View { resource, scope, ..View::default() };
+                        let base = View {
+                            resource,
+                            scope,
+                            ..View::default()
+                        };
                         sm.metrics.retain_mut(|metric| {
-                            if any(&c.metric, &View { metric: Some(metric), ..base }) {
+                            if any(
+                                &c.metric,
+                                &View {
+                                    metric: Some(metric),
+                                    ..base
+                                },
+                            ) {
                                 return false;
                             }
                             if c.datapoint.is_empty() {
                                 return true;
                             }
-                            let snapshot = Metric { data: None, ..metric.clone() };
-                            let view = View { metric: Some(&snapshot), ..base };
-                            let keep = |p: Point| !any(&c.datapoint, &View { point: Some(p), ..view });
+                            let snapshot = Metric {
+                                data: None,
+                                ..metric.clone()
+                            };
+                            let view = View {
+                                metric: Some(&snapshot),
+                                ..base
+                            };
+                            let keep = |p: Point| {
+                                !any(
+                                    &c.datapoint,
+                                    &View {
+                                        point: Some(p),
+                                        ..view
+                                    },
+                                )
+                            };
                             match &mut metric.data {
-                                Some(Data::Gauge(g)) => g.data_points.retain(|p| keep(Point::Number(p))),
-                                Some(Data::Sum(s)) => s.data_points.retain(|p| keep(Point::Number(p))),
-                                Some(Data::Histogram(h)) => h.data_points.retain(|p| keep(Point::Histogram(p))),
+                                Some(Data::Gauge(g)) => {
+                                    g.data_points.retain(|p| keep(Point::Number(p)))
+                                }
+                                Some(Data::Sum(s)) => {
+                                    s.data_points.retain(|p| keep(Point::Number(p)))
+                                }
+                                Some(Data::Histogram(h)) => {
+                                    h.data_points.retain(|p| keep(Point::Histogram(p)))
+                                }
                                 Some(Data::ExponentialHistogram(h)) => {
                                     h.data_points.retain(|p| keep(Point::Exponential(p)))
                                 }
-                                Some(Data::Summary(s)) => s.data_points.retain(|p| keep(Point::Summary(p))),
+                                Some(Data::Summary(s)) => {
+                                    s.data_points.retain(|p| keep(Point::Summary(p)))
+                                }
                                 None => {}
                             }
                             crate::pdata::data_point_count(metric.data.as_ref()) > 0
@@ -460,8 +564,20 @@ impl FilterProcessor {
                     let resource = r.resource.as_ref();
                     for sl in r.scope_logs.iter_mut() {
                         let scope = sl.scope.as_ref();
-                        let base = View { resource, scope, ..View::default() };
-                        sl.log_records.retain(|log| !any(&c.log_record, &View { log: Some(log), ..base }));
+                        let base = View {
+                            resource,
+                            scope,
+                            ..View::default()
+                        };
+                        sl.log_records.retain(|log| {
+                            !any(
+                                &c.log_record,
+                                &View {
+                                    log: Some(log),
+                                    ..base
+                                },
+                            )
+                        });
                     }
                     r.scope_logs.retain(|s| !s.log_records.is_empty());
                 }
@@ -512,7 +628,11 @@ logs:
         let cfg: FilterConfig = registry::parse(&node, "processors::filter").unwrap();
         let capture = Arc::new(Capture::default());
         (
-            FilterProcessor::new(Conditions::parse(&cfg).unwrap(), Counter::default(), capture.clone()),
+            FilterProcessor::new(
+                Conditions::parse(&cfg).unwrap(),
+                Counter::default(),
+                capture.clone(),
+            ),
             capture,
         )
     }
@@ -528,7 +648,10 @@ logs:
         Span {
             name: name.into(),
             attributes: attrs,
-            status: Some(Status { code: 2, ..Default::default() }),
+            status: Some(Status {
+                code: 2,
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -543,7 +666,10 @@ logs:
                     spans: vec![
                         span("GET /healthz", vec![]),
                         span("GET", vec![values::string_kv("http.route", "/healthz")]),
-                        span("POST /orders", vec![values::string_kv("http.route", "/orders")]),
+                        span(
+                            "POST /orders",
+                            vec![values::string_kv("http.route", "/orders")],
+                        ),
                     ],
                     ..Default::default()
                 }],
@@ -562,7 +688,11 @@ logs:
         let got = capture.0.lock().unwrap().pop().unwrap();
         let Batch::Traces(rs) = got else { panic!() };
         assert_eq!(rs.len(), 1, "the traffic-gen resource had nothing left");
-        let names: Vec<&str> = rs[0].scope_spans[0].spans.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<&str> = rs[0].scope_spans[0]
+            .spans
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         assert_eq!(names, ["POST /orders"]);
         assert_eq!(p.filtered.get(), 3);
     }
@@ -596,7 +726,9 @@ logs:
             ..Default::default()
         }]);
         p.consume(batch).await.unwrap();
-        let Batch::Metrics(rm) = capture.0.lock().unwrap().pop().unwrap() else { panic!() };
+        let Batch::Metrics(rm) = capture.0.lock().unwrap().pop().unwrap() else {
+            panic!()
+        };
         let metrics = &rm[0].scope_metrics[0].metrics;
         assert_eq!(metrics.len(), 1);
         assert_eq!(metrics[0].name, "http.server.request.duration");
@@ -606,7 +738,10 @@ logs:
     #[tokio::test]
     async fn drops_logs_below_info_and_sends_nothing_when_all_go() {
         let (p, capture) = processor(EXAMPLE);
-        let log = |sev: i32| LogRecord { severity_number: sev, ..Default::default() };
+        let log = |sev: i32| LogRecord {
+            severity_number: sev,
+            ..Default::default()
+        };
         let batch = |sevs: &[i32]| {
             Batch::Logs(vec![ResourceLogs {
                 scope_logs: vec![ScopeLogs {
@@ -634,13 +769,23 @@ logs:
         assert_eq!(e.path, "processors::filter::traces::span::1");
         assert_eq!(e.loc.as_ref().unwrap().line, 4);
         assert!(e.message.contains("unknown path `nme`"), "{}", e.message);
-        assert_eq!(errors.errors[1].path, "processors::filter::logs::log_record::0");
+        assert_eq!(
+            errors.errors[1].path,
+            "processors::filter::logs::log_record::0"
+        );
     }
 
     #[test]
     fn status_and_kind_enums_work_on_spans() {
-        let c = Condition::parse("status.code == STATUS_CODE_ERROR and kind != SPAN_KIND_SERVER", Context::Span).unwrap();
+        let c = Condition::parse(
+            "status.code == STATUS_CODE_ERROR and kind != SPAN_KIND_SERVER",
+            Context::Span,
+        )
+        .unwrap();
         let s = span("x", vec![]);
-        assert!(c.matches(&View { span: Some(&s), ..View::default() }));
+        assert!(c.matches(&View {
+            span: Some(&s),
+            ..View::default()
+        }));
     }
 }
