@@ -60,7 +60,7 @@ pub fn plan_with(
     let mut missing_binaries: Vec<PathBuf> = Vec::new();
 
     for name in only {
-        if !specs.iter().any(|s| &s.name == name) {
+        if !specs.iter().any(|s| s.name == name) {
             problems.push(format!(
                 "--only {name}: no such process (there are: {})",
                 specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
