@@ -96,6 +96,7 @@ pub fn processors() -> Vec<&'static ProcessorFactory> {
         &crate::processors::resource::FACTORY,
         &crate::processors::probabilistic_sampler::FACTORY,
         &crate::processors::filter::FACTORY,
+        &crate::processors::tail_sampling::FACTORY,
     ]
 }
 

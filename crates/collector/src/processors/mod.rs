@@ -5,3 +5,4 @@ pub mod filter;
 pub mod memory_limiter;
 pub mod probabilistic_sampler;
 pub mod resource;
+pub mod tail_sampling;
