@@ -316,3 +316,116 @@ pub const PROCESSES: &[ProcessSpec] = &[
 pub fn names() -> impl Iterator<Item = &'static str> {
     PROCESSES.iter().map(|p| p.name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str) -> &'static ProcessSpec {
+        PROCESSES.iter().find(|p| p.name == name).unwrap()
+    }
+
+    fn env<'a>(spec: &'a ProcessSpec, key: &str) -> Option<&'a str> {
+        spec.env.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+
+    fn port_of(url: &str) -> u16 {
+        let authority = url.split("://").nth(1).unwrap_or(url);
+        let host_port = authority.split('/').next().unwrap();
+        host_port.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn no_two_processes_bind_the_same_port_or_share_a_name() {
+        let mut ports: Vec<u16> = PROCESSES
+            .iter()
+            .flat_map(|p| p.ports.iter().map(|port| port.number))
+            .collect();
+        let count = ports.len();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), count, "a port appears twice in the table");
+        let mut names: Vec<&str> = names().collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), PROCESSES.len());
+    }
+
+    #[test]
+    fn every_health_check_is_on_a_port_its_process_binds() {
+        for process in PROCESSES {
+            let port = port_of(process.health);
+            assert!(
+                process.ports.iter().any(|p| p.number == port),
+                "{}: health check {} is not on one of its ports",
+                process.name,
+                process.health
+            );
+        }
+    }
+
+    /// Each workload's telemetry goes to a collector that starts before it (and so stops
+    /// after it), along the path the design gives its platform.
+    #[test]
+    fn every_workload_exports_to_its_platforms_collector_started_before_it() {
+        let expected = [
+            ("order-service", "collector-agent"),
+            ("payment-service", "collector-sidecar"),
+            ("inventory-service", "collector-gateway"),
+            ("fraud-check", "collector-gateway"),
+        ];
+        let position = |name: &str| PROCESSES.iter().position(|p| p.name == name).unwrap();
+        for (workload, collector) in expected {
+            let endpoint = env(spec(workload), "OTEL_EXPORTER_OTLP_ENDPOINT").unwrap();
+            let port = port_of(endpoint);
+            assert!(
+                spec(collector).ports.iter().any(|p| p.number == port),
+                "{workload} sends to {endpoint}, which is not {collector}'s"
+            );
+            assert!(position(collector) < position(workload));
+        }
+        assert_eq!(
+            env(spec("fraud-check"), "OTEL_EXPORTER_OTLP_PROTOCOL"),
+            Some("http/protobuf"),
+            "the Lambda exports over HTTP, as inside AWS"
+        );
+    }
+
+    #[test]
+    fn order_service_starts_after_everything_it_calls() {
+        let order = spec("order-service");
+        let position = |name: &str| PROCESSES.iter().position(|p| p.name == name).unwrap();
+        for (key, callee) in [
+            ("INVENTORY_URL", "inventory-service"),
+            ("PAYMENT_URL", "payment-service"),
+            ("FRAUD_CHECK_URL", "fraud-check"),
+        ] {
+            let url = env(order, key).unwrap();
+            assert!(
+                spec(callee).ports.iter().any(|p| p.number == port_of(url)),
+                "{key}={url} is not {callee}'s port"
+            );
+            assert!(position(callee) < position("order-service"));
+        }
+    }
+
+    #[test]
+    fn every_workload_carries_its_platforms_resource_attributes() {
+        let expected = [
+            ("order-service", "k8s.pod.name={pod_name}"),
+            ("payment-service", "cloud.platform=aws_ecs"),
+            ("inventory-service", "cloud.platform=aws_ec2"),
+            ("fraud-check", "cloud.platform=aws_lambda"),
+        ];
+        for (workload, attribute) in expected {
+            let attributes = env(spec(workload), "OTEL_RESOURCE_ATTRIBUTES").unwrap();
+            assert!(attributes.contains(attribute), "{workload}: {attributes}");
+            assert!(
+                attributes.contains("deployment.environment.name=lab"),
+                "{workload}: {attributes}"
+            );
+            assert!(!attributes.contains(' '), "{workload}: {attributes:?}");
+            assert_eq!(env(spec(workload), "OTEL_SERVICE_NAME"), Some(workload));
+        }
+    }
+}
