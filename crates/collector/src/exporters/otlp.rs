@@ -393,21 +393,11 @@ impl ComponentConfig for HttpExporterConfig {
                 format!("unknown encoding \"{}\"; use proto or json", self.encoding),
             ));
         }
-        // reqwest's TLS would be unified into every HTTP client of the workspace and needs a
-        // process-wide crypto provider there; until that is solved, TLS is gRPC-only.
-        let https = [
-            Some(&self.endpoint),
-            self.traces_endpoint.as_ref(),
-            self.metrics_endpoint.as_ref(),
-            self.logs_endpoint.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|u| u.starts_with("https://"));
-        if https || self.tls.ca_file.is_some() || self.tls.cert_file.is_some() {
-            v.push(("tls", "TLS is not supported by otlp_http yet; use http:// or the otlp (gRPC) exporter, which supports tls".into()));
+        if self.tls.insecure_skip_verify {
+            v.push(("tls", "insecure_skip_verify is not supported by otlp_http; give the server's CA with ca_file instead".into()));
         }
         v.extend(compression_problem(&self.compression));
+        v.extend(self.tls.problems());
         v.extend(self.sending_queue.problems());
         v.extend(self.retry_on_failure.problems());
         v
@@ -419,17 +409,18 @@ fn build_http(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<
     let url = cfg
         .url(signal)
         .with_context(|| format!("no URL for {signal}: set endpoint or {signal}_endpoint"))?;
-    let client = reqwest::Client::builder().timeout(cfg.timeout.0);
-    let mut headers = reqwest::header::HeaderMap::new();
+    let mut headers = http::HeaderMap::new();
     for (k, v) in &cfg.headers {
         headers.insert(
-            reqwest::header::HeaderName::from_bytes(k.as_bytes())?,
+            http::HeaderName::from_bytes(k.as_bytes())?,
             v.parse().with_context(|| format!("header {k}"))?,
         );
     }
     let sender = HttpSender {
-        client: client.default_headers(headers).build()?,
-        url,
+        client: https_client(&cfg.tls)?,
+        url: url.parse().with_context(|| format!("invalid URL {url}"))?,
+        headers,
+        timeout: cfg.timeout.0,
         encoding: if cfg.encoding == "json" {
             Encoding::Json
         } else {
@@ -446,9 +437,61 @@ fn build_http(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<
     ))
 }
 
+type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+/// An HTTP/1.1 and HTTP/2 client speaking plain HTTP or TLS (system roots, plus `ca_file`,
+/// plus a client certificate for mTLS). The crypto provider is passed explicitly rather than
+/// installed process-wide, so nothing else in the process is affected.
+fn https_client(tls: &TlsClientConfig) -> anyhow::Result<HttpsClient> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(ca) = &tls.ca_file {
+        for cert in CertificateDer::pem_file_iter(ca)
+            .with_context(|| format!("cannot read ca_file {ca}"))?
+        {
+            roots.add(cert.with_context(|| format!("bad certificate in {ca}"))?)?;
+        }
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots);
+    let config = match (&tls.cert_file, &tls.key_file) {
+        (Some(c), Some(k)) => {
+            let certs = CertificateDer::pem_file_iter(c)
+                .with_context(|| format!("cannot read cert_file {c}"))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let key = PrivateKeyDer::from_pem_file(k)
+                .with_context(|| format!("cannot read key_file {k}"))?;
+            builder.with_client_auth_cert(certs, key)?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector),
+    )
+}
+
 struct HttpSender {
-    client: reqwest::Client,
-    url: String,
+    client: HttpsClient,
+    url: http::Uri,
+    headers: http::HeaderMap,
+    timeout: Duration,
     encoding: Encoding,
     compression: String,
 }
@@ -456,10 +499,9 @@ struct HttpSender {
 #[async_trait]
 impl Sender for HttpSender {
     async fn send(&self, batch: &Batch) -> Result<(), SendError> {
+        use http_body_util::BodyExt;
         let raw = otlp_codec::encode(batch, self.encoding);
-        let mut req = self
-            .client
-            .post(&self.url)
+        let mut req = http::Request::post(self.url.clone())
             .header("content-type", self.encoding.content_type());
         let body = match self.compression.as_str() {
             "gzip" => {
@@ -472,11 +514,20 @@ impl Sender for HttpSender {
             }
             _ => raw,
         };
-        let resp = req
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| SendError::retryable(format!("{}: {e}", self.url)))?;
+        let mut req = req
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .map_err(|e| SendError::permanent(format!("{}: {e}", self.url)))?;
+        req.headers_mut().extend(self.headers.clone());
+        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Err(_) => {
+                return Err(SendError::retryable(format!(
+                    "{}: no answer within {:?}",
+                    self.url, self.timeout
+                )));
+            }
+            Ok(Err(e)) => return Err(SendError::retryable(format!("{}: {e}", self.url))),
+            Ok(Ok(r)) => r,
+        };
         let status = resp.status();
         if status.is_success() {
             return Ok(());
@@ -487,7 +538,10 @@ impl Sender for HttpSender {
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let text = resp.text().await.unwrap_or_default();
+        let text = match tokio::time::timeout(self.timeout, resp.into_body().collect()).await {
+            Ok(Ok(b)) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+            _ => String::new(),
+        };
         let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
         let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
         Err(SendError {
