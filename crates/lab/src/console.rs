@@ -138,6 +138,17 @@ impl ProcessLog {
         })
     }
 
+    /// A note of the lab's in the log file only (each line marked `# lab: `), such as the
+    /// header saying how the process was started.
+    pub fn annotate(&self, note: &str) {
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = file.as_mut() {
+            for line in note.lines() {
+                let _ = writeln!(f, "# lab: {line}");
+            }
+        }
+    }
+
     fn record(&self, line: &str) {
         let plain = strip_ansi(line);
         {

@@ -92,6 +92,11 @@ impl Supervised {
             source,
         };
         let log = Arc::new(ProcessLog::create(launch.log_file.as_deref()).map_err(spawn_error)?);
+        // The log then answers "what exactly did it get?" without re-reading the table.
+        log.annotate(&launch.command_line());
+        for (key, value) in &launch.env {
+            log.annotate(&format!("with {key}={value}"));
+        }
         let mut command = Command::new(&launch.program);
         command
             .args(&launch.args)

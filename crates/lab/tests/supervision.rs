@@ -236,6 +236,39 @@ async fn process_dying_while_running_is_reported_and_the_others_keep_running() {
 }
 
 #[tokio::test]
+async fn second_interrupt_kills_what_is_still_stopping() {
+    let out = Captured::default();
+    let console = out.console(&["first", "second"]);
+    let stubborn = "trap '' TERM; echo ready; while true; do sleep 0.05; done";
+    let launches = [script("first", stubborn), script("second", stubborn)];
+    let options = RunOptions {
+        stop_grace: Duration::from_secs(600),
+        ..quick()
+    };
+    let (interrupt, mut interrupts) = mpsc::unbounded_channel();
+
+    let lab = run(&launches, &console, &options, &mut interrupts, "");
+    let operator = async {
+        out.wait_for("The lab is up").await;
+        interrupt.send(()).unwrap();
+        out.wait_for("stopping the lab").await;
+        interrupt.send(()).unwrap();
+    };
+    let both = async { tokio::join!(lab, operator) };
+    let (outcome, ()) = tokio::time::timeout(Duration::from_secs(60), both)
+        .await
+        .expect("a second interrupt must not wait out the grace period");
+
+    assert_eq!(outcome, Outcome::Stopped);
+    assert!(
+        out.text()
+            .contains("interrupted again: killing everything now"),
+        "{}",
+        out.text()
+    );
+}
+
+#[tokio::test]
 async fn process_ignoring_sigterm_is_killed_after_the_grace_period() {
     let out = Captured::default();
     let console = out.console(&["stubborn"]);
@@ -296,7 +329,14 @@ printf 'no newline at the end'"#,
         );
     }
     let logged = std::fs::read_to_string(&log_file).unwrap();
-    let mut logged_lines: Vec<&str> = logged.lines().collect();
+    assert!(
+        logged.starts_with("# lab: sh -c echo 'to stdout'"),
+        "{logged}"
+    );
+    let mut logged_lines: Vec<&str> = logged
+        .lines()
+        .filter(|l| !l.starts_with("# lab: "))
+        .collect();
     logged_lines.sort_unstable();
     assert_eq!(
         logged_lines,
