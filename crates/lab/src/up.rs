@@ -108,7 +108,7 @@ pub async fn run(
             () = tokio::time::sleep_until(deadline) => Startup::TimedOut,
             () = until_healthy(&client, url, options.poll_interval, &last_answer) => Startup::Healthy,
         };
-        let failure = match startup {
+        let (which, reason) = match startup {
             Startup::Healthy => {
                 console.say(&format!(
                     "{} is healthy ({:.1}s)",
@@ -136,7 +136,6 @@ pub async fn run(
                 ),
             ),
         };
-        let (which, reason) = failure;
         let process = &running[which];
         console.shout(&format!("{} {reason}", process.name()));
         show_last_lines(console, process);
