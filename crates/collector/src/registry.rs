@@ -109,6 +109,7 @@ pub fn exporters() -> Vec<&'static ExporterFactory> {
         &crate::exporters::file::FACTORY,
         &crate::exporters::prometheus::FACTORY,
         &crate::exporters::loki::FACTORY,
+        &crate::exporters::jaeger_storage_exporter::FACTORY,
     ]
 }
 
@@ -117,7 +118,11 @@ pub fn connectors() -> Vec<&'static ConnectorFactory> {
 }
 
 pub fn extensions() -> Vec<&'static ExtensionFactory> {
-    vec![&crate::extensions::health_check::FACTORY]
+    vec![
+        &crate::extensions::health_check::FACTORY,
+        &crate::extensions::jaeger_storage::FACTORY,
+        &crate::extensions::jaeger_query::FACTORY,
+    ]
 }
 
 pub fn find_exporter(kind: &str) -> Option<&'static ExporterFactory> {

@@ -1,6 +1,7 @@
 //! Exporters: where telemetry leaves the collector.
 pub mod debug;
 pub mod file;
+pub mod jaeger_storage_exporter;
 pub mod loki;
 pub mod nop;
 pub mod otlp;

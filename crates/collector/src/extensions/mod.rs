@@ -1,2 +1,4 @@
 //! Extensions: services beside the pipelines.
 pub mod health_check;
+pub mod jaeger_query;
+pub mod jaeger_storage;

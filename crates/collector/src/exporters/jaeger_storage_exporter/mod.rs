@@ -1,0 +1,82 @@
+//! The `jaeger_storage_exporter` (Jaeger v2's storage exporter): writes the traces of a
+//! pipeline into a `jaeger_storage` backend, where `jaeger_query` finds them.
+//!
+//! ```yaml
+//! exporters:
+//!   jaeger_storage_exporter:
+//!     trace_storage: lab_store
+//! ```
+
+use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
+use crate::config::Node;
+use crate::extensions::jaeger_storage::{find_store, store::MemoryStore, translate};
+use crate::pdata::{Batch, Signal};
+use crate::registry::{self, ComponentConfig, ExporterFactory};
+use async_trait::async_trait;
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub const FACTORY: ExporterFactory = ExporterFactory {
+    kind: "jaeger_storage_exporter",
+    aliases: &[],
+    description: "Writes traces into a jaeger_storage backend (read by jaeger_query)",
+    signals: &[Signal::Traces],
+    validate: |n, p, e| {
+        registry::check::<JaegerStorageExporterConfig>(n, p, e);
+    },
+    build,
+};
+
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct JaegerStorageExporterConfig {
+    /// Name of a backend defined in the jaeger_storage extension (required).
+    pub trace_storage: String,
+}
+
+impl ComponentConfig for JaegerStorageExporterConfig {
+    fn validate(&self) -> Vec<(&'static str, String)> {
+        if self.trace_storage.is_empty() {
+            vec![(
+                "",
+                "trace_storage is required: the name of a jaeger_storage backend".into(),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+fn build(node: &Node, ctx: BuildContext, _signal: Signal) -> anyhow::Result<SharedConsumer> {
+    let path = format!("exporters::{}", ctx.id);
+    let cfg: JaegerStorageExporterConfig = registry::parse(node, &path)?;
+    let store = find_store(&ctx.host, &cfg.trace_storage)
+        .map_err(|e| anyhow::anyhow!("{path}::trace_storage: {e}"))?;
+    Ok(Arc::new(JaegerStorageExporter {
+        store,
+        id: ctx.id.to_string(),
+    }))
+}
+
+struct JaegerStorageExporter {
+    store: Arc<MemoryStore>,
+    id: String,
+}
+
+#[async_trait]
+impl Consumer for JaegerStorageExporter {
+    async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        let Batch::Traces(resources) = batch else {
+            return Err(ConsumeError::permanent(format!(
+                "{} stores traces only",
+                self.id
+            )));
+        };
+        let (spans, invalid) = translate::spans_from_otlp(&resources);
+        if invalid > 0 {
+            tracing::warn!(exporter = %self.id, spans = invalid, "dropped spans with an invalid trace or span id");
+        }
+        self.store.write(spans);
+        Ok(())
+    }
+}

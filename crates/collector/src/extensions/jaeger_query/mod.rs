@@ -1,0 +1,374 @@
+//! The `jaeger_query` extension, named and configured as Jaeger v2's: Jaeger's HTTP query
+//! API (`/api/services`, `/api/operations`, `/api/traces`, `/api/dependencies`, with the
+//! same JSON the Jaeger UI and Grafana's Jaeger data source read) and a small trace
+//! explorer UI on the same port (16686), over a `jaeger_storage` backend.
+//!
+//! ```yaml
+//! extensions:
+//!   jaeger_query:
+//!     storage:
+//!       traces: lab_store
+//!     http:
+//!       endpoint: 127.0.0.1:16686
+//! ```
+//!
+//! The UI is plain HTML, CSS and JavaScript compiled into the binary (`ui/`): no build step,
+//! nothing fetched from the network. Like Jaeger's, it is a single page answering `/`,
+//! `/search`, `/trace/{id}` and `/dependencies`.
+
+pub mod params;
+
+use crate::component::{BuildContext, Extension};
+use crate::config::Node;
+use crate::extensions::jaeger_storage::model::{JsonTrace, SpanKind, TraceId, TraceSpans};
+use crate::extensions::jaeger_storage::{find_store, store::MemoryStore};
+use crate::registry::{self, ComponentConfig, ExtensionFactory};
+use anyhow::Context;
+use async_trait::async_trait;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const FACTORY: ExtensionFactory = ExtensionFactory {
+    kind: "jaeger_query",
+    description: "Jaeger's HTTP query API and a trace explorer UI over a jaeger_storage backend (port 16686)",
+    validate: |n, p, e| {
+        registry::check::<JaegerQueryConfig>(n, p, e);
+    },
+    build,
+};
+
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct JaegerQueryConfig {
+    pub storage: StorageConfig,
+    pub http: HttpConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The jaeger_storage backend to read traces from (required).
+    pub traces: String,
+    /// Jaeger's archive backend. Accepted for compatibility; must name a backend, unused.
+    pub traces_archive: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// host:port for the API and the UI. Default 127.0.0.1:16686.
+    pub endpoint: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            endpoint: "127.0.0.1:16686".into(),
+        }
+    }
+}
+
+impl ComponentConfig for JaegerQueryConfig {
+    fn validate(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if self.storage.traces.is_empty() {
+            v.push((
+                "storage",
+                "storage.traces is required: the name of a jaeger_storage backend".into(),
+            ));
+        }
+        if let Err(e) = crate::receivers::otlp::check_endpoint(&self.http.endpoint) {
+            v.push(("http", e));
+        }
+        v
+    }
+}
+
+fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
+    let path = format!("extensions::{}", ctx.id);
+    let cfg: JaegerQueryConfig = registry::parse(node, &path)?;
+    let store = find_store(&ctx.host, &cfg.storage.traces).map_err(|e| {
+        anyhow::anyhow!(
+            "{path}::storage::traces: {e}; jaeger_storage must come before {} in service::extensions",
+            ctx.id
+        )
+    })?;
+    if let Some(archive) = &cfg.storage.traces_archive {
+        find_store(&ctx.host, archive)
+            .map_err(|e| anyhow::anyhow!("{path}::storage::traces_archive: {e}"))?;
+    }
+    Ok(Arc::new(JaegerQuery {
+        id: ctx.id.to_string(),
+        endpoint: cfg.http.endpoint,
+        store,
+        task: Mutex::new(None),
+    }))
+}
+
+struct JaegerQuery {
+    id: String,
+    endpoint: String,
+    store: Arc<MemoryStore>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+#[async_trait]
+impl Extension for JaegerQuery {
+    async fn start(&self) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(&self.endpoint)
+            .await
+            .with_context(|| {
+                format!(
+                    "extensions::{}: cannot listen on {}",
+                    self.id, self.endpoint
+                )
+            })?;
+        let app = router(self.store.clone());
+        tracing::info!(extension = %self.id, address = %self.endpoint, "trace explorer and Jaeger query API listening");
+        *self.task.lock().expect("task lock") = Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }));
+        Ok(())
+    }
+
+    async fn shutdown(&self) {
+        if let Some(t) = self.task.lock().expect("task lock").take() {
+            t.abort();
+        }
+    }
+}
+
+type Store = State<Arc<MemoryStore>>;
+type Params = Query<Vec<(String, String)>>;
+
+/// The API and the UI, over one store.
+pub fn router(store: Arc<MemoryStore>) -> axum::Router {
+    axum::Router::new()
+        .route("/api/services", get(services))
+        .route("/api/services/{service}/operations", get(service_operations))
+        .route("/api/operations", get(operations))
+        .route("/api/traces", get(search))
+        .route("/api/traces/{trace_id}", get(trace))
+        .route("/api/dependencies", get(dependencies))
+        .route("/api/{*rest}", get(api_not_found))
+        .route("/static/app.js", get(|| asset("text/javascript; charset=utf-8", APP_JS)))
+        .route("/static/style.css", get(|| asset("text/css; charset=utf-8", STYLE_CSS)))
+        .fallback(get(index))
+        .with_state(store)
+}
+
+const INDEX_HTML: &str = include_str!("ui/index.html");
+const APP_JS: &str = include_str!("ui/app.js");
+const STYLE_CSS: &str = include_str!("ui/style.css");
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// Every non-API path answers with the single page, which routes on the client.
+async fn index() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        INDEX_HTML,
+    )
+        .into_response()
+}
+
+/// Jaeger's response envelope.
+#[derive(Serialize)]
+struct Envelope<T: Serialize> {
+    data: T,
+    total: usize,
+    limit: usize,
+    offset: usize,
+    errors: Option<Vec<ApiError>>,
+}
+
+#[derive(Serialize)]
+struct ApiError {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<u16>,
+    msg: String,
+    #[serde(rename = "traceID", skip_serializing_if = "Option::is_none")]
+    trace_id: Option<String>,
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn ok<T: Serialize>(data: T, total: usize, errors: Option<Vec<ApiError>>) -> Response {
+    let env = Envelope {
+        data,
+        total,
+        limit: 0,
+        offset: 0,
+        errors,
+    };
+    match serde_json::to_vec(&env) {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode: {e}")),
+    }
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    let env = Envelope {
+        data: (),
+        total: 0,
+        limit: 0,
+        offset: 0,
+        errors: Some(vec![ApiError {
+            code: Some(status.as_u16()),
+            msg: msg.into(),
+            trace_id: None,
+        }]),
+    };
+    json_response(
+        status,
+        serde_json::to_vec(&env).expect("an error envelope always encodes"),
+    )
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Searches and renders on a blocking thread: a scan of a full store or a trace of
+/// thousands of spans must not hold up the runtime's other connections.
+async fn blocking<F: FnOnce() -> Response + Send + 'static>(f: F) -> Response {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("query failed: {e}"),
+        )
+    })
+}
+
+async fn services(State(store): Store) -> Response {
+    let s = store.services();
+    let n = s.len();
+    ok(s, n, None)
+}
+
+async fn service_operations(State(store): Store, Path(service): Path<String>) -> Response {
+    let mut names: Vec<String> = store
+        .operations(&service, None)
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    names.dedup();
+    let n = names.len();
+    ok(names, n, None)
+}
+
+async fn operations(State(store): Store, Query(p): Params) -> Response {
+    let Some(service) = p.iter().rev().find(|(k, v)| k == "service" && !v.is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, "parameter 'service' is required");
+    };
+    let kind = match p.iter().rev().find(|(k, v)| k == "spanKind" && !v.is_empty()) {
+        None => None,
+        Some((_, k)) => match SpanKind::parse(k) {
+            Some(k) => Some(k),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unable to parse param 'spanKind': unknown span kind \"{k}\" (server, client, producer, consumer, internal)"),
+                );
+            }
+        },
+    };
+    let ops = store.operations(&service.1, kind);
+    let n = ops.len();
+    ok(ops, n, None)
+}
+
+fn traces_response(traces: &[TraceSpans], errors: Option<Vec<ApiError>>) -> Response {
+    let data: Vec<JsonTrace> = traces.iter().map(|t| JsonTrace { spans: t }).collect();
+    ok(data, traces.len(), errors)
+}
+
+async fn search(State(store): Store, Query(p): Params) -> Response {
+    let parsed = match params::trace_search(&p, now_us()) {
+        Ok(q) => q,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    blocking(move || match parsed {
+        params::TraceSearch::Query(q) => traces_response(&store.find_traces(&q), None),
+        params::TraceSearch::Ids(ids) => {
+            let mut found = Vec::new();
+            let mut missing = Vec::new();
+            for id in ids {
+                match store.get_trace(id) {
+                    Some(t) => found.push(t),
+                    None => missing.push(ApiError {
+                        code: None,
+                        msg: "trace not found".into(),
+                        trace_id: Some(id.to_string()),
+                    }),
+                }
+            }
+            traces_response(&found, (!missing.is_empty()).then_some(missing))
+        }
+    })
+    .await
+}
+
+async fn trace(State(store): Store, Path(id): Path<String>) -> Response {
+    let Some(id) = TraceId::parse(&id) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("cannot parse traceID \"{id}\": expected up to 32 hex digits"),
+        );
+    };
+    blocking(move || match store.get_trace(id) {
+        Some(t) => traces_response(&[t], None),
+        None => error(StatusCode::NOT_FOUND, "trace not found"),
+    })
+    .await
+}
+
+async fn dependencies(State(store): Store, Query(p): Params) -> Response {
+    let (start, end) = match params::dependencies_window(&p, now_us()) {
+        Ok(w) => w,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    let service = p
+        .iter()
+        .rev()
+        .find(|(k, v)| k == "service" && !v.is_empty())
+        .map(|(_, v)| v.clone());
+    blocking(move || {
+        let links: Vec<_> = store
+            .dependencies(start, end)
+            .into_iter()
+            .filter(|l| {
+                service
+                    .as_ref()
+                    .is_none_or(|s| *s == l.parent || *s == l.child)
+            })
+            .collect();
+        let n = links.len();
+        ok(links, n, None)
+    })
+    .await
+}
+
+async fn api_not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "no such API endpoint")
+}

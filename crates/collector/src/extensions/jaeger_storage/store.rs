@@ -1,0 +1,521 @@
+//! The `memory` backend: recent traces held in memory, bounded, indexed for Jaeger's
+//! searches, safe to write and query at once.
+//!
+//! Bounds: at most `max_traces` traces and `max_spans` spans; past either the oldest traces
+//! (by first arrival) are evicted whole. Spans of one trace arriving in several batches merge
+//! into that trace; a span id seen twice in a trace is kept once (retried exports).
+//!
+//! Indexes, kept in step with eviction: traces by service and by (service, operation, kind),
+//! each ordered by trace start time, so a search walks only the candidate traces of its
+//! service newest first and stops at its limit; per trace, the largest span duration (rejects
+//! a `minDuration` search without looking at spans) and a hash set of its `key=value` tags
+//! (rejects a tag search the same way). A candidate that passes is confirmed span by span:
+//! as in Jaeger's memory store, one span must match service, operation, durations and every
+//! tag. The time window applies to the trace's start.
+//!
+//! Locking: one `RwLock`. Translation and grouping happen before the write lock is taken;
+//! queries hold the read lock only to pick traces and clone `Arc`s of their spans, and
+//! sort and serialise after releasing it.
+
+use super::model::{DependencyLink, Operation, Span, SpanId, SpanKind, TraceId, TraceSpans};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, RwLock};
+
+/// Bounds of a memory store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_traces: usize,
+    pub max_spans: usize,
+}
+
+/// What a trace search asks for (Jaeger's TraceQueryParameters).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TraceQuery {
+    pub service: String,
+    pub operation: Option<String>,
+    pub span_kind: Option<SpanKind>,
+    /// Every pair must be found on one span (its tags, process tags or log fields).
+    pub tags: Vec<(String, String)>,
+    /// Trace start window, microseconds since the epoch (inclusive).
+    pub start_min: u64,
+    pub start_max: u64,
+    /// Span duration bounds, microseconds.
+    pub duration_min: Option<u64>,
+    pub duration_max: Option<u64>,
+    /// Most traces returned.
+    pub limit: usize,
+}
+
+type Seq = u64;
+/// (trace start in µs, arrival sequence): index entries sort by time, ties by arrival.
+type IndexKey = (u64, Seq);
+
+struct StoredTrace {
+    spans: Vec<Arc<Span>>,
+    span_ids: HashSet<SpanId>,
+    start: u64,
+    max_duration: u64,
+    services: BTreeSet<String>,
+    operations: BTreeSet<(String, String, SpanKind)>,
+    tag_hashes: HashSet<u64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_seq: Seq,
+    /// Arrival order: the first entry is the oldest trace.
+    traces: BTreeMap<Seq, StoredTrace>,
+    by_id: HashMap<TraceId, Seq>,
+    span_count: usize,
+    by_service: HashMap<String, BTreeSet<IndexKey>>,
+    by_operation: HashMap<String, BTreeMap<(String, SpanKind), BTreeSet<IndexKey>>>,
+}
+
+/// Jaeger's memory backend.
+pub struct MemoryStore {
+    limits: Limits,
+    inner: RwLock<Inner>,
+}
+
+fn tag_hash(key: &str, value: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    value.hash(&mut h);
+    h.finish()
+}
+
+/// The forms a searched value may have been stored under (a bool, number or the raw text).
+fn value_forms(wanted: &str) -> Vec<String> {
+    let mut v = vec![wanted.to_string()];
+    let t = wanted.trim();
+    if t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false") {
+        v.push(t.to_ascii_lowercase());
+    } else if let Ok(i) = t.parse::<i64>() {
+        v.push(i.to_string());
+    } else if let Ok(f) = t.parse::<f64>() {
+        v.push(f.to_string());
+    }
+    v
+}
+
+fn span_matches(s: &Span, q: &TraceQuery) -> bool {
+    s.process.service_name == q.service
+        && q.operation.as_ref().is_none_or(|o| *o == s.operation_name)
+        && q.span_kind.is_none_or(|k| k == s.kind)
+        && q.duration_min.is_none_or(|d| s.duration >= d)
+        && q.duration_max.is_none_or(|d| s.duration <= d)
+        && q.tags.iter().all(|(k, v)| s.has_tag(k, v))
+}
+
+impl StoredTrace {
+    fn new() -> StoredTrace {
+        StoredTrace {
+            spans: Vec::new(),
+            span_ids: HashSet::new(),
+            start: u64::MAX,
+            max_duration: 0,
+            services: BTreeSet::new(),
+            operations: BTreeSet::new(),
+            tag_hashes: HashSet::new(),
+        }
+    }
+
+    fn add(&mut self, s: Arc<Span>) -> bool {
+        if !self.span_ids.insert(s.span_id) {
+            return false;
+        }
+        self.start = self.start.min(s.start_time);
+        self.max_duration = self.max_duration.max(s.duration);
+        if !self.services.contains(&s.process.service_name) {
+            self.services.insert(s.process.service_name.clone());
+        }
+        self.operations.insert((
+            s.process.service_name.clone(),
+            s.operation_name.clone(),
+            s.kind,
+        ));
+        let kvs = s
+            .tags
+            .iter()
+            .chain(&s.process.tags)
+            .chain(s.logs.iter().flat_map(|l| &l.fields));
+        for kv in kvs {
+            self.tag_hashes
+                .insert(tag_hash(&kv.key, &kv.value.search_string()));
+        }
+        self.spans.push(s);
+        true
+    }
+
+    fn may_match(&self, q: &TraceQuery) -> bool {
+        q.duration_min.is_none_or(|d| self.max_duration >= d)
+            && q.tags.iter().all(|(k, v)| {
+                value_forms(v)
+                    .iter()
+                    .any(|f| self.tag_hashes.contains(&tag_hash(k, f)))
+            })
+    }
+}
+
+impl Inner {
+    fn unindex(&mut self, seq: Seq) {
+        let Some(t) = self.traces.get(&seq) else {
+            return;
+        };
+        let key = (t.start, seq);
+        for svc in &t.services {
+            if let Some(set) = self.by_service.get_mut(svc) {
+                set.remove(&key);
+                if set.is_empty() {
+                    self.by_service.remove(svc);
+                }
+            }
+        }
+        for (svc, op, kind) in &t.operations {
+            if let Some(ops) = self.by_operation.get_mut(svc) {
+                let k = (op.clone(), *kind);
+                if let Some(set) = ops.get_mut(&k) {
+                    set.remove(&key);
+                    if set.is_empty() {
+                        ops.remove(&k);
+                    }
+                }
+                if ops.is_empty() {
+                    self.by_operation.remove(svc);
+                }
+            }
+        }
+    }
+
+    fn index(&mut self, seq: Seq) {
+        let Some(t) = self.traces.get(&seq) else {
+            return;
+        };
+        let key = (t.start, seq);
+        for svc in &t.services {
+            self.by_service.entry(svc.clone()).or_default().insert(key);
+        }
+        for (svc, op, kind) in &t.operations {
+            self.by_operation
+                .entry(svc.clone())
+                .or_default()
+                .entry((op.clone(), *kind))
+                .or_default()
+                .insert(key);
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        let Some((&seq, _)) = self.traces.first_key_value() else {
+            return;
+        };
+        self.unindex(seq);
+        if let Some(t) = self.traces.remove(&seq) {
+            self.span_count -= t.spans.len();
+            if let Some(first) = t.spans.first() {
+                self.by_id.remove(&first.trace_id);
+            }
+        }
+    }
+}
+
+impl MemoryStore {
+    pub fn new(limits: Limits) -> MemoryStore {
+        MemoryStore {
+            limits: Limits {
+                max_traces: limits.max_traces.max(1),
+                max_spans: limits.max_spans.max(1),
+            },
+            inner: RwLock::new(Inner::default()),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters more than losing the lab's traces, so a poisoned lock is used as is.
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_lock(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stores spans, merging them into traces already held, then evicts the oldest traces
+    /// beyond the limits.
+    pub fn write(&self, spans: Vec<Span>) {
+        if spans.is_empty() {
+            return;
+        }
+        let mut groups: HashMap<TraceId, Vec<Arc<Span>>> = HashMap::new();
+        for s in spans {
+            groups.entry(s.trace_id).or_default().push(Arc::new(s));
+        }
+        let mut inner = self.write_lock();
+        for (id, spans) in groups {
+            let seq = match inner.by_id.get(&id) {
+                Some(&seq) => {
+                    inner.unindex(seq);
+                    seq
+                }
+                None => {
+                    let seq = inner.next_seq;
+                    inner.next_seq += 1;
+                    inner.by_id.insert(id, seq);
+                    inner.traces.insert(seq, StoredTrace::new());
+                    seq
+                }
+            };
+            let t = inner.traces.get_mut(&seq).expect("trace just looked up");
+            let added = spans.into_iter().filter(|s| t.add(s.clone())).count();
+            inner.span_count += added;
+            inner.index(seq);
+        }
+        while inner.traces.len() > 1
+            && (inner.traces.len() > self.limits.max_traces
+                || inner.span_count > self.limits.max_spans)
+        {
+            inner.evict_oldest();
+        }
+    }
+
+    /// (traces, spans) held now.
+    pub fn counts(&self) -> (usize, usize) {
+        let inner = self.read();
+        (inner.traces.len(), inner.span_count)
+    }
+
+    pub fn services(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.read().by_service.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Operations of a service, optionally of one span kind, sorted by name.
+    pub fn operations(&self, service: &str, kind: Option<SpanKind>) -> Vec<Operation> {
+        let inner = self.read();
+        let Some(ops) = inner.by_operation.get(service) else {
+            return Vec::new();
+        };
+        ops.keys()
+            .filter(|(_, k)| kind.is_none_or(|want| want == *k))
+            .map(|(name, k)| Operation {
+                name: name.clone(),
+                span_kind: k.as_str().to_string(),
+            })
+            .collect()
+    }
+
+    /// One trace, spans ordered by start time.
+    pub fn get_trace(&self, id: TraceId) -> Option<TraceSpans> {
+        let mut spans = {
+            let inner = self.read();
+            let seq = inner.by_id.get(&id)?;
+            inner.traces.get(seq)?.spans.clone()
+        };
+        spans.sort_by_key(|s| s.start_time);
+        Some(spans)
+    }
+
+    /// Traces with a span matching the query, newest first, at most `limit`.
+    pub fn find_traces(&self, q: &TraceQuery) -> Vec<TraceSpans> {
+        let limit = if q.limit == 0 { 100 } else { q.limit };
+        let lo = (q.start_min, 0);
+        let hi = (q.start_max, Seq::MAX);
+        if lo > hi {
+            return Vec::new();
+        }
+        let mut found = Vec::new();
+        {
+            let inner = self.read();
+            let Some(by_service) = inner.by_service.get(&q.service) else {
+                return Vec::new();
+            };
+            // An operation narrows the candidates to its own index entries.
+            let candidates: Vec<IndexKey> = match &q.operation {
+                Some(op) => {
+                    let mut keys: Vec<IndexKey> = inner
+                        .by_operation
+                        .get(&q.service)
+                        .into_iter()
+                        .flat_map(|ops| ops.iter())
+                        .filter(|((name, kind), _)| {
+                            name == op && q.span_kind.is_none_or(|k| k == *kind)
+                        })
+                        .flat_map(|(_, set)| set.range(lo..=hi).copied())
+                        .collect();
+                    keys.sort_unstable_by(|a, b| b.cmp(a));
+                    keys.dedup();
+                    keys
+                }
+                None => by_service.range(lo..=hi).rev().copied().collect(),
+            };
+            for (_, seq) in candidates {
+                let Some(t) = inner.traces.get(&seq) else {
+                    continue;
+                };
+                if t.may_match(q) && t.spans.iter().any(|s| span_matches(s, q)) {
+                    found.push(t.spans.clone());
+                    if found.len() >= limit {
+                        break;
+                    }
+                }
+            }
+        }
+        for spans in &mut found {
+            spans.sort_by_key(|s| s.start_time);
+        }
+        found
+    }
+
+    /// Parent → child service calls within traces that started in `[start, end]` (µs):
+    /// a CHILD_OF edge between spans of two different services counts one call.
+    pub fn dependencies(&self, start: u64, end: u64) -> Vec<DependencyLink> {
+        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let inner = self.read();
+        for t in inner.traces.values() {
+            if t.start < start || t.start > end || t.services.len() < 2 {
+                continue;
+            }
+            let service_of: HashMap<SpanId, &str> = t
+                .spans
+                .iter()
+                .map(|s| (s.span_id, s.process.service_name.as_str()))
+                .collect();
+            for s in &t.spans {
+                if let Some(parent) = s.parent_span_id.and_then(|p| service_of.get(&p))
+                    && *parent != s.process.service_name
+                {
+                    *counts
+                        .entry((parent.to_string(), s.process.service_name.clone()))
+                        .or_default() += 1;
+                }
+            }
+        }
+        drop(inner);
+        counts
+            .into_iter()
+            .map(|((parent, child), call_count)| DependencyLink {
+                parent,
+                child,
+                call_count,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extensions::jaeger_storage::model::{KeyValue, Process, Value};
+
+    fn span(trace: u8, id: u8, parent: Option<u8>, service: &str, name: &str, start: u64) -> Span {
+        Span {
+            trace_id: TraceId([trace; 16]),
+            span_id: SpanId([id; 8]),
+            parent_span_id: parent.map(|p| SpanId([p; 8])),
+            operation_name: name.into(),
+            kind: SpanKind::Server,
+            start_time: start,
+            duration: 1000 * u64::from(id),
+            tags: vec![KeyValue::new("http.response.status_code", Value::Int64(200))],
+            logs: vec![],
+            links: vec![],
+            process: Arc::new(Process {
+                service_name: service.into(),
+                tags: vec![],
+            }),
+        }
+    }
+
+    fn store() -> MemoryStore {
+        MemoryStore::new(Limits {
+            max_traces: 10,
+            max_spans: 1000,
+        })
+    }
+
+    fn query(service: &str) -> TraceQuery {
+        TraceQuery {
+            service: service.into(),
+            start_max: u64::MAX,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn spans_of_one_trace_in_several_batches_merge_and_reindex_by_start() {
+        let st = store();
+        st.write(vec![span(1, 2, Some(1), "b", "child", 2000)]);
+        st.write(vec![span(1, 1, None, "a", "root", 1000)]);
+        st.write(vec![span(1, 1, None, "a", "root", 1000)]);
+        let t = st.get_trace(TraceId([1; 16])).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].operation_name, "root");
+        assert_eq!(st.counts(), (1, 2));
+        // The trace now starts at 1000: a window that ends before 2000 still finds it.
+        let mut q = query("b");
+        q.start_max = 1500;
+        assert_eq!(st.find_traces(&q).len(), 1);
+        assert_eq!(
+            st.dependencies(0, u64::MAX),
+            vec![DependencyLink {
+                parent: "a".into(),
+                child: "b".into(),
+                call_count: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn span_bound_evicts_oldest_traces() {
+        let st = MemoryStore::new(Limits {
+            max_traces: 100,
+            max_spans: 4,
+        });
+        for t in 1..=3 {
+            st.write(vec![
+                span(t, 1, None, "a", "x", u64::from(t)),
+                span(t, 2, Some(1), "a", "y", u64::from(t)),
+            ]);
+        }
+        assert_eq!(st.counts(), (2, 4));
+        assert!(st.get_trace(TraceId([1; 16])).is_none());
+    }
+
+    #[test]
+    fn search_filters_by_operation_kind_duration_and_tag() {
+        let st = store();
+        st.write(vec![
+            span(1, 1, None, "a", "GET", 10),
+            span(2, 5, None, "a", "POST", 20),
+        ]);
+        let mut q = query("a");
+        assert_eq!(st.find_traces(&q).len(), 2);
+        q.operation = Some("POST".into());
+        assert_eq!(st.find_traces(&q).len(), 1);
+        q.span_kind = Some(SpanKind::Client);
+        assert_eq!(st.find_traces(&q).len(), 0);
+        let mut q = query("a");
+        q.duration_min = Some(3000);
+        assert_eq!(st.find_traces(&q)[0][0].operation_name, "POST");
+        let mut q = query("a");
+        q.tags = vec![("http.response.status_code".into(), "200".into())];
+        assert_eq!(st.find_traces(&q).len(), 2);
+        q.tags = vec![("http.response.status_code".into(), "500".into())];
+        assert_eq!(st.find_traces(&q).len(), 0);
+        assert_eq!(
+            st.operations("a", None)
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>(),
+            vec!["GET", "POST"]
+        );
+        assert!(st.operations("a", Some(SpanKind::Client)).is_empty());
+    }
+}
