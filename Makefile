@@ -7,7 +7,7 @@ RELEASE := $(TARGET_DIR)/release
 # Passed to the load generator: make traffic ARGS="--scenario failures --duration 1m"
 ARGS ?=
 
-.PHONY: help run build test lint fmt clippy traffic lambda-zip bench validate-configs
+.PHONY: help run build test lint fmt clippy traffic lambda-zip bench validate-configs metrics-lint metrics-e2e
 
 help:
 	@echo "make run          build and start the whole lab as local processes (Ctrl-C stops it)"
@@ -39,9 +39,17 @@ validate-configs:
 		$(TARGET_DIR)/debug/collector validate --config $$f || exit 1; \
 	done
 
-lint: fmt clippy validate-configs
+# Prometheus configs, rules and their unit tests, Grafana provisioning and dashboards.
+metrics-lint:
+	python3 tests/metrics/lint.py
 
-test: lint
+# Every dashboard query answered by a real Prometheus scraping a real lab under traffic.
+metrics-e2e: build
+	python3 tests/metrics/test_dashboards.py --bin-dir $(RELEASE)
+
+lint: fmt clippy validate-configs metrics-lint
+
+test: lint metrics-e2e
 	$(CARGO) test --workspace
 
 lambda-zip:
