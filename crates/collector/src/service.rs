@@ -532,13 +532,19 @@ impl Service {
     /// Stops receivers, flushes processors and connectors downstream, drains exporters.
     pub async fn shutdown(self) {
         self.host.ready.store(false, Ordering::SeqCst);
-        for (id, r) in &self.receivers {
-            tracing::debug!(receiver = %id, "stopping");
-            r.shutdown().await;
-        }
-        for p in &self.processors {
-            p.shutdown().await;
-        }
+        // Receivers wait for their in-flight requests, and those wait for the processors to
+        // hand their data on: so the processors flush while the receivers stop.
+        let receivers =
+            futures::future::join_all(self.receivers.iter().map(|(id, r)| async move {
+                tracing::debug!(receiver = %id, "stopping");
+                r.shutdown().await;
+            }));
+        let processors = async {
+            for p in &self.processors {
+                p.shutdown().await;
+            }
+        };
+        futures::future::join(receivers, processors).await;
         for c in &self.connectors {
             c.shutdown().await;
         }

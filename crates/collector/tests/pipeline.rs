@@ -338,18 +338,22 @@ async fn a_backend_that_is_down_for_a_while_still_gets_every_span() {
     c.wait_healthy(p.health).await;
     let client = reqwest::Client::new();
     let mut sent = HashSet::new();
+    let mut requests = Vec::new();
     for i in 0..200u32 {
         let span_id = format!("{:016x}", 0x1000 + i);
         let body = TRACE_JSON.replace("eee19b7ec3c1b174", &span_id);
-        let r = client
+        let req = client
             .post(format!("http://127.0.0.1:{}/v1/traces", p.http))
             .header("content-type", "application/json")
             .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+            .send();
+        requests.push(async move { req.await.unwrap().status() });
         sent.insert(span_id);
+    }
+    // All at once, as many SDKs exporting together: each is acknowledged when its batch
+    // has been handed on.
+    for status in futures::future::join_all(requests).await {
+        assert_eq!(status, 200);
     }
     assert!(
         eventually(10, || *rec.refused_calls.lock().unwrap() >= 2).await,
@@ -384,7 +388,7 @@ async fn a_backend_that_is_down_for_a_while_still_gets_every_span() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_flushes_what_the_batch_processor_holds() {
+async fn the_ack_waits_for_the_batch_and_sigterm_flushes_it() {
     let (addr, rec) = backend().await;
     let p = Ports {
         grpc: free_port(),
@@ -397,18 +401,29 @@ async fn sigterm_flushes_what_the_batch_processor_holds() {
         .replace("timeout: 100ms", "timeout: 60s");
     let mut c = Collector::start(&cfg);
     c.wait_healthy(p.health).await;
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/v1/traces", p.http))
-        .header("content-type", "application/json")
-        .body(TRACE_JSON)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let url = format!("http://127.0.0.1:{}/v1/traces", p.http);
+    let request = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(TRACE_JSON)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !request.is_finished(),
+        "no acknowledgement while the data only sits in the batch processor"
+    );
     assert!(rec.span_ids().is_empty(), "held by the batch processor");
     let status = c.terminate();
     assert!(status.success(), "{status}");
+    assert_eq!(
+        request.await.unwrap().unwrap(),
+        200,
+        "acknowledged once handed on at shutdown"
+    );
     assert_eq!(rec.span_ids(), vec!["eee19b7ec3c1b174".to_string()]);
 }
 

@@ -52,20 +52,24 @@ service:
 
     let client = reqwest::Client::new();
     let mut sent = std::collections::HashSet::new();
+    let mut requests = Vec::new();
     for i in 0..300u32 {
         let span_id = format!("{:016x}", 0xa000 + i);
         let body = format!(
             r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"order-service"}}}}]}},"scopeSpans":[{{"spans":[{{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"{span_id}","name":"op","kind":2,"startTimeUnixNano":"1","endTimeUnixNano":"2"}}]}}]}}]}}"#
         );
-        let r = client
+        let req = client
             .post(format!("http://127.0.0.1:{a_http}/v1/traces"))
             .header("content-type", "application/json")
             .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+            .send();
+        requests.push(async move { req.await.unwrap().status() });
         sent.insert(span_id);
+    }
+    // All at once, as many SDKs exporting together: each is acknowledged when its batch
+    // has been handed on.
+    for status in futures::future::join_all(requests).await {
+        assert_eq!(status, 200);
     }
     assert!(
         eventually(15, || rec.span_ids().len() >= 300).await,

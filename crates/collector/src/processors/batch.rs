@@ -1,6 +1,13 @@
 //! The `batch` processor (the Go collector's batchprocessor): gathers items until
 //! `send_batch_size` or `timeout`, then sends them on as one batch of at most
 //! `send_batch_max_size` items.
+//!
+//! Unlike the Go processor, a caller's `consume` returns only once the batch holding its
+//! items has been handed downstream, with downstream's answer. So a client is never told
+//! "accepted" for data that only sits in this processor's memory: a crash loses nothing
+//! that was acknowledged, and a full exporter queue reaches the client as a retryable
+//! refusal instead of a silent drop. The cost is latency: an acknowledgement can wait up to
+//! `timeout`.
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
 use crate::config::{GoDuration, Node};
@@ -10,7 +17,7 @@ use crate::telemetry::{Counter, Histogram};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, oneshot, watch};
 
 pub const FACTORY: ProcessorFactory = ProcessorFactory {
     kind: "batch",
@@ -70,7 +77,7 @@ fn build(
     let l = [("processor", id.as_str())];
     let p = Arc::new(BatchProcessor {
         signal,
-        pending: Mutex::new(Batch::empty(signal)),
+        pending: Mutex::new(Pending::new(signal)),
         send_size: ctx.telemetry.histogram(
             "otelcol_processor_batch_batch_send_size",
             "Number of units in the batch",
@@ -94,6 +101,7 @@ fn build(
         cfg,
         next,
         stop: watch::channel(false).0,
+        closed: std::sync::atomic::AtomicBool::new(false),
         id,
     });
     let timer = p.clone();
@@ -105,10 +113,10 @@ fn build(
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    let batch = std::mem::replace(&mut *timer.pending.lock().await, Batch::empty(signal));
-                    if !batch.is_empty() {
+                    let taken = timer.pending.lock().await.take(signal);
+                    if !taken.batch.is_empty() {
                         timer.timeout_trigger.add(1);
-                        timer.send(batch).await;
+                        timer.send(taken).await;
                     }
                 }
                 _ = stop.changed() => break,
@@ -122,7 +130,9 @@ struct BatchProcessor {
     id: String,
     cfg: BatchConfig,
     signal: Signal,
-    pending: Mutex<Batch>,
+    pending: Mutex<Pending>,
+    /// Set at shutdown: from then on data passes straight through.
+    closed: std::sync::atomic::AtomicBool,
     next: SharedConsumer,
     send_size: Histogram,
     size_trigger: Counter,
@@ -130,28 +140,53 @@ struct BatchProcessor {
     stop: watch::Sender<bool>,
 }
 
+type Waiter = oneshot::Sender<Result<(), ConsumeError>>;
+
+/// Items waiting to be sent, and the callers waiting for them to be.
+struct Pending {
+    batch: Batch,
+    waiters: Vec<Waiter>,
+}
+
+impl Pending {
+    fn new(signal: Signal) -> Pending {
+        Pending {
+            batch: Batch::empty(signal),
+            waiters: Vec::new(),
+        }
+    }
+    fn take(&mut self, signal: Signal) -> Pending {
+        std::mem::replace(self, Pending::new(signal))
+    }
+}
+
 impl BatchProcessor {
-    /// Sends in pieces of at most send_batch_max_size. Errors here have no caller to return
-    /// to (the timer sent them), so they are logged; exporters with a queue keep the data.
-    async fn send(&self, mut batch: Batch) {
+    /// Sends in pieces of at most send_batch_max_size and tells every waiting caller how it
+    /// went (the first failure, if any piece failed).
+    async fn send(&self, taken: Pending) {
+        let Pending { mut batch, waiters } = taken;
+        let mut result = Ok(());
         loop {
             let piece = if self.cfg.send_batch_max_size > 0
                 && batch.item_count() > self.cfg.send_batch_max_size
             {
                 batch.split_front(self.cfg.send_batch_max_size)
             } else {
-                {
-                    let signal = batch.signal();
-                    std::mem::replace(&mut batch, Batch::empty(signal))
-                }
+                std::mem::replace(&mut batch, Batch::empty(self.signal))
             };
             if piece.is_empty() {
                 break;
             }
             self.send_size.record(piece.item_count() as f64);
             if let Err(e) = self.next.consume(piece).await {
-                tracing::warn!(processor = %self.id, error = %e, "batch could not be handed on; it is dropped");
+                tracing::warn!(processor = %self.id, error = %e, "batch refused downstream; its senders are told to retry");
+                if result.is_ok() {
+                    result = Err(e);
+                }
             }
+        }
+        for w in waiters {
+            let _ = w.send(result.clone());
         }
     }
 }
@@ -159,29 +194,33 @@ impl BatchProcessor {
 #[async_trait]
 impl Consumer for BatchProcessor {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return self.next.consume(batch).await;
+        }
+        let (tx, rx) = oneshot::channel();
         let full = {
             let mut pending = self.pending.lock().await;
-            pending.append(batch);
-            if pending.item_count() >= self.cfg.send_batch_size {
-                Some(std::mem::replace(&mut *pending, Batch::empty(self.signal)))
-            } else {
-                None
-            }
+            pending.batch.append(batch);
+            pending.waiters.push(tx);
+            (pending.batch.item_count() >= self.cfg.send_batch_size)
+                .then(|| pending.take(self.signal))
         };
-        if let Some(b) = full {
+        if let Some(taken) = full {
             self.size_trigger.add(1);
-            self.send(b).await;
+            self.send(taken).await;
         }
-        Ok(())
+        rx.await.unwrap_or_else(|_| {
+            Err(ConsumeError::retryable(
+                "the batch processor stopped before sending",
+            ))
+        })
     }
 
     async fn shutdown(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.stop.send(true);
-        let rest = {
-            let mut pending = self.pending.lock().await;
-            std::mem::replace(&mut *pending, Batch::empty(self.signal))
-        };
-        if !rest.is_empty() {
+        let rest = self.pending.lock().await.take(self.signal);
+        if !rest.batch.is_empty() || !rest.waiters.is_empty() {
             self.send(rest).await;
         }
     }

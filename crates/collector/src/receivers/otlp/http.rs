@@ -65,9 +65,9 @@ async fn handle(signal: Signal, State(state): State<AppState>, req: Request) -> 
             ),
         );
     };
-    let body = match axum::body::to_bytes(req.into_body(), state.limit).await {
+    let body = match read_limited(req.into_body(), state.limit).await {
         Ok(b) => b,
-        Err(_) => {
+        Err(()) => {
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 encoding,
@@ -98,6 +98,33 @@ async fn handle(signal: Signal, State(state): State<AppState>, req: Request) -> 
             r
         }
         Err(e) => error_response(StatusCode::BAD_REQUEST, encoding, e.message),
+    }
+}
+
+/// Reads at most `limit` bytes. When the body is larger, the rest is read and thrown away
+/// (up to a bound) so the client is still reading when the 413 arrives, instead of seeing
+/// its connection reset mid-upload.
+async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, ()> {
+    use http_body_util::BodyExt;
+    const DRAIN_AT_MOST: usize = 256 << 20;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return Err(()) };
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            } else if seen > limit + DRAIN_AT_MOST {
+                return Err(());
+            }
+        }
+    }
+    if seen > limit {
+        Err(())
+    } else {
+        Ok(buf.freeze())
     }
 }
 
