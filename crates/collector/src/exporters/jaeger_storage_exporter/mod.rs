@@ -48,10 +48,11 @@ impl ComponentConfig for JaegerStorageExporterConfig {
 }
 
 fn build(node: &Node, ctx: BuildContext, _signal: Signal) -> anyhow::Result<SharedConsumer> {
-    let path = format!("exporters::{}", ctx.id);
-    let cfg: JaegerStorageExporterConfig = registry::parse(node, &path)?;
+    let cfg: JaegerStorageExporterConfig =
+        registry::parse(node, &format!("exporters::{}", ctx.id))?;
+    // The service adds "exporters::<id>" to the error; the key inside it is ours to name.
     let store = find_store(&ctx.host, &cfg.trace_storage)
-        .map_err(|e| anyhow::anyhow!("{path}::trace_storage: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("trace_storage: {e}"))?;
     Ok(Arc::new(JaegerStorageExporter {
         store,
         id: ctx.id.to_string(),

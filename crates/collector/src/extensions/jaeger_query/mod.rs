@@ -90,17 +90,13 @@ impl ComponentConfig for JaegerQueryConfig {
 }
 
 fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
-    let path = format!("extensions::{}", ctx.id);
-    let cfg: JaegerQueryConfig = registry::parse(node, &path)?;
-    let store = find_store(&ctx.host, &cfg.storage.traces).map_err(|e| {
-        anyhow::anyhow!(
-            "{path}::storage::traces: {e}; jaeger_storage must come before {} in service::extensions",
-            ctx.id
-        )
-    })?;
+    let cfg: JaegerQueryConfig = registry::parse(node, &format!("extensions::{}", ctx.id))?;
+    // The service adds "extensions::<id>" to the error; the key inside it is ours to name.
+    let store = find_store(&ctx.host, &cfg.storage.traces)
+        .map_err(|e| anyhow::anyhow!("storage::traces: {e}"))?;
     if let Some(archive) = &cfg.storage.traces_archive {
         find_store(&ctx.host, archive)
-            .map_err(|e| anyhow::anyhow!("{path}::storage::traces_archive: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("storage::traces_archive: {e}"))?;
     }
     Ok(Arc::new(JaegerQuery {
         id: ctx.id.to_string(),
@@ -150,14 +146,23 @@ type Params = Query<Vec<(String, String)>>;
 pub fn router(store: Arc<MemoryStore>) -> axum::Router {
     axum::Router::new()
         .route("/api/services", get(services))
-        .route("/api/services/{service}/operations", get(service_operations))
+        .route(
+            "/api/services/{service}/operations",
+            get(service_operations),
+        )
         .route("/api/operations", get(operations))
         .route("/api/traces", get(search))
         .route("/api/traces/{trace_id}", get(trace))
         .route("/api/dependencies", get(dependencies))
         .route("/api/{*rest}", get(api_not_found))
-        .route("/static/app.js", get(|| asset("text/javascript; charset=utf-8", APP_JS)))
-        .route("/static/style.css", get(|| asset("text/css; charset=utf-8", STYLE_CSS)))
+        .route(
+            "/static/app.js",
+            get(|| asset("text/javascript; charset=utf-8", APP_JS)),
+        )
+        .route(
+            "/static/style.css",
+            get(|| asset("text/css; charset=utf-8", STYLE_CSS)),
+        )
         .fallback(get(index))
         .with_state(store)
 }
@@ -220,7 +225,10 @@ fn ok<T: Serialize>(data: T, total: usize, errors: Option<Vec<ApiError>>) -> Res
     };
     match serde_json::to_vec(&env) {
         Ok(body) => json_response(StatusCode::OK, body),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode: {e}")),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode: {e}"),
+        ),
     }
 }
 
@@ -278,17 +286,27 @@ async fn service_operations(State(store): Store, Path(service): Path<String>) ->
 }
 
 async fn operations(State(store): Store, Query(p): Params) -> Response {
-    let Some(service) = p.iter().rev().find(|(k, v)| k == "service" && !v.is_empty()) else {
+    let Some(service) = p
+        .iter()
+        .rev()
+        .find(|(k, v)| k == "service" && !v.is_empty())
+    else {
         return error(StatusCode::BAD_REQUEST, "parameter 'service' is required");
     };
-    let kind = match p.iter().rev().find(|(k, v)| k == "spanKind" && !v.is_empty()) {
+    let kind = match p
+        .iter()
+        .rev()
+        .find(|(k, v)| k == "spanKind" && !v.is_empty())
+    {
         None => None,
         Some((_, k)) => match SpanKind::parse(k) {
             Some(k) => Some(k),
             None => {
                 return error(
                     StatusCode::BAD_REQUEST,
-                    format!("unable to parse param 'spanKind': unknown span kind \"{k}\" (server, client, producer, consumer, internal)"),
+                    format!(
+                        "unable to parse param 'spanKind': unknown span kind \"{k}\" (server, client, producer, consumer, internal)"
+                    ),
                 );
             }
         },

@@ -65,8 +65,9 @@ pub fn trace_search(params: &[(String, String)], now_us: u64) -> Result<TraceSea
     let mut ids = Vec::new();
     for v in all(params, "traceID") {
         ids.push(
-            TraceId::parse(v.trim())
-                .ok_or_else(|| format!("cannot parse traceID param: \"{v}\" is not a hex trace id"))?,
+            TraceId::parse(v.trim()).ok_or_else(|| {
+                format!("cannot parse traceID param: \"{v}\" is not a hex trace id")
+            })?,
         );
     }
     let end = parse_u64(params, "end")?.unwrap_or(now_us);
@@ -276,14 +277,22 @@ mod tests {
         assert_eq!(q.duration_max, Some(1_500_000));
         assert_eq!(q.limit, 20);
         assert!(q.tags.contains(&("error".into(), "true".into())));
-        assert!(q.tags.contains(&("http.route".into(), "/orders/{id}".into())));
+        assert!(
+            q.tags
+                .contains(&("http.route".into(), "/orders/{id}".into()))
+        );
     }
 
     #[test]
     fn lookback_sets_the_start_when_start_is_absent() {
         let q = query(&[("service", "s"), ("lookback", "1h"), ("end", "7200000000")]).unwrap();
         assert_eq!(q.start_min, 3_600_000_000);
-        let q = query(&[("service", "s"), ("lookback", "2d"), ("end", "172800000000")]).unwrap();
+        let q = query(&[
+            ("service", "s"),
+            ("lookback", "2d"),
+            ("end", "172800000000"),
+        ])
+        .unwrap();
         assert_eq!(q.start_min, 0);
     }
 
@@ -316,7 +325,12 @@ mod tests {
                 .starts_with("unable to parse param 'minDuration'")
         );
         assert_eq!(
-            query(&[("service", "s"), ("minDuration", "2s"), ("maxDuration", "1s")]).unwrap_err(),
+            query(&[
+                ("service", "s"),
+                ("minDuration", "2s"),
+                ("maxDuration", "1s")
+            ])
+            .unwrap_err(),
             "'maxDuration' should be greater than 'minDuration'"
         );
         assert!(query(&[("service", "s"), ("limit", "ten")]).is_err());

@@ -122,7 +122,9 @@ impl ComponentConfig for JaegerStorageConfig {
             match &b.memory {
                 None => v.push((
                     "backends",
-                    format!("backend \"{name}\" has no storage type; add memory: {{max_traces: 100000}}"),
+                    format!(
+                        "backend \"{name}\" has no storage type; add memory: {{max_traces: 100000}}"
+                    ),
                 )),
                 Some(m) => {
                     if m.max_traces == 0 {
@@ -185,8 +187,8 @@ pub fn find_store(host: &Host, backend: &str) -> Result<Arc<MemoryStore>, String
         .collect();
     Err(if known.is_empty() {
         format!(
-            "no jaeger_storage backend named \"{backend}\": no jaeger_storage extension has been built yet \
-             (define one and list it in service::extensions before the components that use it)"
+            "no jaeger_storage backend named \"{backend}\": no jaeger_storage extension runs before this component \
+             (define one and list it in service::extensions ahead of jaeger_query)"
         )
     } else {
         format!(

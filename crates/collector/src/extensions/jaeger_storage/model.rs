@@ -187,8 +187,7 @@ impl Serialize for KeyValue {
 }
 
 fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
         let b = [
@@ -248,7 +247,10 @@ impl Span {
     /// Whether the span has a tag, process tag or log field `key` whose value reads `value`
     /// (where Jaeger's memory store looks).
     pub fn has_tag(&self, key: &str, value: &str) -> bool {
-        let hit = |kvs: &[KeyValue]| kvs.iter().any(|kv| kv.key == key && kv.value.matches(value));
+        let hit = |kvs: &[KeyValue]| {
+            kvs.iter()
+                .any(|kv| kv.key == key && kv.value.matches(value))
+        };
         hit(&self.tags) || hit(&self.process.tags) || self.logs.iter().any(|l| hit(&l.fields))
     }
 

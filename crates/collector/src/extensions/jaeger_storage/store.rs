@@ -423,7 +423,10 @@ mod tests {
             kind: SpanKind::Server,
             start_time: start,
             duration: 1000 * u64::from(id),
-            tags: vec![KeyValue::new("http.response.status_code", Value::Int64(200))],
+            tags: vec![KeyValue::new(
+                "http.response.status_code",
+                Value::Int64(200),
+            )],
             logs: vec![],
             links: vec![],
             process: Arc::new(Process {

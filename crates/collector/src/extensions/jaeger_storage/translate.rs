@@ -24,14 +24,15 @@ pub fn spans_from_otlp(resources: &[ResourceSpans]) -> (Vec<Span>, usize) {
         for ss in &rs.scope_spans {
             let scope = ss.scope.as_ref();
             for s in &ss.spans {
-                let (Some(trace_id), Some(span_id)) =
-                    (TraceId::from_slice(&s.trace_id), SpanId::from_slice(&s.span_id))
-                else {
+                let (Some(trace_id), Some(span_id)) = (
+                    TraceId::from_slice(&s.trace_id),
+                    SpanId::from_slice(&s.span_id),
+                ) else {
                     invalid += 1;
                     continue;
                 };
-                let parent_span_id = SpanId::from_slice(&s.parent_span_id)
-                    .filter(|p| p.0 != [0; 8]);
+                let parent_span_id =
+                    SpanId::from_slice(&s.parent_span_id).filter(|p| p.0 != [0; 8]);
                 let kind = SpanKind::from_otlp(s.kind);
                 let mut tags = tags_from_attributes(&s.attributes);
                 if let Some(sc) = scope {
@@ -176,12 +177,9 @@ fn to_json(v: Option<&any_value::Value>) -> serde_json::Value {
         Some(any_value::Value::IntValue(i)) => J::from(*i),
         Some(any_value::Value::DoubleValue(d)) => J::from(*d),
         Some(any_value::Value::BytesValue(b)) => J::String(hex::encode(b)),
-        Some(any_value::Value::ArrayValue(a)) => J::Array(
-            a.values
-                .iter()
-                .map(|x| to_json(x.value.as_ref()))
-                .collect(),
-        ),
+        Some(any_value::Value::ArrayValue(a)) => {
+            J::Array(a.values.iter().map(|x| to_json(x.value.as_ref())).collect())
+        }
         Some(any_value::Value::KvlistValue(kv)) => J::Object(
             kv.values
                 .iter()

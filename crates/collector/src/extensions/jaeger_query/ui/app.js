@@ -1,1 +1,545 @@
+// otel-lab trace explorer: a single page over Jaeger's HTTP API (/api/...). Routes as
+// Jaeger's UI: /search, /trace/{id}, /dependencies. No framework, no build step.
+"use strict";
+(() => {
+  const view = document.getElementById("view");
+  const PALETTE = ["#1f5fbf", "#d9480f", "#2b8a3e", "#862e9c", "#b35c00", "#0b7285",
+    "#c2255c", "#5c7f0d", "#364fc7", "#8f3b1b", "#087f5b", "#5f3dc4"];
+  const LOOKBACKS = [["5m", "Last 5 minutes"], ["15m", "Last 15 minutes"], ["1h", "Last hour"],
+    ["2h", "Last 2 hours"], ["6h", "Last 6 hours"], ["12h", "Last 12 hours"],
+    ["24h", "Last 24 hours"], ["2d", "Last 2 days"], ["7d", "Last 7 days"]];
+  const LOOKBACK_MS = { m: 60e3, h: 3600e3, d: 86400e3 };
 
+  // A service keeps its colour on every page: the first colour free from its name's hash,
+  // remembered in this browser so two services seen together never share one.
+  const colors = new Map(JSON.parse(localStorage.getItem("otel-lab.colors") || "[]"));
+  function colorOf(service) {
+    if (colors.has(service)) return colors.get(service);
+    let h = 2166136261;
+    for (const c of service) h = Math.imul(h ^ c.codePointAt(0), 16777619) >>> 0;
+    const used = new Set(colors.values());
+    let i = h % PALETTE.length;
+    for (let k = 0; k < PALETTE.length && used.has(PALETTE[i]); k++) i = (i + 1) % PALETTE.length;
+    colors.set(service, PALETTE[i]);
+    try { localStorage.setItem("otel-lab.colors", JSON.stringify([...colors])); } catch (_) { /* private mode */ }
+    return PALETTE[i];
+  }
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) =>
+    ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  function fmtDur(us) {
+    if (us < 1000) return `${Math.round(us)}µs`;
+    if (us < 1e6) return `${+(us / 1000).toFixed(us < 1e4 ? 2 : 1)}ms`;
+    return `${+(us / 1e6).toFixed(2)}s`;
+  }
+  const fmtTime = (us) => new Date(us / 1000).toLocaleString();
+  const lookbackMs = (lb) => (parseFloat(lb) || 1) * (LOOKBACK_MS[lb.slice(-1)] || 3600e3);
+
+  async function api(path) {
+    const r = await fetch(path, { headers: { Accept: "application/json" } });
+    let body = null;
+    try { body = await r.json(); } catch (_) { /* a non-JSON error page */ }
+    if (!r.ok) {
+      const msg = body && body.errors && body.errors[0] ? body.errors[0].msg : `HTTP ${r.status}`;
+      const e = new Error(msg);
+      e.status = r.status;
+      throw e;
+    }
+    return body;
+  }
+
+  // ---- routing ---------------------------------------------------------------------
+  function navigate(url) {
+    history.pushState(null, "", url);
+    route();
+  }
+  document.addEventListener("click", (e) => {
+    const a = e.target.closest("a[data-link]");
+    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    navigate(a.getAttribute("href"));
+  });
+  window.addEventListener("popstate", route);
+  document.getElementById("lookup").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const id = document.getElementById("lookup-id").value.trim().toLowerCase();
+    if (id) navigate(`/trace/${encodeURIComponent(id)}`);
+  });
+
+  function route() {
+    const p = location.pathname;
+    document.getElementById("nav-search").classList.toggle("active", !/^\/(trace|dependencies)/.test(p));
+    document.getElementById("nav-deps").classList.toggle("active", p.startsWith("/dependencies"));
+    const m = p.match(/^\/trace\/([^/]+)\/?$/);
+    window.scrollTo(0, 0);
+    if (m) return showTrace(decodeURIComponent(m[1]).toLowerCase());
+    if (p.startsWith("/dependencies")) return showDependencies();
+    return showSearch();
+  }
+
+  // ---- trace model -------------------------------------------------------------------
+  const tagValue = (tags, key) => { const t = tags.find((x) => x.key === key); return t ? t.value : undefined; };
+  const isError = (span) => { const v = tagValue(span.tags, "error"); return v === true || v === "true"; };
+
+  function summarize(trace) {
+    const spans = trace.spans;
+    const ids = new Set(spans.map((s) => s.spanID));
+    const parentOf = (s) => {
+      const r = s.references.find((r) => r.refType === "CHILD_OF" && r.traceID === trace.traceID);
+      return r && ids.has(r.spanID) ? r.spanID : null;
+    };
+    let start = Infinity, end = 0, errors = 0;
+    const services = new Map();
+    for (const s of spans) {
+      start = Math.min(start, s.startTime);
+      end = Math.max(end, s.startTime + s.duration);
+      if (isError(s)) errors++;
+      const svc = trace.processes[s.processID].serviceName;
+      services.set(svc, (services.get(svc) || 0) + 1);
+    }
+    const roots = spans.filter((s) => !parentOf(s)).sort((a, b) => a.startTime - b.startTime);
+    const root = roots.find((s) => s.references.length === 0) || roots[0] || spans[0];
+    return {
+      id: trace.traceID, trace, start, duration: end - start, errors, services, root, parentOf,
+      rootService: trace.processes[root.processID].serviceName,
+    };
+  }
+
+  // ---- search ------------------------------------------------------------------------
+  async function showSearch() {
+    const q = new URLSearchParams(location.search);
+    view.innerHTML = `<div class="search">
+      <form id="search-form" autocomplete="off">
+        <label>Service <select id="service" name="service" required></select></label>
+        <label>Operation <select id="operation" name="operation"><option value="">all</option></select></label>
+        <label>Tags <small>e.g. error=true http.route=/orders</small>
+          <input id="tags" name="tags" spellcheck="false" placeholder="key=value …"></label>
+        <label>Lookback <select id="lookback" name="lookback">${LOOKBACKS.map(([v, t]) =>
+          `<option value="${v}">${t}</option>`).join("")}</select></label>
+        <div class="row2">
+          <label>Min duration <input id="min-duration" name="minDuration" placeholder="100ms"></label>
+          <label>Max duration <input id="max-duration" name="maxDuration" placeholder="1.5s"></label>
+        </div>
+        <label>Limit results <input id="limit" name="limit" type="number" min="1" max="1500" value="20"></label>
+        <button id="search-btn" type="submit">Find traces</button>
+      </form>
+      <section id="results"></section>
+    </div>`;
+    const form = document.getElementById("search-form");
+    const results = document.getElementById("results");
+    const svcSel = document.getElementById("service");
+    const opSel = document.getElementById("operation");
+    for (const [name, id] of [["tags", "tags"], ["minDuration", "min-duration"], ["maxDuration", "max-duration"], ["limit", "limit"]]) {
+      if (q.get(name)) document.getElementById(id).value = q.get(name);
+    }
+    document.getElementById("lookback").value = q.get("lookback") || "1h";
+
+    let services = [];
+    try {
+      services = (await api("/api/services")).data || [];
+    } catch (e) {
+      results.innerHTML = `<div class="alert">Cannot list services: ${esc(e.message)}</div>`;
+      return;
+    }
+    if (!services.length) {
+      svcSel.innerHTML = `<option value="">no services yet</option>`;
+      results.innerHTML = `<div class="empty">No traces received yet. Start the lab and send some
+        traffic (<span class="mono">make traffic</span>), then reload.</div>`;
+      return;
+    }
+    svcSel.innerHTML = services.map((s) => `<option value="${esc(s)}">${esc(s)}</option>`).join("");
+    const wanted = q.get("service") || localStorage.getItem("otel-lab.service");
+    if (wanted && services.includes(wanted)) svcSel.value = wanted;
+
+    async function loadOperations(selected) {
+      opSel.innerHTML = `<option value="">all</option>`;
+      try {
+        const ops = (await api(`/api/services/${encodeURIComponent(svcSel.value)}/operations`)).data || [];
+        opSel.innerHTML += ops.map((o) => `<option value="${esc(o)}">${esc(o)}</option>`).join("");
+        if (selected && ops.includes(selected)) opSel.value = selected;
+      } catch (_) { /* the search still works without the list */ }
+    }
+    svcSel.addEventListener("change", () => loadOperations(""));
+    await loadOperations(q.get("operation"));
+
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const p = new URLSearchParams();
+      for (const [k, v] of new FormData(form)) if (String(v).trim()) p.set(k, String(v).trim());
+      localStorage.setItem("otel-lab.service", svcSel.value);
+      history.pushState(null, "", `/search?${p}`);
+      runSearch(p, results);
+    });
+    if (q.get("service")) runSearch(q, results);
+    else results.innerHTML = `<div class="empty">Pick a service and press <b>Find traces</b>.</div>`;
+  }
+
+  async function runSearch(params, results) {
+    const p = new URLSearchParams();
+    for (const k of ["service", "operation", "tags", "minDuration", "maxDuration", "limit"]) {
+      if (params.get(k)) p.set(k, params.get(k));
+    }
+    const end = Date.now() * 1000;
+    p.set("end", String(end));
+    p.set("start", String(end - lookbackMs(params.get("lookback") || "1h") * 1000));
+    if (!p.get("limit")) p.set("limit", "20");
+    results.innerHTML = `<div class="empty">Searching…</div>`;
+    let data;
+    try {
+      data = (await api(`/api/traces?${p}`)).data || [];
+    } catch (e) {
+      results.innerHTML = `<div class="alert">${esc(e.message)}</div>`;
+      return;
+    }
+    const traces = data.map(summarize);
+    [...new Set(traces.flatMap((t) => [...t.services.keys()]))].sort().forEach(colorOf);
+    if (!traces.length) {
+      results.innerHTML = `<div class="empty">No traces match. Widen the lookback or drop a filter.</div>`;
+      return;
+    }
+    results.innerHTML = `<div class="summary"><h2>${traces.length} trace${traces.length === 1 ? "" : "s"}</h2>
+      <select id="sort" aria-label="Sort"><option value="recent">Most recent</option>
+      <option value="longest">Longest first</option><option value="spans">Most spans</option>
+      <option value="errors">Most errors</option></select></div>
+      ${scatter(traces)}<ul class="results" id="result-list"></ul>`;
+    const list = document.getElementById("result-list");
+    const sorters = {
+      recent: (a, b) => b.start - a.start,
+      longest: (a, b) => b.duration - a.duration,
+      spans: (a, b) => b.trace.spans.length - a.trace.spans.length,
+      errors: (a, b) => b.errors - a.errors || b.start - a.start,
+    };
+    const draw = () => {
+      const sorted = [...traces].sort(sorters[document.getElementById("sort").value]);
+      const maxDur = Math.max(...traces.map((t) => t.duration), 1);
+      list.innerHTML = sorted.map((t) => resultItem(t, maxDur)).join("");
+    };
+    document.getElementById("sort").addEventListener("change", draw);
+    draw();
+    results.querySelectorAll(".scatter circle").forEach((c) =>
+      c.addEventListener("click", () => navigate(`/trace/${c.dataset.traceId}`)));
+  }
+
+  function resultItem(t, maxDur) {
+    const chips = [...t.services].sort((a, b) => b[1] - a[1]).map(([svc, n]) =>
+      `<span class="chip" style="background:${colorOf(svc)}">${esc(svc)} (${n})</span>`).join("");
+    return `<li><a class="result${t.errors ? " has-error" : ""}" href="/trace/${t.id}" data-link data-trace-id="${t.id}">
+      <span class="title">${esc(t.rootService)}: ${esc(t.root.operationName)}</span>
+      <span class="dur">${fmtDur(t.duration)}</span>
+      <span class="meta">${t.trace.spans.length} span${t.trace.spans.length === 1 ? "" : "s"}${t.errors ? ` · <span class="err">${t.errors} error${t.errors > 1 ? "s" : ""}</span>` : ""}
+        · <span class="mono">${t.id.slice(0, 12)}</span></span>
+      <span class="when">${fmtTime(t.start)}</span>
+      <span class="durbar"><i style="width:${Math.max(0.5, (100 * t.duration) / maxDur)}%"></i></span>
+      <span class="chips">${chips}</span></a></li>`;
+  }
+
+  // Duration over time: one dot per trace, bigger with more spans, red with errors.
+  function scatter(traces) {
+    const W = 1000, H = 190, L = 70, R = 24, T = 18, B = 30;
+    const t0 = Math.min(...traces.map((t) => t.start));
+    const t1 = Math.max(...traces.map((t) => t.start));
+    const dMax = Math.max(...traces.map((t) => t.duration), 1);
+    const x = (t) => (t1 === t0 ? (L + W - R) / 2 : L + 16 + ((t - t0) / (t1 - t0)) * (W - L - R - 32));
+    const y = (d) => H - B - 6 - (d / dMax) * (H - T - B - 6);
+    const dots = traces.map((t) => {
+      const r = Math.min(14, 4 + Math.sqrt(t.trace.spans.length));
+      return `<circle cx="${x(t.start).toFixed(1)}" cy="${y(t.duration).toFixed(1)}" r="${r.toFixed(1)}"
+        fill="${t.errors ? "#c92a2a" : "#1f5fbf"}" data-trace-id="${t.id}"><title>${esc(t.rootService)}: ${esc(t.root.operationName)}
+${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
+    }).join("");
+    const time = (us) => new Date(us / 1000).toLocaleTimeString();
+    return `<svg class="scatter" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label="Trace durations over time">
+      <line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#888"/>
+      <line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#888"/>
+      <text x="${L - 6}" y="${T + 10}" text-anchor="end">${fmtDur(dMax)}</text>
+      <text x="${L - 6}" y="${H - B}" text-anchor="end">0</text>
+      <text x="${L}" y="${H - 8}">${time(t0)}</text>
+      <text x="${W - R}" y="${H - 8}" text-anchor="end">${time(t1)}</text>
+      ${dots}</svg>`;
+  }
+
+  // ---- trace view ----------------------------------------------------------------------
+  async function showTrace(id) {
+    view.innerHTML = `<div class="empty">Loading trace <span class="mono">${esc(id)}</span>…</div>`;
+    let trace;
+    try {
+      trace = (await api(`/api/traces/${encodeURIComponent(id)}`)).data[0];
+    } catch (e) {
+      view.innerHTML = `<div class="alert">${e.status === 404
+        ? `Trace <span class="mono">${esc(id)}</span> was not found (it may have been evicted, or not arrived yet).`
+        : esc(e.message)}</div><p><a href="/search" data-link>Back to search</a></p>`;
+      return;
+    }
+    renderTrace(summarize(trace));
+  }
+
+  // Time a span spends on its own: its duration minus the union of its children's.
+  function selfTime(span, children) {
+    const s0 = span.startTime, s1 = span.startTime + span.duration;
+    const iv = children.map((c) => [Math.max(s0, c.startTime), Math.min(s1, c.startTime + c.duration)])
+      .filter(([a, b]) => b > a).sort((a, b) => a[0] - b[0]);
+    let covered = 0, cur = null;
+    for (const [a, b] of iv) {
+      if (!cur || a > cur[1]) { if (cur) covered += cur[1] - cur[0]; cur = [a, b]; } else cur[1] = Math.max(cur[1], b);
+    }
+    if (cur) covered += cur[1] - cur[0];
+    return Math.max(0, span.duration - covered);
+  }
+
+  function renderTrace(t) {
+    const { trace } = t;
+    [...t.services.keys()].sort().forEach(colorOf);
+    const svcOf = (s) => trace.processes[s.processID].serviceName;
+    const children = new Map();
+    const roots = [];
+    for (const s of trace.spans) {
+      const p = t.parentOf(s);
+      if (p) { if (!children.has(p)) children.set(p, []); children.get(p).push(s); } else roots.push(s);
+    }
+    const byStart = (a, b) => a.startTime - b.startTime;
+    roots.sort(byStart);
+    for (const c of children.values()) c.sort(byStart);
+    const rows = [];
+    const stack = roots.slice().reverse().map((s) => [s, 0]);
+    while (stack.length) {
+      const [s, depth] = stack.pop();
+      rows.push({ span: s, depth, kids: children.get(s.spanID) || [] });
+      const kids = children.get(s.spanID) || [];
+      for (let i = kids.length - 1; i >= 0; i--) stack.push([kids[i], depth + 1]);
+    }
+    const maxDepth = Math.max(...rows.map((r) => r.depth)) + 1;
+    let slowest = rows[0];
+    for (const r of rows) { r.self = selfTime(r.span, r.kids); if (r.self > slowest.self) slowest = r; }
+    const total = Math.max(t.duration, 1);
+    const pct = (us) => ((100 * us) / total);
+
+    const legend = [...t.services].sort((a, b) => b[1] - a[1]).map(([svc, n]) =>
+      `<span class="chip" style="background:${colorOf(svc)}">${esc(svc)} (${n})</span>`).join("");
+    const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) =>
+      `<span style="left:${f * 100}%">${fmtDur(f * total)}</span>`).join("");
+    const rowHtml = rows.map((r, i) => {
+      const s = r.span, svc = svcOf(s), color = colorOf(svc), err = isError(s);
+      const left = pct(s.startTime - t.start), width = Math.max(pct(s.duration), 0.15);
+      // The duration label goes right of the bar, else left of it, else inside it.
+      const [labelPos, labelCls] = left + width <= 75 ? [`left:${(left + width + 0.5).toFixed(3)}%`, ""]
+        : left >= 12 ? [`right:${(100 - left + 0.5).toFixed(3)}%`, ""]
+        : [`left:${(left + 0.6).toFixed(3)}%`, " inside"];
+      return `<div class="span-row" data-idx="${i}" data-span-id="${s.spanID}" data-depth="${r.depth}">
+        <div class="span-label" style="padding-left:${0.3 + r.depth * 1.1}rem">
+          <button class="toggle" type="button" aria-label="Collapse children" ${r.kids.length ? "" : "disabled"}>▾</button>
+          <span class="svc-mark" style="background:${color}"></span>
+          ${err ? `<span class="err-mark" title="error">!</span>` : ""}
+          <span class="span-service">${esc(svc)}</span>
+          <span class="span-name">${esc(s.operationName)}</span>
+        </div>
+        <div class="span-timeline"><div class="bar${err ? " error" : ""}" style="left:${left.toFixed(3)}%;width:${width.toFixed(3)}%;background:${color}"></div>
+          <span class="bar-label${labelCls}" style="${labelPos}">${fmtDur(s.duration)}</span></div>
+      </div>`;
+    }).join("");
+
+    view.innerHTML = `<div class="trace-head">
+        <h1><span style="color:${colorOf(t.rootService)}">${esc(t.rootService)}</span>: ${esc(t.root.operationName)}</h1>
+        <span class="stat">Trace <span class="mono" id="trace-id">${t.id}</span>
+          <button class="plain copy" id="copy-id" type="button">Copy</button></span>
+        <span class="stat">Started <b>${fmtTime(t.start)}</b></span>
+        <span class="stat">Duration <b>${fmtDur(t.duration)}</b></span>
+        <span class="stat">Services <b>${t.services.size}</b></span>
+        <span class="stat">Depth <b>${maxDepth}</b></span>
+        <span class="stat">Spans <b>${trace.spans.length}</b></span>
+        <span class="stat">Errors <b class="${t.errors ? "err" : ""}">${t.errors}</b></span>
+        <span class="stat">Slowest span (self time) <a href="#" id="goto-slowest"><b>${esc(svcOf(slowest.span))}: ${esc(slowest.span.operationName)}</b> ${fmtDur(slowest.self)}</a></span>
+      </div>
+      <div class="legend">${legend}</div>
+      <div class="waterfall" id="waterfall">
+        <div class="wf-head"><div>Service &amp; operation</div><div class="ruler">${ticks}</div></div>
+        <div id="rows">${rowHtml}</div>
+      </div>`;
+
+    document.getElementById("copy-id").addEventListener("click", async (e) => {
+      const btn = e.currentTarget;
+      try { await navigator.clipboard.writeText(t.id); } catch (_) {
+        const r = document.createRange();
+        r.selectNodeContents(document.getElementById("trace-id"));
+        getSelection().removeAllRanges(); getSelection().addRange(r);
+        document.execCommand("copy");
+      }
+      btn.textContent = "Copied";
+      setTimeout(() => { btn.textContent = "Copy"; }, 1500);
+    });
+
+    const rowsEl = document.getElementById("rows");
+    const rowEls = [...rowsEl.children];
+    const collapsed = new Set();
+    const applyCollapse = () => {
+      let hideDepth = Infinity;
+      for (const el of rowEls) {
+        if (!el.classList.contains("span-row")) continue;
+        const d = +el.dataset.depth;
+        if (d <= hideDepth) hideDepth = Infinity;
+        const hidden = d > hideDepth;
+        el.classList.toggle("collapsed-hidden", hidden);
+        const detail = el.nextElementSibling;
+        if (detail && detail.classList.contains("span-detail")) detail.hidden = hidden;
+        if (!hidden && collapsed.has(el.dataset.spanId)) hideDepth = d;
+      }
+    };
+    const openDetail = (rowEl) => {
+      const next = rowEl.nextElementSibling;
+      if (next && next.classList.contains("span-detail")) {
+        next.remove();
+        rowEl.classList.remove("selected");
+        return;
+      }
+      const r = rows[+rowEl.dataset.idx];
+      rowEl.insertAdjacentHTML("afterend", spanDetail(r, t, svcOf));
+      rowEl.classList.add("selected");
+    };
+    rowsEl.addEventListener("click", (e) => {
+      const rowEl = e.target.closest(".span-row");
+      if (e.target.closest(".span-detail a[data-span]")) {
+        e.preventDefault();
+        const target = rowsEl.querySelector(`.span-row[data-span-id="${e.target.closest("a").dataset.span}"]`);
+        if (target) { target.scrollIntoView({ block: "center" }); if (!target.classList.contains("selected")) openDetail(target); }
+        return;
+      }
+      if (!rowEl) return;
+      const toggle = e.target.closest(".toggle");
+      if (toggle) {
+        const id = rowEl.dataset.spanId;
+        if (collapsed.has(id)) collapsed.delete(id); else collapsed.add(id);
+        toggle.textContent = collapsed.has(id) ? "▸" : "▾";
+        toggle.setAttribute("aria-label", collapsed.has(id) ? "Expand children" : "Collapse children");
+        applyCollapse();
+        return;
+      }
+      openDetail(rowEl);
+    });
+    document.getElementById("goto-slowest").addEventListener("click", (e) => {
+      e.preventDefault();
+      const el = rowsEl.querySelector(`.span-row[data-span-id="${slowest.span.spanID}"]`);
+      collapsed.clear();
+      rowsEl.querySelectorAll(".toggle").forEach((b) => { b.textContent = "▾"; });
+      applyCollapse();
+      el.scrollIntoView({ block: "center" });
+      if (!el.classList.contains("selected")) openDetail(el);
+    });
+  }
+
+  function kvTable(kvs, cls) {
+    if (!kvs || !kvs.length) return `<p class="muted">none</p>`;
+    return `<table class="kv ${cls}"><tbody>${kvs.map((kv) => {
+      const v = typeof kv.value === "string" ? kv.value : JSON.stringify(kv.value);
+      const errorTag = (kv.key === "error" && (kv.value === true || kv.value === "true")) || (kv.key === "otel.status_code" && kv.value === "ERROR");
+      return `<tr class="${errorTag ? "error-tag" : ""}"><td class="key">${esc(kv.key)}</td><td class="value" title="${esc(kv.type)}">${esc(v)}</td></tr>`;
+    }).join("")}</tbody></table>`;
+  }
+
+  function spanDetail(r, t, svcOf) {
+    const s = r.span, proc = t.trace.processes[s.processID];
+    const kind = tagValue(s.tags, "span.kind") || "unspecified";
+    const logs = s.logs.map((l) => {
+      const ev = tagValue(l.fields, "event");
+      return `<div class="log${ev === "exception" ? " exception" : ""}"><b>+${fmtDur(l.timestamp - t.start)}</b>
+        ${ev ? `<b>${esc(ev)}</b>` : ""}${kvTable(l.fields.filter((f) => f.key !== "event"), "log-fields")}</div>`;
+    }).join("") || `<p class="muted">none</p>`;
+    const refs = s.references.map((ref) => {
+      const inTrace = ref.traceID === t.id && t.trace.spans.some((x) => x.spanID === ref.spanID);
+      const target = inTrace
+        ? `<a href="#" data-span="${ref.spanID}" class="mono">${ref.spanID}</a>`
+        : `<a href="/trace/${ref.traceID}" data-link class="mono">${ref.traceID}</a> span <span class="mono">${ref.spanID}</span>`;
+      return `<li>${ref.refType === "CHILD_OF" ? "parent" : "link (FOLLOWS_FROM)"}: ${target}</li>`;
+    }).join("");
+    return `<div class="span-detail" data-detail-for="${s.spanID}">
+      <h3><span style="color:${colorOf(svcOf(s))}">${esc(svcOf(s))}</span>: ${esc(s.operationName)}</h3>
+      <div class="facts"><span>Duration <b>${fmtDur(s.duration)}</b></span>
+        <span>Self time <b>${fmtDur(r.self)}</b></span>
+        <span>Starts at <b>+${fmtDur(s.startTime - t.start)}</b></span>
+        <span>Kind <b>${esc(kind)}</b></span>
+        <span>Span ID <span class="mono">${s.spanID}</span></span></div>
+      <h4>Tags</h4>${kvTable(s.tags, "tags-table")}
+      <h4>Resource (process ${esc(proc.serviceName)})</h4>${kvTable(proc.tags, "process-table")}
+      <h4>Events (${s.logs.length})</h4>${logs}
+      <h4>References</h4>${refs ? `<ul>${refs}</ul>` : `<p class="muted">root span</p>`}
+    </div>`;
+  }
+
+  // ---- dependencies --------------------------------------------------------------------
+  async function showDependencies() {
+    const q = new URLSearchParams(location.search);
+    const lb = q.get("lookback") || "24h";
+    view.innerHTML = `<div class="deps"><div class="summary"><h2>Service dependencies</h2>
+      <select id="deps-lookback" aria-label="Lookback">${LOOKBACKS.map(([v, t]) =>
+        `<option value="${v}"${v === lb ? " selected" : ""}>${t}</option>`).join("")}</select></div>
+      <div id="graph"><div class="empty">Loading…</div></div></div>`;
+    document.getElementById("deps-lookback").addEventListener("change", (e) =>
+      navigate(`/dependencies?lookback=${e.target.value}`));
+    const graph = document.getElementById("graph");
+    let links;
+    try {
+      links = (await api(`/api/dependencies?endTs=${Date.now()}&lookback=${Math.round(lookbackMs(lb))}`)).data || [];
+    } catch (e) {
+      graph.innerHTML = `<div class="alert">${esc(e.message)}</div>`;
+      return;
+    }
+    if (!links.length) {
+      graph.innerHTML = `<div class="empty">No calls between services in this window.</div>`;
+      return;
+    }
+    graph.innerHTML = dependencyGraph(links) + `<table class="kv deps-table" style="margin-top:1rem;width:auto"><tbody>
+      ${links.map((l) => `<tr><td class="key">${esc(l.parent)} → ${esc(l.child)}</td><td class="value">${l.callCount} call${l.callCount === 1 ? "" : "s"}</td></tr>`).join("")}
+      </tbody></table>`;
+  }
+
+  // Layered layout: a service sits one column right of its deepest caller.
+  function dependencyGraph(links) {
+    const names = [...new Set(links.flatMap((l) => [l.parent, l.child]))].sort();
+    const out = new Map(names.map((n) => [n, []]));
+    for (const l of links) out.get(l.parent).push(l.child);
+    const layer = new Map();
+    const visiting = new Set();
+    const depthOf = (n) => {
+      if (layer.has(n)) return layer.get(n);
+      if (visiting.has(n)) return 0; // a cycle: break it here
+      visiting.add(n);
+      let d = 0;
+      for (const l of links) if (l.child === n && l.parent !== n) d = Math.max(d, depthOf(l.parent) + 1);
+      visiting.delete(n);
+      layer.set(n, d);
+      return d;
+    };
+    names.forEach(depthOf);
+    const cols = [];
+    for (const n of names) { const d = layer.get(n); (cols[d] = cols[d] || []).push(n); }
+    const boxW = Math.max(...names.map((n) => 24 + n.length * 10)), boxH = 44, colGap = 120, rowGap = 40;
+    const W = 40 + cols.length * (boxW + colGap) - colGap + 40;
+    const H = 40 + Math.max(...cols.map((c) => c.length)) * (boxH + rowGap) - rowGap + 40;
+    const pos = new Map();
+    cols.forEach((c, i) => {
+      const colH = c.length * (boxH + rowGap) - rowGap;
+      c.forEach((n, j) => pos.set(n, { x: 40 + i * (boxW + colGap), y: (H - colH) / 2 + j * (boxH + rowGap) }));
+    });
+    const edges = links.map((l) => {
+      const a = pos.get(l.parent), b = pos.get(l.child);
+      let d, lx, ly;
+      if (b.x > a.x) {
+        const x1 = a.x + boxW, y1 = a.y + boxH / 2, x2 = b.x - 4, y2 = b.y + boxH / 2, mx = (x1 + x2) / 2;
+        d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
+        lx = mx; ly = (y1 + y2) / 2 - 6;
+      } else { // a call back to an earlier column (or itself): loop under the boxes
+        const x1 = a.x + boxW / 2, y1 = a.y + boxH, x2 = b.x + boxW / 2 + 8, y2 = b.y + boxH + 4, dy = 50;
+        d = `M${x1},${y1} C${x1},${y1 + dy} ${x2},${y2 + dy} ${x2},${y2}`;
+        lx = (x1 + x2) / 2; ly = Math.max(y1, y2) + dy * 0.75;
+      }
+      return `<path class="edge" d="${d}" marker-end="url(#arrow)"/><text class="edge-label" x="${lx}" y="${ly}" text-anchor="middle">${l.callCount}</text>`;
+    }).join("");
+    const nodes = names.map((n) => {
+      const p = pos.get(n);
+      return `<g class="node"><rect x="${p.x}" y="${p.y}" width="${boxW}" height="${boxH}" rx="8" stroke="${colorOf(n)}"/>
+        <text x="${p.x + boxW / 2}" y="${p.y + boxH / 2 + 6}" text-anchor="middle">${esc(n)}</text></g>`;
+    }).join("");
+    return `<svg viewBox="0 0 ${W} ${H + 40}" style="max-height:70vh;max-width:${Math.max(W * 1.3, 700)}px" role="img" aria-label="Service dependency graph">
+      <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse">
+      <path d="M0,0 L10,5 L0,10 z" fill="#555" stroke="none"/></marker></defs>${edges}${nodes}</svg>`;
+  }
+
+  route();
+})();

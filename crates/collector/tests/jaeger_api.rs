@@ -1,0 +1,419 @@
+//! The trace explorer's API end to end: OTLP/JSON into the real collector binary, Jaeger's
+//! JSON out of jaeger_query, checked the way the Jaeger UI and Grafana read it.
+
+mod common;
+mod jaeger_fixture;
+
+use common::*;
+use jaeger_fixture::*;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+async fn get(lab: &Lab, path: &str) -> (u16, Value) {
+    let r = reqwest::get(lab.api(path)).await.unwrap();
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(
+        ct.starts_with("application/json"),
+        "{path}: content-type {ct}"
+    );
+    (status, r.json().await.unwrap())
+}
+
+async fn ok(lab: &Lab, path: &str) -> Value {
+    let (status, body) = get(lab, path).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    assert_eq!(body["limit"], 0, "{path}");
+    assert_eq!(body["offset"], 0, "{path}");
+    body
+}
+
+async fn bad_request(lab: &Lab, path: &str) -> String {
+    let (status, body) = get(lab, path).await;
+    assert_eq!(status, 400, "{path}: {body}");
+    assert_eq!(body["data"], Value::Null);
+    assert_eq!(body["errors"][0]["code"], 400);
+    body["errors"][0]["msg"].as_str().unwrap().to_string()
+}
+
+fn trace_ids(body: &Value) -> BTreeSet<String> {
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["traceID"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn ids(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn span<'a>(trace: &'a Value, name: &str) -> &'a Value {
+    trace["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["operationName"] == name)
+        .unwrap_or_else(|| panic!("no span {name}"))
+}
+
+fn tag<'a>(span: &'a Value, key: &str) -> &'a Value {
+    span["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == key)
+        .unwrap_or_else(|| panic!("no tag {key} in {span}"))
+}
+
+async fn wait_for_all_spans(lab: &Lab) {
+    for _ in 0..100 {
+        let (status, body) = get(lab, &format!("/api/traces/{CHECKOUT}")).await;
+        if status == 200 && body["data"][0]["spans"].as_array().unwrap().len() == 6 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the checkout trace never had its 6 spans");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jaeger_api_serves_what_the_jaeger_ui_and_grafana_read() {
+    let lab = start_lab().await;
+    wait_for_all_spans(&lab).await;
+
+    // Services and operations.
+    let body = ok(&lab, "/api/services").await;
+    assert_eq!(
+        body,
+        json!({"data": ["inventory-service", "order-service", "payment-service"],
+               "total": 3, "limit": 0, "offset": 0, "errors": null})
+    );
+    let body = ok(&lab, "/api/services/order-service/operations").await;
+    let names: BTreeSet<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "GET /orders/{id}",
+            "POST /inventory/reserve",
+            "POST /orders",
+            "POST /payments",
+            "order_service.process_order"
+        ])
+    );
+    let body = ok(
+        &lab,
+        "/api/operations?service=order-service&spanKind=server",
+    )
+    .await;
+    assert_eq!(
+        body["data"],
+        json!([{"name": "GET /orders/{id}", "spanKind": "server"},
+               {"name": "POST /orders", "spanKind": "server"}])
+    );
+    let body = ok(&lab, "/api/operations?service=order-service").await;
+    assert_eq!(body["total"], 5);
+
+    // Search by service, operation, tags (JSON, logfmt and tag=k:v), durations.
+    let body = ok(&lab, "/api/traces?service=order-service&lookback=1h").await;
+    assert_eq!(trace_ids(&body), ids(&[CHECKOUT, LOOKUP]));
+    let body = ok(
+        &lab,
+        "/api/traces?service=order-service&operation=POST%20/orders",
+    )
+    .await;
+    assert_eq!(trace_ids(&body), ids(&[CHECKOUT]));
+    let body = ok(
+        &lab,
+        "/api/traces?service=order-service&tags=%7B%22error%22%3A%22true%22%7D",
+    )
+    .await;
+    assert_eq!(trace_ids(&body), ids(&[CHECKOUT]));
+    let body = ok(&lab, "/api/traces?service=order-service&tags=error%3Dtrue").await;
+    assert_eq!(trace_ids(&body), ids(&[CHECKOUT]));
+    let body = ok(&lab, "/api/traces?service=order-service&tag=error:true").await;
+    assert_eq!(trace_ids(&body), ids(&[CHECKOUT]));
+    let body = ok(
+        &lab,
+        "/api/traces?service=order-service&tags=http.response.status_code%3D200",
+    )
+    .await;
+    assert_eq!(trace_ids(&body), ids(&[LOOKUP]));
+    // Resource attributes are searchable too, as in Jaeger.
+    let body = ok(
+        &lab,
+        "/api/traces?service=inventory-service&tags=host.id%3Di-0abc",
+    )
+    .await;
+    assert_eq!(trace_ids(&body), ids(&[CHECKOUT, LISTING]));
+    let body = ok(&lab, "/api/traces?service=order-service&minDuration=500ms").await;
+    assert_eq!(trace_ids(&body), ids(&[CHECKOUT]));
+    let body = ok(
+        &lab,
+        "/api/traces?service=payment-service&maxDuration=100ms",
+    )
+    .await;
+    assert_eq!(trace_ids(&body), ids(&[]));
+    let body = ok(&lab, "/api/traces?service=order-service&limit=1").await;
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    let now_us = now_ns() / 1000;
+    let body = ok(
+        &lab,
+        &format!(
+            "/api/traces?service=order-service&start={}&end={}",
+            now_us - 3_600_000_000,
+            now_us - 3_000_000_000
+        ),
+    )
+    .await;
+    assert_eq!(trace_ids(&body), ids(&[]), "traces outside start..end");
+
+    // One trace in Jaeger's JSON.
+    let body = ok(&lab, &format!("/api/traces/{CHECKOUT}")).await;
+    assert_eq!(body["errors"], Value::Null);
+    let trace = &body["data"][0];
+    assert_eq!(trace["traceID"], CHECKOUT);
+    assert_eq!(trace["warnings"], Value::Null);
+    let processes = trace["processes"].as_object().unwrap();
+    assert_eq!(
+        processes.keys().cloned().collect::<BTreeSet<_>>(),
+        ids(&["p1", "p2", "p3"])
+    );
+    let services: BTreeSet<&str> = processes
+        .values()
+        .map(|p| p["serviceName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        services,
+        BTreeSet::from(["inventory-service", "order-service", "payment-service"])
+    );
+    let root = span(trace, "POST /orders");
+    let keys: BTreeSet<&str> = root
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "traceID",
+            "spanID",
+            "operationName",
+            "references",
+            "startTime",
+            "duration",
+            "tags",
+            "logs",
+            "processID",
+            "warnings"
+        ])
+    );
+    assert_eq!(root["spanID"], "a000000000000001");
+    assert_eq!(root["references"], json!([]));
+    assert_eq!(root["duration"], 900_000);
+    assert!(root["startTime"].as_u64().unwrap() > 1_600_000_000_000_000);
+    assert_eq!(
+        processes[root["processID"].as_str().unwrap()]["serviceName"],
+        "order-service"
+    );
+    assert_eq!(
+        processes[root["processID"].as_str().unwrap()]["tags"],
+        json!([{"key": "k8s.namespace.name", "type": "string", "value": "shop"},
+               {"key": "k8s.pod.name", "type": "string", "value": "order-service-7d4b9"}])
+    );
+    assert_eq!(
+        tag(root, "http.response.status_code"),
+        &json!({"key": "http.response.status_code", "type": "int64", "value": 500})
+    );
+    assert_eq!(
+        tag(root, "span.kind"),
+        &json!({"key": "span.kind", "type": "string", "value": "server"})
+    );
+    assert_eq!(tag(root, "error")["value"], true);
+    assert_eq!(tag(root, "error")["type"], "bool");
+    assert_eq!(tag(root, "otel.status_code")["value"], "ERROR");
+    assert_eq!(
+        tag(root, "otel.status_description")["value"],
+        "payment failed"
+    );
+    assert_eq!(tag(root, "otel.scope.name")["value"], "otel-lab-test");
+
+    let pay = span(trace, "payment.authorize");
+    assert_eq!(
+        pay["references"],
+        json!([
+            {"refType": "CHILD_OF", "traceID": CHECKOUT, "spanID": "a000000000000005"},
+            {"refType": "FOLLOWS_FROM", "traceID": LINKED, "spanID": "b000000000000001"}
+        ])
+    );
+    assert_eq!(
+        tag(pay, "payment.amount"),
+        &json!({"key": "payment.amount", "type": "float64", "value": 42.5})
+    );
+    assert_eq!(
+        pay["logs"],
+        json!([{"timestamp": pay["startTime"].as_u64().unwrap() + 795_000,
+                "fields": [{"key": "event", "type": "string", "value": "exception"},
+                           {"key": "exception.message", "type": "string", "value": "card gateway timeout"}]}])
+    );
+    let inv = span(trace, "inventory.reserve_stock");
+    assert_eq!(tag(inv, "inventory.reserved")["type"], "bool");
+
+    // Spans sent in separate requests merge into one trace.
+    let body = ok(&lab, &format!("/api/traces/{LISTING}")).await;
+    assert_eq!(body["data"][0]["spans"].as_array().unwrap().len(), 2);
+
+    // Several ids at once; the missing one is reported in errors, as Jaeger does.
+    let body = ok(
+        &lab,
+        &format!("/api/traces?traceID={LOOKUP}&traceID={LINKED}"),
+    )
+    .await;
+    assert_eq!(trace_ids(&body), ids(&[LOOKUP]));
+    assert_eq!(body["errors"][0]["traceID"], LINKED);
+
+    // Unknown trace → 404; malformed parameters → 400 with a message.
+    let (status, body) = get(&lab, &format!("/api/traces/{LINKED}")).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["errors"][0]["code"], 404);
+    assert_eq!(body["errors"][0]["msg"], "trace not found");
+    assert!(
+        bad_request(&lab, "/api/traces/not-hex")
+            .await
+            .contains("traceID")
+    );
+    assert_eq!(
+        bad_request(&lab, "/api/traces").await,
+        "parameter 'service' is required"
+    );
+    assert!(
+        bad_request(&lab, "/api/traces?service=order-service&minDuration=fast")
+            .await
+            .contains("minDuration")
+    );
+    assert!(
+        bad_request(&lab, "/api/traces?service=order-service&start=yesterday")
+            .await
+            .contains("'start'")
+    );
+    assert!(
+        bad_request(&lab, "/api/traces?service=order-service&tags=%7Bbroken")
+            .await
+            .contains("tags")
+    );
+    assert!(
+        bad_request(
+            &lab,
+            "/api/traces?service=order-service&minDuration=2s&maxDuration=1s"
+        )
+        .await
+        .contains("maxDuration")
+    );
+    assert!(
+        bad_request(&lab, "/api/operations")
+            .await
+            .contains("service")
+    );
+    assert!(
+        bad_request(&lab, "/api/dependencies?endTs=later")
+            .await
+            .contains("endTs")
+    );
+
+    // Service dependencies: parent → child calls across services.
+    let now_ms = now_ns() / 1_000_000;
+    let body = ok(
+        &lab,
+        &format!("/api/dependencies?endTs={now_ms}&lookback=3600000"),
+    )
+    .await;
+    assert_eq!(
+        body["data"],
+        json!([
+            {"parent": "order-service", "child": "inventory-service", "callCount": 1},
+            {"parent": "order-service", "child": "payment-service", "callCount": 1}
+        ])
+    );
+    let body = ok(
+        &lab,
+        &format!(
+            "/api/dependencies?endTs={}&lookback=1000",
+            now_ms - 3_600_000
+        ),
+    )
+    .await;
+    assert_eq!(body["data"], json!([]));
+
+    // The UI answers its own routes with the page.
+    for path in [
+        "/",
+        "/search",
+        &format!("/trace/{CHECKOUT}"),
+        "/dependencies",
+    ] {
+        let r = reqwest::get(lab.api(path)).await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(r.text().await.unwrap().contains("/static/app.js"), "{path}");
+    }
+    let r = reqwest::get(lab.api("/static/app.js")).await.unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let (status, _) = get(&lab, "/api/nothing-here").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_backend_name_that_is_not_defined_stops_the_collector_with_the_key() {
+    let (grpc, http, health, metrics, query) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
+    let yaml =
+        config(grpc, http, health, metrics, query).replace("traces: lab_store", "traces: lab_stor");
+    let mut c = Collector::start(&yaml);
+    let status = (0..200)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            c.child.try_wait().unwrap()
+        })
+        .expect("the collector should refuse to start");
+    assert!(!status.success());
+    let logs = c.logs();
+    assert!(logs.contains("storage::traces"), "{logs}");
+    assert!(logs.contains("\"lab_stor\""), "{logs}");
+    assert!(
+        logs.contains("lab_store"),
+        "the error lists defined backends: {logs}"
+    );
+
+    let yaml = config(grpc, http, health, metrics, query)
+        .replace("trace_storage: lab_store", "trace_storage: elsewhere");
+    let mut c = Collector::start(&yaml);
+    let status = (0..200)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            c.child.try_wait().unwrap()
+        })
+        .expect("the collector should refuse to start");
+    assert!(!status.success());
+    let logs = c.logs();
+    assert!(logs.contains("trace_storage"), "{logs}");
+    assert!(logs.contains("\"elsewhere\""), "{logs}");
+}

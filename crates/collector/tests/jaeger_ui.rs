@@ -1,0 +1,376 @@
+//! The trace explorer UI in a real headless Chromium (Debian's `chromium` driven through
+//! `chromedriver`): search, open a trace, read the waterfall, open a span's details, look a
+//! trace up by id, see the dependency graph. Screenshots land in the target directory
+//! (`target/tmp/trace-explorer*.png`). Without Chromium the test is skipped with a note,
+//! unless OTEL_LAB_CI is set (then it fails).
+
+mod common;
+mod jaeger_fixture;
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt;
+use jaeger_fixture::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+fn browser_available() -> bool {
+    let ok = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !ok {
+        assert!(
+            std::env::var_os("OTEL_LAB_CI").is_none(),
+            "chromium and chromedriver are required in CI (apt-get install chromium chromium-driver)"
+        );
+        eprintln!(
+            "SKIPPED: chromium / chromedriver not installed (apt-get install chromium chromium-driver)"
+        );
+    }
+    ok
+}
+
+/// chromedriver, killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_driver() -> Driver {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let mut d = Driver { child, port };
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/status")).await
+            && r.status() == 200
+        {
+            return d;
+        }
+        if let Ok(Some(s)) = d.child.try_wait() {
+            panic!("chromedriver exited with {s}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "chromedriver not ready after 20s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1440,1000", "--hide-scrollbars",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a chromium session")
+}
+
+/// Waits for at least `n` elements matching `css`, and returns them.
+async fn wait_all(c: &Client, css: &str, n: usize) -> Vec<fantoccini::elements::Element> {
+    let start = Instant::now();
+    loop {
+        let found = c.find_all(Locator::Css(css)).await.unwrap();
+        if found.len() >= n {
+            return found;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            let html = c.source().await.unwrap_or_default();
+            panic!(
+                "waited 15s for {n} × {css}, found {}; page:\n{html}",
+                found.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn texts(els: &[fantoccini::elements::Element]) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in els {
+        v.push(e.text().await.unwrap().trim().to_string());
+    }
+    v
+}
+
+/// Screenshots go where cargo keeps test scratch files: `target/tmp/`.
+fn artifact(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_open_trace_and_read_a_spans_tags_in_chromium() {
+    if !browser_available() {
+        return;
+    }
+    let lab = start_lab().await;
+    let driver = start_driver().await;
+    let profile = temp_dir("chromium-profile");
+    let c = browser(&driver, &profile).await;
+    // Close the browser even when an assertion fails, so no Chromium outlives the test.
+    let result = std::panic::AssertUnwindSafe(drive(&c, &lab))
+        .catch_unwind()
+        .await;
+    let _ = c.close().await;
+    let _ = std::fs::remove_dir_all(&profile);
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn drive(c: &Client, lab: &Lab) {
+    // Search: the form lists the services; order-service has two traces.
+    c.goto(&lab.api("/search")).await.unwrap();
+    wait_all(c, "#service option", 3).await;
+    let service = c.find(Locator::Css("#service")).await.unwrap();
+    service.select_by_value("order-service").await.unwrap();
+    wait_all(c, "#operation option", 6).await;
+    c.find(Locator::Css("#search-btn"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let results = wait_all(c, ".result", 2).await;
+    assert_eq!(results.len(), 2);
+    assert_eq!(wait_all(c, ".scatter circle", 2).await.len(), 2);
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("service=order-service")
+    );
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifact("trace-explorer-search.png"), png).unwrap();
+
+    // A tag search in logfmt narrows to the failing checkout.
+    let tags = c.find(Locator::Css("#tags")).await.unwrap();
+    tags.send_keys("error=true").await.unwrap();
+    c.find(Locator::Css("#search-btn"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let n = c.find_all(Locator::Css(".result")).await.unwrap().len();
+        if n == 1
+            && let Ok(h) = c.find(Locator::Css(".summary h2")).await
+            && h.text().await.unwrap() == "1 trace"
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "tag search never showed 1 trace"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let result = c.find(Locator::Css(".result")).await.unwrap();
+    assert_eq!(
+        result.attr("data-trace-id").await.unwrap().as_deref(),
+        Some(CHECKOUT)
+    );
+    assert!(
+        result
+            .text()
+            .await
+            .unwrap()
+            .contains("order-service: POST /orders")
+    );
+
+    // Open it: one row per span, in tree order, with the right services.
+    result.click().await.unwrap();
+    let rows = wait_all(c, ".span-row", 6).await;
+    assert_eq!(rows.len(), 6);
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        format!("/trace/{CHECKOUT}")
+    );
+    let services = texts(
+        &c.find_all(Locator::Css(".span-row .span-service"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        services,
+        [
+            "order-service",
+            "order-service",
+            "order-service",
+            "inventory-service",
+            "order-service",
+            "payment-service"
+        ]
+    );
+    let names = texts(
+        &c.find_all(Locator::Css(".span-row .span-name"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(names[0], "POST /orders");
+    assert_eq!(names[5], "payment.authorize");
+    // Three spans failed: the root, the payment call and the authorization.
+    assert_eq!(
+        c.find_all(Locator::Css(".span-row .err-mark"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    let head = c
+        .find(Locator::Css(".trace-head"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(head.contains(CHECKOUT), "{head}");
+    assert!(
+        head.contains("payment-service: payment.authorize"),
+        "the slowest span is named: {head}"
+    );
+
+    // Collapse order_service.process_order: only the root and it stay visible.
+    c.find(Locator::Css(
+        ".span-row[data-span-id='a000000000000002'] .toggle",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let visible = c
+        .execute(
+            "return [...document.querySelectorAll('.span-row')].filter(r => r.offsetParent !== null).length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(visible, 2);
+    c.find(Locator::Css(
+        ".span-row[data-span-id='a000000000000002'] .toggle",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+
+    // Span details: tags, resource tags, the exception event, the link.
+    c.find(Locator::Css(
+        ".span-row[data-span-id='a000000000000006'] .span-name",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    wait_all(c, ".span-detail .tags-table tr", 3).await;
+    let keys = texts(
+        &c.find_all(Locator::Css(".span-detail .tags-table td.key"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let values = texts(
+        &c.find_all(Locator::Css(".span-detail .tags-table td.value"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let tags: Vec<(String, String)> = keys.into_iter().zip(values).collect();
+    for (k, v) in [
+        ("payment.card_token", "tok_visa"),
+        ("payment.amount", "42.5"),
+        ("span.kind", "server"),
+        ("error", "true"),
+        ("otel.status_description", "card gateway timeout"),
+    ] {
+        assert!(
+            tags.contains(&(k.to_string(), v.to_string())),
+            "{k}={v} not in {tags:?}"
+        );
+    }
+    let detail = c
+        .find(Locator::Css(".span-detail"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(detail.contains("cloud.platform"), "{detail}");
+    assert!(detail.contains("aws_ecs"), "{detail}");
+    assert!(detail.contains("exception"), "{detail}");
+    assert!(detail.contains(LINKED), "{detail}");
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifact("trace-explorer.png"), png).unwrap();
+
+    // The trace id box opens another trace.
+    let lookup = c.find(Locator::Css("#lookup-id")).await.unwrap();
+    lookup.send_keys(LOOKUP).await.unwrap();
+    c.find(Locator::Css("#lookup button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let rows = c
+            .find_all(Locator::Css(".span-row .span-name"))
+            .await
+            .unwrap();
+        if rows.len() == 1 && texts(&rows).await == ["GET /orders/{id}"] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "lookup never showed the trace"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The dependency graph draws the three services.
+    c.goto(&lab.api("/dependencies")).await.unwrap();
+    let nodes = wait_all(c, ".deps .node", 3).await;
+    let mut names = texts(&nodes).await;
+    names.sort();
+    assert_eq!(
+        names,
+        ["inventory-service", "order-service", "payment-service"]
+    );
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifact("trace-explorer-dependencies.png"), png).unwrap();
+}
