@@ -27,7 +27,7 @@ fn trace(n: u64, service: &str, process: &Arc<Process>) -> Vec<Span> {
         start_time: start,
         duration: 500,
         tags: vec![
-            KeyValue::new("error", Value::Bool(n % 10 == 0)),
+            KeyValue::new("error", Value::Bool(n.is_multiple_of(10))),
             KeyValue::new("n", Value::Int64(n as i64)),
         ],
         logs: vec![],
