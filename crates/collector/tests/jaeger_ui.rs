@@ -362,15 +362,46 @@ async fn drive(c: &Client, lab: &Lab) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // The dependency graph draws the three services.
-    c.goto(&lab.api("/dependencies")).await.unwrap();
-    let nodes = wait_all(c, ".deps .node", 3).await;
-    let mut names = texts(&nodes).await;
-    names.sort();
+    // A 500-span trace renders one row per span; collapsing the root leaves one row.
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/v1/traces", lab.http))
+        .header("content-type", "application/json")
+        .body(big_trace_request(now_ns() - 30_000_000_000).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    c.goto(&lab.api(&format!("/trace/{BIG}"))).await.unwrap();
+    assert_eq!(wait_all(c, ".span-row", 500).await.len(), 500);
     assert_eq!(
-        names,
-        ["inventory-service", "order-service", "payment-service"]
+        c.find_all(Locator::Css(".span-row .err-mark"))
+            .await
+            .unwrap()
+            .len(),
+        1
     );
+    c.find(Locator::Css(".span-row[data-idx='0'] .toggle"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let visible = c
+        .execute(
+            "return [...document.querySelectorAll('.span-row')].filter(r => r.offsetParent !== null).length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(visible, 1);
+
+    // The dependency graph draws the checkout's services (and the big trace's).
+    c.goto(&lab.api("/dependencies")).await.unwrap();
+    let nodes = wait_all(c, ".deps .node", 8).await;
+    let names = texts(&nodes).await;
+    for s in ["inventory-service", "order-service", "payment-service"] {
+        assert!(names.contains(&s.to_string()), "{s} not in {names:?}");
+    }
     let png = c.screenshot().await.unwrap();
     std::fs::write(artifact("trace-explorer-dependencies.png"), png).unwrap();
 }

@@ -355,3 +355,44 @@ pub fn requests(base: u64) -> Vec<Value> {
         ),
     ]
 }
+
+/// A 500-span trace across five services (a fan-out three levels deep), in one request.
+pub const BIG: &str = "b16b16b16b16b16b16b16b16b16b16b1";
+
+pub fn big_trace_request(base: u64) -> Value {
+    let services = ["edge", "catalog", "pricing", "search", "reviews"];
+    let mut by_service: Vec<Vec<Value>> = vec![Vec::new(); services.len()];
+    for i in 0..500u64 {
+        // Span i's parent is i / 8: a tree with fan-out 8.
+        let parent = if i == 0 {
+            String::new()
+        } else {
+            format!("{:016x}", i / 8 + 1)
+        };
+        let (mut depth, mut n) = (0u64, i);
+        while n > 0 {
+            n /= 8;
+            depth += 1;
+        }
+        let svc = (i as usize) % services.len();
+        by_service[svc].push(span(
+            base,
+            S {
+                trace: BIG,
+                id: &format!("{:016x}", i + 1),
+                parent: &parent,
+                name: &format!("{}.step_{i}", services[svc]),
+                kind: if i == 0 { 2 } else { 1 },
+                start_ms: depth * 10 + i % 8,
+                dur_ms: 400 - depth * 60 - i % 8,
+                attrs: vec![("step", json!(i as i64))],
+                error: (i == 137).then_some("step 137 failed"),
+            },
+            json!({}),
+        ));
+    }
+    json!({"resourceSpans": services.iter().zip(by_service).map(|(svc, spans)| json!({
+        "resource": resource(svc, &[]),
+        "scopeSpans": [{"scope": {"name": "otel-lab-test"}, "spans": spans}],
+    })).collect::<Vec<_>>()})
+}
