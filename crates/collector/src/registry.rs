@@ -120,6 +120,7 @@ pub fn connectors() -> Vec<&'static ConnectorFactory> {
 pub fn extensions() -> Vec<&'static ExtensionFactory> {
     vec![
         &crate::extensions::health_check::FACTORY,
+        &crate::extensions::file_storage::FACTORY,
         &crate::extensions::jaeger_storage::FACTORY,
         &crate::extensions::jaeger_query::FACTORY,
     ]

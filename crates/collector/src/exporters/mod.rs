@@ -5,5 +5,6 @@ pub mod jaeger_storage_exporter;
 pub mod loki;
 pub mod nop;
 pub mod otlp;
+pub mod persistent_queue;
 pub mod prometheus;
 pub mod queue;

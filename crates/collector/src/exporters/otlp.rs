@@ -215,13 +215,14 @@ fn build_grpc(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<
         compression,
         endpoint: cfg.endpoint.clone(),
     };
-    Ok(QueuedExporter::new(
+    QueuedExporter::new(
         &ctx,
         signal,
         sender,
         cfg.sending_queue,
         cfg.retry_on_failure,
-    ))
+    )
+    .map(|e| e as SharedConsumer)
 }
 
 struct GrpcSender {
@@ -428,13 +429,14 @@ fn build_http(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<
         },
         compression: cfg.compression.clone(),
     };
-    Ok(QueuedExporter::new(
+    QueuedExporter::new(
         &ctx,
         signal,
         sender,
         cfg.sending_queue,
         cfg.retry_on_failure,
-    ))
+    )
+    .map(|e| e as SharedConsumer)
 }
 
 type HttpsClient = hyper_util::client::legacy::Client<

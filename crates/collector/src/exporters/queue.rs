@@ -3,8 +3,11 @@
 //! the failures the OTLP specification calls retryable, and the exporter's own counters.
 //! A full queue refuses upstream with a retryable error — never a silent drop.
 
+use super::persistent_queue::{PersistentQueue, QueueError};
 use crate::component::{BuildContext, ConsumeError, Consumer};
 use crate::config::GoDuration;
+use crate::extensions::file_storage::FileStorage;
+use crate::otlp_codec::{self, Encoding};
 use crate::pdata::{Batch, Signal};
 use crate::telemetry::ExporterMetrics;
 use async_trait::async_trait;
@@ -25,6 +28,9 @@ pub struct QueueConfig {
     pub queue_size: usize,
     /// When full, wait for room instead of refusing. Default false.
     pub block_on_overflow: bool,
+    /// Keep the queue on disk in this `file_storage` extension (e.g. `file_storage` or
+    /// `file_storage/queues`), so it survives restarts and SIGKILL. Default: in memory.
+    pub storage: Option<String>,
 }
 
 impl Default for QueueConfig {
@@ -34,6 +40,7 @@ impl Default for QueueConfig {
             num_consumers: 10,
             queue_size: 1000,
             block_on_overflow: false,
+            storage: None,
         }
     }
 }
@@ -96,6 +103,14 @@ impl QueueConfig {
         }
         if self.enabled && self.num_consumers == 0 {
             v.push(("sending_queue", "num_consumers must be at least 1".into()));
+        }
+        if let Some(s) = &self.storage
+            && !(s == "file_storage" || s.starts_with("file_storage/"))
+        {
+            v.push(("sending_queue", format!("storage \"{s}\" must name a file_storage extension (file_storage or file_storage/NAME)")));
+        }
+        if self.storage.is_some() && !self.enabled {
+            v.push(("sending_queue", "storage needs the queue enabled".into()));
         }
         v
     }
@@ -203,32 +218,71 @@ fn jitter(d: Duration, factor: f64) -> Duration {
 pub struct QueuedExporter<S> {
     inner: Arc<Inner<S>>,
     tx: Mutex<Option<mpsc::Sender<Batch>>>,
+    disk: Option<Arc<PersistentQueue>>,
+    signal: Signal,
     queue: QueueConfig,
     workers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    stop: tokio::sync::watch::Sender<bool>,
     /// How long shutdown keeps trying to drain the queue.
     drain_deadline: Duration,
 }
 
 impl<S: Sender> QueuedExporter<S> {
+    /// Builds the exporter; with `sending_queue.storage`, opens (and recovers) its queue on
+    /// disk in that file_storage extension, which must be enabled in service::extensions.
     pub fn new(
         ctx: &BuildContext,
         signal: Signal,
         sender: S,
         queue: QueueConfig,
         retry: RetryConfig,
-    ) -> Arc<Self> {
+    ) -> anyhow::Result<Arc<Self>> {
         let id = ctx.id.to_string();
         let metrics = ExporterMetrics::new(&ctx.telemetry, &id, signal);
         let inner = Arc::new(Inner {
-            id,
+            id: id.clone(),
             sender,
             retry,
             metrics,
         });
+        let (stop, _) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
-        let tx = if queue.enabled {
+        let mut tx = None;
+        let mut disk = None;
+        if let Some(storage_id) = &queue.storage {
+            let storage = ctx
+                .host
+                .extensions
+                .lock()
+                .expect("host extensions")
+                .get(storage_id)
+                .cloned();
+            let storage = storage
+                .and_then(|s| s.downcast::<FileStorage>().ok())
+                .ok_or_else(|| anyhow::anyhow!("exporters::{id}::sending_queue::storage: extension \"{storage_id}\" is not enabled; define it and list it in service::extensions"))?;
+            let dir = storage.queue_dir(&id, signal);
+            let q = Arc::new(
+                PersistentQueue::open(&dir, storage.fsync, queue.queue_size).map_err(|e| {
+                    anyhow::anyhow!(
+                        "exporters::{id}: cannot open the persistent queue in {}: {e}",
+                        dir.display()
+                    )
+                })?,
+            );
             inner.metrics.queue_capacity.set(queue.queue_size as i64);
-            let (tx, rx) = mpsc::channel::<Batch>(queue.queue_size);
+            inner.metrics.queue_size.set(q.len() as i64);
+            for _ in 0..queue.num_consumers {
+                workers.push(tokio::spawn(disk_worker(
+                    inner.clone(),
+                    q.clone(),
+                    signal,
+                    stop.subscribe(),
+                )));
+            }
+            disk = Some(q);
+        } else if queue.enabled {
+            inner.metrics.queue_capacity.set(queue.queue_size as i64);
+            let (sender, rx) = mpsc::channel::<Batch>(queue.queue_size);
             let rx = Arc::new(Mutex::new(rx));
             for _ in 0..queue.num_consumers {
                 let rx = rx.clone();
@@ -242,23 +296,92 @@ impl<S: Sender> QueuedExporter<S> {
                     }
                 }));
             }
-            Some(tx)
-        } else {
-            None
-        };
-        Arc::new(QueuedExporter {
+            tx = Some(sender);
+        }
+        Ok(Arc::new(QueuedExporter {
             inner,
             tx: Mutex::new(tx),
+            disk,
+            signal,
             queue,
             workers: Mutex::new(workers),
+            stop,
             drain_deadline: Duration::from_secs(30),
-        })
+        }))
+    }
+}
+
+/// Sends batches from the disk queue until stopped. A batch is acknowledged on the queue
+/// only once sent (or given up as permanent / out of retries); a batch interrupted by
+/// shutdown stays on disk and is sent after the restart.
+async fn disk_worker<S: Sender>(
+    inner: Arc<Inner<S>>,
+    q: Arc<PersistentQueue>,
+    signal: Signal,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let Some((pos, bytes)) = q.next() else {
+            tokio::select! {
+                _ = q.notify.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        };
+        match otlp_codec::decode(signal, Encoding::Protobuf, &bytes) {
+            Ok(batch) => {
+                tokio::select! {
+                    _ = inner.send_with_retry(&batch, None) => q.ack(pos),
+                    _ = stop.changed() => return,
+                }
+            }
+            Err(e) => {
+                tracing::error!(exporter = %inner.id, error = %e, "undecodable batch in the persistent queue; skipped");
+                q.ack(pos);
+            }
+        }
+        inner.metrics.queue_size.set(q.len() as i64);
     }
 }
 
 #[async_trait]
 impl<S: Sender> Consumer for QueuedExporter<S> {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        if let Some(q) = &self.disk {
+            let n = batch.item_count() as u64;
+            let bytes = otlp_codec::encode(&batch, Encoding::Protobuf);
+            let q2 = q.clone();
+            let written = if self.queue.block_on_overflow {
+                loop {
+                    match q2.append(&bytes) {
+                        Err(QueueError::Full { .. }) => {
+                            tokio::time::sleep(Duration::from_millis(50)).await
+                        }
+                        other => break other,
+                    }
+                }
+            } else {
+                q2.append(&bytes)
+            };
+            return match written {
+                Ok(()) => {
+                    self.inner.metrics.queue_size.set(q.len() as i64);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.inner.metrics.enqueue_failed.add(n);
+                    Err(ConsumeError::retryable(format!(
+                        "exporter {}: {e}; retry later",
+                        self.inner.id
+                    ))
+                    .with_retry_after(Duration::from_secs(1)))
+                }
+            };
+        }
         let tx = self.tx.lock().await.clone();
         let Some(tx) = tx else {
             if self.queue.enabled {
@@ -295,9 +418,30 @@ impl<S: Sender> Consumer for QueuedExporter<S> {
     }
 
     async fn shutdown(&self) {
+        let workers = std::mem::take(&mut *self.workers.lock().await);
+        if let Some(q) = &self.disk {
+            // Everything is on disk already: give in-flight sends a moment, then stop; what
+            // is left is sent after the next start.
+            let all = futures::future::join_all(workers);
+            tokio::pin!(all);
+            tokio::select! {
+                _ = &mut all => {}
+                _ = async {
+                    let deadline = tokio::time::Instant::now() + self.drain_deadline;
+                    while !q.is_empty() && tokio::time::Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    let _ = self.stop.send(true);
+                    std::future::pending::<()>().await
+                } => {}
+            }
+            if !q.is_empty() {
+                tracing::info!(exporter = %self.inner.id, batches = q.len(), signal = %self.signal, "undelivered batches stay in the persistent queue for the next start");
+            }
+            return;
+        }
         // Closing the channel lets workers finish what is queued, then stop.
         self.tx.lock().await.take();
-        let workers = std::mem::take(&mut *self.workers.lock().await);
         let deadline = tokio::time::sleep(self.drain_deadline);
         tokio::pin!(deadline);
         let all = futures::future::join_all(workers);

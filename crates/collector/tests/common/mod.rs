@@ -112,7 +112,14 @@ impl LogsService for Backend {
 
 /// Starts an OTLP/gRPC backend on 127.0.0.1 (a free port).
 pub async fn backend() -> (SocketAddr, Arc<Received>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    backend_on(0).await
+}
+
+/// Starts an OTLP/gRPC backend on 127.0.0.1:`port`.
+pub async fn backend_on(port: u16) -> (SocketAddr, Arc<Received>) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let rec = Arc::new(Received::default());
     let b = Backend(rec.clone());
@@ -236,6 +243,14 @@ fn unsafe_kill(pid: u32, sig: i32) {
         .arg(format!("-{sig}"))
         .arg(pid.to_string())
         .status();
+}
+
+impl Collector {
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Collector {

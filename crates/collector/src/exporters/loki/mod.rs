@@ -177,13 +177,14 @@ impl ComponentConfig for LokiConfig {
 fn build(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
     let cfg: LokiConfig = registry::parse(node, &format!("exporters::{}", ctx.id))?;
     let sender = LokiSender::new(&cfg)?;
-    Ok(QueuedExporter::new(
+    QueuedExporter::new(
         &ctx,
         signal,
         sender,
         cfg.sending_queue.clone(),
         cfg.retry_on_failure.clone(),
-    ))
+    )
+    .map(|e| e as SharedConsumer)
 }
 
 pub struct LokiSender {
