@@ -196,7 +196,8 @@ def bargauge(title, targets, unit="short", description="", thresholds=None):
 
 def table(title, expr, value_name, unit="short", description="", columns=()):
     """An instant query shown as a table: one row per series, `columns` in that order."""
-    order = {name: i for i, name in enumerate([*columns, value_name])}
+    # indexByName and excludeByName take the query's field names, before renameByName.
+    order = {name: i for i, name in enumerate([*columns, "Value"])}
     return {
         "type": "table",
         "title": title,

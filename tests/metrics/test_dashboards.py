@@ -11,6 +11,8 @@ Prometheus's HTTP API and checks that:
 
 - each returns at least one series with a real (not NaN) value;
 - each query with exemplars turned on has exemplars (trace ids) to link to;
+- the numbers tell what the traffic did (STORY: errors, declines, compensations, a cold
+  start, the call graph);
 - every recording and alerting rule evaluates without error.
 
 Prints a table of panel → series, then stops everything it started. Needs the release
@@ -55,6 +57,24 @@ SIGNS_OF_LIFE = [
     'payments_amount_count{job="payment-service"}',
     'traces_span_metrics_calls_total{service_name="fraud-check", faas_coldstart="true"}',
     'otelcol_receiver_accepted_spans_total{collector="agent"}',
+]
+# What the panels must say after this traffic, beyond "there is data": the story a learner
+# reads. (PromQL at the end of the run, variables as in the dashboards.)
+STORY = [
+    ("order-service answered some 5xx (gateway timeouts)",
+     'sum(increase(http_server_request_duration_seconds_count{job="order-service", http_response_status_code=~"5.."}[5m])) > 0'),
+    ("the availability SLO sees those errors",
+     'job:slo_errors_per_request:ratio_rate1h{job="order-service"} > 0'),
+    ("some payments were declined",
+     "sum(increase(payments_declined_total[5m])) > 0"),
+    ("failed checkouts released their stock (compensation)",
+     'sum(increase(http_server_request_duration_seconds_count{job="inventory-service", http_route="/inventory/release"}[5m])) > 0'),
+    ("the Lambda had a cold start, tagged by faas.coldstart",
+     'sum(traces_span_metrics_calls_total{service_name="fraud-check", faas_coldstart="true"}) >= 1'),
+    ("the service graph has order-service -> payment-service",
+     'sum(rate(http_client_request_duration_seconds_count{job="order-service", server_port="8081"}[1m])) > 0'),
+    ("the agent forwarded spans to the gateway",
+     'sum(increase(otelcol_exporter_sent_spans_total{collector="agent"}[5m])) > 0'),
 ]
 # Long enough for the services' 5 s metric export, the gateway's 5 s span metrics flush and
 # a 5 s scrape to all happen after the last request.
@@ -276,6 +296,11 @@ def exercise(args, bin_dir, prometheus_bin, workdir, processes):
         rows.append((q, finite, total, exemplars))
 
     print_table(rows)
+    for what, expr in STORY:
+        if prom.api("query", query=expr, time=f"{end:.3f}")["result"]:
+            log(f"ok: {what}")
+        else:
+            failures.append(f"the dashboards do not show that {what}: {expr} is empty")
     for group in prom.api("rules")["groups"]:
         for rule in group["rules"]:
             if rule.get("health") != "ok":
