@@ -117,6 +117,30 @@ pub struct Host {
     pub ready: std::sync::atomic::AtomicBool,
     /// Extensions other components may use by id (e.g. a storage for a persistent queue).
     pub extensions: std::sync::Mutex<BTreeMap<String, Arc<dyn std::any::Any + Send + Sync>>>,
+    /// Exporters whose sends are currently failing, with the time of the first failure in
+    /// the current run of failures (health_check reads it).
+    pub failing_exporters: std::sync::Mutex<BTreeMap<String, (std::time::Instant, String)>>,
+}
+
+impl Host {
+    /// Records the outcome of one send attempt of exporter `id`.
+    pub fn exporter_outcome(&self, id: &str, error: Option<&str>) {
+        let mut f = self
+            .failing_exporters
+            .lock()
+            .expect("failing exporters lock");
+        match error {
+            None => {
+                f.remove(id);
+            }
+            Some(e) => {
+                let entry = f
+                    .entry(id.to_string())
+                    .or_insert_with(|| (std::time::Instant::now(), String::new()));
+                entry.1 = e.to_string();
+            }
+        }
+    }
 }
 
 /// Hands every batch to several consumers. The last one gets the original; only the others

@@ -479,3 +479,52 @@ async fn memory_limiter_refusals_are_retryable_on_both_transports() {
     );
     drop(c);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_check_turns_unhealthy_while_exports_keep_failing_and_recovers() {
+    let (addr, rec) = backend().await;
+    rec.unavailable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let p = Ports {
+        grpc: free_port(),
+        http: free_port(),
+        health: free_port(),
+        metrics: free_port(),
+    };
+    let cfg = forwarding_config(p.grpc, p.http, p.health, p.metrics, addr).replace(
+        &format!("endpoint: 127.0.0.1:{}\nreceivers", p.health),
+        &format!("endpoint: 127.0.0.1:{}\n    check_collector_pipeline:\n      enabled: true\n      interval: 500ms\nreceivers", p.health),
+    );
+    let mut c = Collector::start(&cfg);
+    c.wait_healthy(p.health).await;
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/v1/traces", p.http))
+        .header("content-type", "application/json")
+        .body(TRACE_JSON)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let health = format!("http://127.0.0.1:{}/", p.health);
+    let mut body = String::new();
+    for _ in 0..100 {
+        let r = reqwest::get(&health).await.unwrap();
+        if r.status() == 503 {
+            body = r.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        body.contains("\"exporter\":\"otlp\"") && body.contains("backend is down"),
+        "unhealthy with the failing exporter named: {body}"
+    );
+    rec.unavailable
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(eventually(10, || rec.span_ids().len() == 1).await);
+    assert_eq!(
+        reqwest::get(&health).await.unwrap().status(),
+        200,
+        "healthy again after a successful export"
+    );
+}

@@ -150,6 +150,7 @@ pub trait Sender: Send + Sync + 'static {
 
 struct Inner<S> {
     id: String,
+    host: Arc<crate::component::Host>,
     sender: S,
     retry: RetryConfig,
     metrics: ExporterMetrics,
@@ -168,10 +169,12 @@ impl<S: Sender> Inner<S> {
         loop {
             match self.sender.send(batch).await {
                 Ok(()) => {
+                    self.host.exporter_outcome(&self.id, None);
                     self.metrics.sent.add(n);
                     return Ok(());
                 }
                 Err(e) => {
+                    self.host.exporter_outcome(&self.id, Some(&e.message));
                     let elapsed = start.elapsed();
                     let out_of_time = !self.retry.max_elapsed_time.0.is_zero()
                         && elapsed >= self.retry.max_elapsed_time.0;
@@ -241,6 +244,7 @@ impl<S: Sender> QueuedExporter<S> {
         let metrics = ExporterMetrics::new(&ctx.telemetry, &id, signal);
         let inner = Arc::new(Inner {
             id: id.clone(),
+            host: ctx.host.clone(),
             sender,
             retry,
             metrics,

@@ -1,5 +1,8 @@
 //! The `health_check` extension (the Go collector's healthcheckextension): an HTTP endpoint
-//! answering 200 once every pipeline runs and 503 while starting or shutting down.
+//! answering 200 once every pipeline runs and 503 while starting or shutting down — and,
+//! with `check_collector_pipeline.enabled`, 503 while an exporter has been failing without
+//! a single success for longer than `check_collector_pipeline.interval`, so a collector whose
+//! backend is gone does not look healthy.
 
 use crate::component::{BuildContext, Extension, Host};
 use crate::config::Node;
@@ -27,6 +30,30 @@ pub struct HealthCheckConfig {
     pub endpoint: String,
     /// URL path. Default /.
     pub path: String,
+    pub check_collector_pipeline: PipelineCheck,
+}
+
+/// `check_collector_pipeline`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineCheck {
+    /// Report unhealthy while exports fail. Default false.
+    pub enabled: bool,
+    /// How long an exporter may fail continuously before the collector is unhealthy.
+    /// Default 5m.
+    pub interval: crate::config::GoDuration,
+    /// Accepted for compatibility with Go configs; failing time is what counts here.
+    pub exporter_failure_threshold: u64,
+}
+
+impl Default for PipelineCheck {
+    fn default() -> Self {
+        PipelineCheck {
+            enabled: false,
+            interval: crate::config::GoDuration::secs(300),
+            exporter_failure_threshold: 5,
+        }
+    }
 }
 
 impl Default for HealthCheckConfig {
@@ -34,6 +61,7 @@ impl Default for HealthCheckConfig {
         HealthCheckConfig {
             endpoint: "127.0.0.1:13133".into(),
             path: "/".into(),
+            check_collector_pipeline: PipelineCheck::default(),
         }
     }
 }
@@ -49,6 +77,35 @@ impl ComponentConfig for HealthCheckConfig {
         }
         v
     }
+}
+
+fn health(host: &Host, check: &PipelineCheck) -> (StatusCode, axum::Json<serde_json::Value>) {
+    if !host.ready.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "Server not available"})),
+        );
+    }
+    if check.enabled {
+        let failing: Vec<serde_json::Value> = host
+            .failing_exporters
+            .lock()
+            .expect("failing exporters lock")
+            .iter()
+            .filter(|(_, (since, _))| since.elapsed() >= check.interval.0)
+            .map(|(id, (since, error))| serde_json::json!({"exporter": id, "failing_for_seconds": since.elapsed().as_secs(), "last_error": error}))
+            .collect();
+        if !failing.is_empty() {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "Exporters failing", "failing": failing})),
+            );
+        }
+    }
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({"status": "Server available"})),
+    )
 }
 
 fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
@@ -80,23 +137,13 @@ impl Extension for HealthCheck {
                 )
             })?;
         let host = self.host.clone();
+        let check = self.cfg.check_collector_pipeline.clone();
         let app = axum::Router::new().route(
             &self.cfg.path,
             axum::routing::get(move || {
                 let host = host.clone();
-                async move {
-                    if host.ready.load(Ordering::SeqCst) {
-                        (
-                            StatusCode::OK,
-                            axum::Json(serde_json::json!({"status": "Server available"})),
-                        )
-                    } else {
-                        (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            axum::Json(serde_json::json!({"status": "Server not available"})),
-                        )
-                    }
-                }
+                let check = check.clone();
+                async move { health(&host, &check) }
             }),
         );
         tracing::info!(extension = %self.id, address = %self.cfg.endpoint, "health check listening");
