@@ -100,3 +100,91 @@ def queries():
                     exemplar=bool(t.get("exemplar")),
                 ))
     return found
+
+
+TOKEN = re.compile(r'''\s*(?:("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|([a-zA-Z_:][a-zA-Z0-9_:]*)|(\d[\w.]*)|(=~|!~|!=|==|>=|<=|.))''')
+KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or",
+            "unless", "bool", "offset", "atan2",
+            # Aggregations may be followed by `by (...)` rather than `(`.
+            "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
+            "bottomk", "topk", "quantile"}
+LABEL_LISTS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+
+
+def tokens(promql):
+    pos = 0
+    out = []
+    while pos < len(promql):
+        match = TOKEN.match(promql, pos)
+        if not match or match.end() == pos:
+            break
+        pos = match.end()
+        string, ident, number, punct = match.groups()
+        if string is not None:
+            out.append(("str", string))
+        elif ident is not None:
+            out.append(("id", ident))
+        elif number is not None:
+            out.append(("num", number))
+        elif punct is not None and punct.strip():
+            out.append(("p", punct))
+    return out
+
+
+@dataclass(frozen=True)
+class Selector:
+    """An instant-vector selector: a metric name and the label names its matchers use."""
+
+    metric: str
+    labels: tuple
+
+    def checks(self):
+        """PromQL selectors that must match series if the names are right: the metric, and
+        the metric with each matched label present. (Values may rightly match nothing:
+        `status_code="STATUS_CODE_ERROR"` when nothing failed.)"""
+        yield self.metric
+        for label in self.labels:
+            yield f'{self.metric}{{{label}!=""}}'
+
+
+def selectors(promql):
+    """The instant-vector selectors of a PromQL expression, in order: what must exist for
+    the query to mean anything. A query can return data while one of its selectors matches
+    nothing (`x or vector(0)`); checking each selector catches a misspelt x there too."""
+    toks = tokens(promql)
+    found = []
+    i = 0
+    while i < len(toks):
+        kind, text = toks[i]
+        nxt = toks[i + 1] if i + 1 < len(toks) else ("", "")
+        if kind == "id" and text in LABEL_LISTS and nxt == ("p", "("):
+            # by (a, b): label names, not metrics.
+            depth, i = 0, i + 1
+            while i < len(toks):
+                if toks[i] == ("p", "("):
+                    depth += 1
+                elif toks[i] == ("p", ")"):
+                    depth -= 1
+                    if depth == 0:
+                        break
+                i += 1
+            i += 1
+            continue
+        if kind == "id" and (text in KEYWORDS or nxt == ("p", "(")):
+            i += 1
+            continue
+        if kind == "id":
+            labels = []
+            j = i + 1
+            if nxt == ("p", "{"):
+                k = j
+                while k < len(toks) and toks[k] != ("p", "}"):
+                    if toks[k][0] == "id" and k + 1 < len(toks) and toks[k + 1][1] in ("=", "!=", "=~", "!~"):
+                        labels.append(toks[k][1])
+                    k += 1
+                j = k + 1
+            found.append(Selector(text, tuple(labels)))
+            i = j
+            continue
+        i += 1
+    return found

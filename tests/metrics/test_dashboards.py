@@ -9,7 +9,8 @@ compensations happen); waits for the last spans and metrics to be scraped; then 
 dashboard query as Grafana would (variables filled in, range queries over the run) through
 Prometheus's HTTP API and checks that:
 
-- each returns at least one series with a real (not NaN) value;
+- each returns at least one series with a real (not NaN) value, and every metric it names
+  exists with every label it matches on (so `x or vector(0)` cannot hide a misspelt x);
 - each query with exemplars turned on has exemplars (trace ids) to link to;
 - the numbers tell what the traffic did (STORY: errors, declines, compensations, a cold
   start, the call graph);
@@ -269,6 +270,7 @@ def exercise(args, bin_dir, prometheus_bin, workdir, processes):
 
     failures = []
     rows = []
+    matched = {}  # selector → whether it matched series during the run
     end = time.time()
     begin = traffic_start - 10
     for q in dq.queries():
@@ -283,6 +285,16 @@ def exercise(args, bin_dir, prometheus_bin, workdir, processes):
             rows.append((q, 0, 0, None))
             continue
         finite, total = finite_series(data)
+        for selector in dq.selectors(q.promql):
+            for check in selector.checks():
+                if check not in matched:
+                    window = f"{int(end - begin) + 1}s"
+                    matched[check] = bool(prom.api(
+                        "query", query=f"count(last_over_time({check}[{window}]))",
+                        time=f"{end:.3f}")["result"])
+                if not matched[check]:
+                    failures.append(f"{q.label}: {check} matches no series (a misspelt "
+                                    "metric or label, hidden by `or`?)")
         exemplars = None
         if q.exemplar:
             found = prom.api("query_exemplars", query=q.promql, start=f"{begin:.3f}",
