@@ -249,6 +249,19 @@ async fn drive(c: &Client, lab: &Lab) {
             .len(),
         3
     );
+    let slow = c
+        .find_all(Locator::Css(".span-row .slow-mark"))
+        .await
+        .unwrap();
+    assert_eq!(slow.len(), 1);
+    assert!(
+        c.find(Locator::Css(
+            ".span-row[data-span-id='a000000000000006'] .slow-mark"
+        ))
+        .await
+        .is_ok(),
+        "payment.authorize is marked as the slowest span"
+    );
     let head = c
         .find(Locator::Css(".trace-head"))
         .await

@@ -323,13 +323,14 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
       const [labelPos, labelCls] = left + width <= 75 ? [`left:${(left + width + 0.5).toFixed(3)}%`, ""]
         : left >= 12 ? [`right:${(100 - left + 0.5).toFixed(3)}%`, ""]
         : [`left:${(left + 0.6).toFixed(3)}%`, " inside"];
-      return `<div class="span-row" data-idx="${i}" data-span-id="${s.spanID}" data-depth="${r.depth}">
+      return `<div class="span-row" tabindex="0" data-idx="${i}" data-span-id="${s.spanID}" data-depth="${r.depth}">
         <div class="span-label" style="padding-left:${0.3 + r.depth * 1.1}rem">
           <button class="toggle" type="button" aria-label="Collapse children" ${r.kids.length ? "" : "disabled"}>▾</button>
           <span class="svc-mark" style="background:${color}"></span>
           ${err ? `<span class="err-mark" title="error">!</span>` : ""}
           <span class="span-service">${esc(svc)}</span>
           <span class="span-name">${esc(s.operationName)}</span>
+          ${r === slowest && rows.length > 1 ? `<span class="slow-mark" title="the most time spent in this span itself">slowest</span>` : ""}
         </div>
         <div class="span-timeline"><div class="bar${err ? " error" : ""}" style="left:${left.toFixed(3)}%;width:${width.toFixed(3)}%;background:${color}"></div>
           <span class="bar-label${labelCls}" style="${labelPos}">${fmtDur(s.duration)}</span></div>
@@ -412,6 +413,17 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
         return;
       }
       openDetail(rowEl);
+    });
+    rowsEl.addEventListener("keydown", (e) => {
+      const rowEl = e.target.closest(".span-row");
+      if (!rowEl || e.target !== rowEl) return;
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openDetail(rowEl); }
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        const all = [...rowsEl.querySelectorAll(".span-row:not(.collapsed-hidden)")];
+        const next = all[all.indexOf(rowEl) + (e.key === "ArrowDown" ? 1 : -1)];
+        if (next) next.focus();
+      }
     });
     document.getElementById("goto-slowest").addEventListener("click", (e) => {
       e.preventDefault();
