@@ -5,6 +5,7 @@
   also checks the rule files they load);
 - promtool check rules and promtool test rules (prometheus/tests/*.yml: every alert,
   firing and not firing);
+- the unit tests of the query helpers (tests/metrics/test_queries.py);
 - grafana/build_dashboards.py --check: the dashboard JSON is what the generator writes;
 - every dashboard is JSON with a unique uid, unique panel ids, and data source uids that the
   provisioning (local and Kind) defines; every provisioned cross-reference (exemplar and
@@ -133,6 +134,9 @@ def main():
     test_files = sorted(p.relative_to(REPO).as_posix() for p in (PROMETHEUS_DIR / "tests").glob("*.yml"))
     checks.run("promtool test rules " + " ".join(test_files),
                [promtool, "test", "rules", *test_files])
+    checks.run("unit tests of tests/metrics/dashboard_queries.py",
+               [sys.executable, "-m", "unittest", "discover", "-q", "-s", "tests/metrics",
+                "-p", "test_queries.py"])
     checks.run("grafana/build_dashboards.py --check",
                [sys.executable, "grafana/build_dashboards.py", "--check"])
 
