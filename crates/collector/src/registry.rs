@@ -110,6 +110,7 @@ pub fn exporters() -> Vec<&'static ExporterFactory> {
         &crate::exporters::prometheus::FACTORY,
         &crate::exporters::loki::FACTORY,
         &crate::exporters::jaeger_storage_exporter::FACTORY,
+        &crate::exporters::loadbalancing::FACTORY,
     ]
 }
 

@@ -2,6 +2,7 @@
 pub mod debug;
 pub mod file;
 pub mod jaeger_storage_exporter;
+pub mod loadbalancing;
 pub mod loki;
 pub mod nop;
 pub mod otlp;

@@ -4,6 +4,7 @@
 
 use super::queue::{QueueConfig, QueuedExporter, RetryConfig, SendError, Sender};
 use crate::component::{BuildContext, SharedConsumer};
+use crate::extensions::bearertokenauth::{self, AuthSettings};
 use crate::config::{GoDuration, Node};
 use crate::otlp_codec::{self, Encoding};
 use crate::pdata::{Batch, Signal};
@@ -114,6 +115,8 @@ pub struct GrpcExporterConfig {
     pub retry_on_failure: RetryConfig,
     /// Accepted for compatibility with Go configs; one connection is used.
     pub balancer_name: Option<String>,
+    /// Send a token: `auth: {authenticator: bearertokenauth}`.
+    pub auth: Option<AuthSettings>,
 }
 
 impl Default for GrpcExporterConfig {
@@ -127,6 +130,7 @@ impl Default for GrpcExporterConfig {
             sending_queue: QueueConfig::default(),
             retry_on_failure: RetryConfig::default(),
             balancer_name: None,
+            auth: None,
         }
     }
 }
@@ -179,6 +183,18 @@ fn read(path: &str) -> anyhow::Result<Vec<u8>> {
 
 fn build_grpc(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
     let cfg: GrpcExporterConfig = registry::parse(node, &format!("exporters::{}", ctx.id))?;
+    grpc_exporter(&cfg, &ctx, signal)
+}
+
+/// An `otlp_grpc` exporter (sender, queue and retries) from an already validated config.
+/// Components that manage several OTLP exporters (the `loadbalancing` exporter, one per
+/// backend) build them through this.
+pub fn grpc_exporter(
+    cfg: &GrpcExporterConfig,
+    ctx: &BuildContext,
+    signal: Signal,
+) -> anyhow::Result<SharedConsumer> {
+    let cfg = cfg.clone();
     let uri = grpc_uri(&cfg.endpoint, &cfg.tls).map_err(anyhow::Error::msg)?;
     let mut ep = Endpoint::from_shared(uri.clone())?
         .timeout(cfg.timeout.0)
@@ -204,6 +220,10 @@ fn build_grpc(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<
             MetadataValue::try_from(v.as_str()).with_context(|| format!("header {k}"))?,
         );
     }
+    if let Some(a) = &cfg.auth {
+        let token = bearertokenauth::lookup(&ctx.host, a, &format!("exporters::{}", ctx.id))?;
+        headers.insert("authorization", MetadataValue::try_from(token.header_value()).context("token is not a valid header value")?);
+    }
     let compression = match cfg.compression.as_str() {
         "gzip" => Some(CompressionEncoding::Gzip),
         "zstd" => Some(CompressionEncoding::Zstd),
@@ -215,14 +235,8 @@ fn build_grpc(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<
         compression,
         endpoint: cfg.endpoint.clone(),
     };
-    QueuedExporter::new(
-        &ctx,
-        signal,
-        sender,
-        cfg.sending_queue,
-        cfg.retry_on_failure,
-    )
-    .map(|e| e as SharedConsumer)
+    QueuedExporter::new(ctx, signal, sender, cfg.sending_queue, cfg.retry_on_failure)
+        .map(|e| e as SharedConsumer)
 }
 
 struct GrpcSender {
@@ -319,6 +333,8 @@ pub struct HttpExporterConfig {
     pub timeout: GoDuration,
     pub sending_queue: QueueConfig,
     pub retry_on_failure: RetryConfig,
+    /// Send a token: `auth: {authenticator: bearertokenauth}`.
+    pub auth: Option<AuthSettings>,
 }
 
 impl Default for HttpExporterConfig {
@@ -335,6 +351,7 @@ impl Default for HttpExporterConfig {
             timeout: GoDuration::secs(5),
             sending_queue: QueueConfig::default(),
             retry_on_failure: RetryConfig::default(),
+            auth: None,
         }
     }
 }
@@ -417,6 +434,10 @@ fn build_http(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<
             v.parse().with_context(|| format!("header {k}"))?,
         );
     }
+    if let Some(a) = &cfg.auth {
+        let token = bearertokenauth::lookup(&ctx.host, a, &format!("exporters::{}", ctx.id))?;
+        headers.insert(http::header::AUTHORIZATION, token.header_value().parse().context("token is not a valid header value")?);
+    }
     let sender = HttpSender {
         client: https_client(&cfg.tls)?,
         url: url.parse().with_context(|| format!("invalid URL {url}"))?,
@@ -447,7 +468,7 @@ type HttpsClient = hyper_util::client::legacy::Client<
 /// An HTTP/1.1 and HTTP/2 client speaking plain HTTP or TLS (system roots, plus `ca_file`,
 /// plus a client certificate for mTLS). The crypto provider is passed explicitly rather than
 /// installed process-wide, so nothing else in the process is affected.
-fn https_client(tls: &TlsClientConfig) -> anyhow::Result<HttpsClient> {
+pub fn https_client(tls: &TlsClientConfig) -> anyhow::Result<HttpsClient> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let mut roots = rustls::RootCertStore::empty();
