@@ -122,6 +122,7 @@ pub fn extensions() -> Vec<&'static ExtensionFactory> {
     vec![
         &crate::extensions::health_check::FACTORY,
         &crate::extensions::file_storage::FACTORY,
+        &crate::extensions::bearertokenauth::FACTORY,
         &crate::extensions::jaeger_storage::FACTORY,
         &crate::extensions::jaeger_query::FACTORY,
     ]

@@ -205,6 +205,7 @@ pub fn validate(cfg: &Config, errors: &mut Errors) {
             }
         }
     }
+    warn_about_unsafe_acknowledgements(cfg, errors);
     for (id, (as_exporter, as_receiver)) in &connector_sides {
         if as_exporter != as_receiver {
             let d = cfg
@@ -251,6 +252,42 @@ pub fn validate(cfg: &Config, errors: &mut Errors) {
                     d.id
                 ),
             );
+        }
+    }
+}
+
+/// A persistent queue only keeps what reaches it: a batch processor that acknowledges on
+/// receipt can still lose acknowledged data in a crash.
+fn warn_about_unsafe_acknowledgements(cfg: &Config, errors: &mut Errors) {
+    for p in &cfg.pipelines {
+        let durable = p
+            .exporters
+            .iter()
+            .filter_map(|r| cfg.find(Section::Exporters, &r.id))
+            .any(|d| {
+                d.node
+                    .get("sending_queue")
+                    .and_then(|q| q.get("storage"))
+                    .is_some_and(|s| !s.is_null())
+            });
+        if !durable {
+            continue;
+        }
+        for r in &p.processors {
+            let Some(d) = cfg.find(Section::Processors, &r.id) else {
+                continue;
+            };
+            let waits = d.node.get("wait_for_result").is_some_and(|n| {
+                matches!(n.value, crate::config::Value::Bool(true))
+                    || n.scalar_text().as_deref() == Some("true")
+            });
+            if d.id.kind == "batch" && !waits {
+                errors.warn(
+                    Some(r.loc.clone()),
+                    format!("service::pipelines::{}::processors", p.id()),
+                    format!("\"{}\" acknowledges data before it reaches the persistent queue, so a crash can lose acknowledged data; set wait_for_result: true on it", r.id),
+                );
+            }
         }
     }
 }

@@ -65,10 +65,10 @@ service:
     let expected = format!(
         "invalid configuration (7 errors):
   {p}:5:19: receivers::otlp::protocols::grpc::endpoint: \"localhost\" is not host:port (for example 127.0.0.1:4317)
-  {p}:6:9: receivers::otlp::protocols::grpc::max_recv_msg_size: unknown key \"max_recv_msg_size\"; valid keys here: endpoint, max_recv_msg_size_mib
+  {p}:6:9: receivers::otlp::protocols::grpc::max_recv_msg_size: unknown key \"max_recv_msg_size\"; valid keys here: endpoint, max_recv_msg_size_mib, tls, auth
   {p}:7:3: receivers::zipkin: unknown receiver type \"zipkin\"; known receiver types: otlp
   {p}:10:14: processors::batch::timeout: invalid duration \"10\": use a number with a unit (ns, us, ms, s, m, h), e.g. 200ms, 10s, 1m30s
-  {p}:15:5: exporters::otlp/jaeger::compresion: unknown key \"compresion\"; valid keys here: endpoint, tls, headers, compression, timeout, sending_queue, retry_on_failure, balancer_name
+  {p}:15:5: exporters::otlp/jaeger::compresion: unknown key \"compresion\"; valid keys here: endpoint, tls, headers, compression, timeout, sending_queue, retry_on_failure, balancer_name, auth
   {p}:20:27: service::pipelines::traces::processors: processor \"memory_limiter\" is not defined (defined: batch)
   {p}:21:32: service::pipelines::traces::exporters: exporter \"otlp/tempo\" is not defined (defined: otlp/jaeger)
 ",
@@ -148,4 +148,18 @@ fn components_lists_every_type_with_a_description() {
     ] {
         assert!(out.contains(kind), "{kind} missing from:\n{out}");
     }
+}
+
+#[test]
+fn a_batch_that_acknowledges_before_a_persistent_queue_is_warned_about() {
+    let path = write(
+        "durable.yaml",
+        "extensions:\n  file_storage:\n    directory: /tmp/otel-lab-cli-queues\nreceivers:\n  otlp:\n    protocols:\n      grpc:\nprocessors:\n  batch:\nexporters:\n  otlp:\n    endpoint: 127.0.0.1:4317\n    sending_queue:\n      storage: file_storage\nservice:\n  extensions: [file_storage]\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlp]\n",
+    );
+    let (ok, _, err) = collector(&["validate", "--config", &path]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains(&format!("warning: {path}:20:20: service::pipelines::traces::processors: \"batch\" acknowledges data before it reaches the persistent queue")),
+        "{err}"
+    );
 }

@@ -24,7 +24,7 @@ receivers:
     protocols:
       http: {{endpoint: "127.0.0.1:{http}"}}
 processors:
-  batch: {{timeout: 100ms, send_batch_size: 500}}
+  batch: {{timeout: 100ms, send_batch_size: 500, wait_for_result: true}}
 exporters:
   otlp:
     endpoint: 127.0.0.1:{backend_port}

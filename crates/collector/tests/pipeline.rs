@@ -398,7 +398,7 @@ async fn the_ack_waits_for_the_batch_and_sigterm_flushes_it() {
     };
     // A batch that would wait a minute: only shutdown can send it.
     let cfg = forwarding_config(p.grpc, p.http, p.health, p.metrics, addr)
-        .replace("timeout: 100ms", "timeout: 60s");
+        .replace("timeout: 100ms", "timeout: 60s\n    wait_for_result: true");
     let mut c = Collector::start(&cfg);
     c.wait_healthy(p.health).await;
     let url = format!("http://127.0.0.1:{}/v1/traces", p.http);

@@ -4,8 +4,8 @@
 
 use super::queue::{QueueConfig, QueuedExporter, RetryConfig, SendError, Sender};
 use crate::component::{BuildContext, SharedConsumer};
-use crate::extensions::bearertokenauth::{self, AuthSettings};
 use crate::config::{GoDuration, Node};
+use crate::extensions::bearertokenauth::{self, AuthSettings};
 use crate::otlp_codec::{self, Encoding};
 use crate::pdata::{Batch, Signal};
 use crate::registry::{self, ComponentConfig, ExporterFactory};
@@ -222,7 +222,11 @@ pub fn grpc_exporter(
     }
     if let Some(a) = &cfg.auth {
         let token = bearertokenauth::lookup(&ctx.host, a, &format!("exporters::{}", ctx.id))?;
-        headers.insert("authorization", MetadataValue::try_from(token.header_value()).context("token is not a valid header value")?);
+        headers.insert(
+            "authorization",
+            MetadataValue::try_from(token.header_value())
+                .context("token is not a valid header value")?,
+        );
     }
     let compression = match cfg.compression.as_str() {
         "gzip" => Some(CompressionEncoding::Gzip),
@@ -436,7 +440,13 @@ fn build_http(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<
     }
     if let Some(a) = &cfg.auth {
         let token = bearertokenauth::lookup(&ctx.host, a, &format!("exporters::{}", ctx.id))?;
-        headers.insert(http::header::AUTHORIZATION, token.header_value().parse().context("token is not a valid header value")?);
+        headers.insert(
+            http::header::AUTHORIZATION,
+            token
+                .header_value()
+                .parse()
+                .context("token is not a valid header value")?,
+        );
     }
     let sender = HttpSender {
         client: https_client(&cfg.tls)?,

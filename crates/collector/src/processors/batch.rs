@@ -2,12 +2,13 @@
 //! `send_batch_size` or `timeout`, then sends them on as one batch of at most
 //! `send_batch_max_size` items.
 //!
-//! Unlike the Go processor, a caller's `consume` returns only once the batch holding its
-//! items has been handed downstream, with downstream's answer. So a client is never told
-//! "accepted" for data that only sits in this processor's memory: a crash loses nothing
-//! that was acknowledged, and a full exporter queue reaches the client as a retryable
-//! refusal instead of a silent drop. The cost is latency: an acknowledgement can wait up to
-//! `timeout`.
+//! By default, as in the Go processor, data is acknowledged as soon as it is in this
+//! processor's memory. With `wait_for_result: true` a caller's `consume` returns only once
+//! the batch holding its items has been handed downstream, with downstream's answer: a
+//! client is never told "accepted" for data that only sits in memory, so together with a
+//! persistent sending queue a crash loses nothing that was acknowledged, and a full exporter
+//! queue reaches the client as a retryable refusal instead of a silent drop. The cost is
+//! latency: an acknowledgement can wait up to `timeout`.
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
 use crate::config::{GoDuration, Node};
@@ -38,6 +39,9 @@ pub struct BatchConfig {
     pub send_batch_max_size: usize,
     /// Send what is waiting after this long even if the batch is not full. Default 200ms.
     pub timeout: GoDuration,
+    /// Acknowledge only after the batch holding the data was handed on (see above).
+    /// Default false.
+    pub wait_for_result: bool,
 }
 
 impl Default for BatchConfig {
@@ -46,6 +50,7 @@ impl Default for BatchConfig {
             send_batch_size: 8192,
             send_batch_max_size: 0,
             timeout: GoDuration::millis(200),
+            wait_for_result: false,
         }
     }
 }
@@ -198,16 +203,22 @@ impl Consumer for BatchProcessor {
             return self.next.consume(batch).await;
         }
         let (tx, rx) = oneshot::channel();
+        let wait = self.cfg.wait_for_result;
         let full = {
             let mut pending = self.pending.lock().await;
             pending.batch.append(batch);
-            pending.waiters.push(tx);
+            if wait {
+                pending.waiters.push(tx);
+            }
             (pending.batch.item_count() >= self.cfg.send_batch_size)
                 .then(|| pending.take(self.signal))
         };
         if let Some(taken) = full {
             self.size_trigger.add(1);
             self.send(taken).await;
+        }
+        if !wait {
+            return Ok(());
         }
         rx.await.unwrap_or_else(|_| {
             Err(ConsumeError::retryable(

@@ -2,6 +2,7 @@
 
 use super::{GrpcConfig, Sink, Transport};
 use crate::component::ConsumeError;
+use crate::extensions::bearertokenauth::BearerToken;
 use crate::pdata::Batch;
 use anyhow::Context;
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -16,9 +17,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
     trace_service_server::{TraceService, TraceServiceServer},
 };
+use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
 #[derive(Clone)]
@@ -78,6 +82,7 @@ impl LogsService for Otlp {
 pub(super) async fn serve(
     id: &str,
     cfg: &GrpcConfig,
+    token: Option<Arc<BearerToken>>,
     sink: Sink,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
@@ -92,25 +97,48 @@ pub(super) async fn serve(
     let addr = listener.local_addr()?;
     let limit = (cfg.max_recv_msg_size_mib * 1024 * 1024) as usize;
     let svc = Otlp(sink.clone());
+    // Every call passes this check; without `auth` it lets everything through.
+    let check = move |req: tonic::Request<()>| -> Result<tonic::Request<()>, Status> {
+        match &token {
+            Some(t) if !t.accepts(req.metadata().get("authorization").map(|v| v.as_bytes())) => {
+                Err(Status::unauthenticated("missing or wrong bearer token"))
+            }
+            _ => Ok(req),
+        }
+    };
     let mut routes = tonic::service::Routes::default();
     macro_rules! add {
         ($server:ident, $signal:expr) => {
             if sink.accepts($signal) {
-                routes = routes.add_service(
+                routes = routes.add_service(InterceptedService::new(
                     $server::new(svc.clone())
                         .max_decoding_message_size(limit)
                         .accept_compressed(CompressionEncoding::Gzip)
                         .accept_compressed(CompressionEncoding::Zstd)
                         .send_compressed(CompressionEncoding::Gzip),
-                );
+                    check.clone(),
+                ));
             }
         };
     }
     add!(TraceServiceServer, crate::pdata::Signal::Traces);
     add!(MetricsServiceServer, crate::pdata::Signal::Metrics);
     add!(LogsServiceServer, crate::pdata::Signal::Logs);
-    let router = tonic::transport::Server::builder().add_routes(routes);
-    tracing::info!(receiver = %id, address = %addr, "OTLP/gRPC receiver listening");
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &cfg.tls {
+        let mut t = ServerTlsConfig::new().identity(Identity::from_pem(
+            read(&tls.cert_file)?,
+            read(&tls.key_file)?,
+        ));
+        if let Some(ca) = &tls.client_ca_file {
+            t = t.client_ca_root(Certificate::from_pem(read(ca)?));
+        }
+        builder = builder
+            .tls_config(t)
+            .with_context(|| format!("receivers::{id}::protocols::grpc::tls"))?;
+    }
+    let router = builder.add_routes(routes);
+    tracing::info!(receiver = %id, address = %addr, tls = cfg.tls.is_some(), auth = cfg.auth.is_some(), "OTLP/gRPC receiver listening");
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let id = id.to_string();
     Ok(tokio::spawn(async move {
@@ -124,4 +152,8 @@ pub(super) async fn serve(
             tracing::error!(receiver = %id, error = %e, "OTLP/gRPC server failed");
         }
     }))
+}
+
+fn read(path: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {path}"))
 }

@@ -2,6 +2,7 @@
 //! the request's encoding with the status codes of the OTLP specification.
 
 use super::{HttpConfig, Sink, Transport};
+use crate::extensions::bearertokenauth::BearerToken;
 use crate::otlp_codec::{self, CodecError, Encoding};
 use crate::pdata::{Batch, Signal};
 use anyhow::Context;
@@ -12,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use prost::Message;
+use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -178,6 +180,7 @@ async fn not_found() -> Response {
 pub(super) async fn serve(
     id: &str,
     cfg: &HttpConfig,
+    token: Option<Arc<BearerToken>>,
     sink: Sink,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
@@ -212,6 +215,31 @@ pub(super) async fn serve(
         .fallback(not_found)
         .layer(DefaultBodyLimit::disable())
         .with_state(state);
+    if let Some(token) = token {
+        app = app.layer(axum::middleware::from_fn(
+            move |req: Request, next: axum::middleware::Next| {
+                let token = token.clone();
+                async move {
+                    if token.accepts(
+                        req.headers()
+                            .get(header::AUTHORIZATION)
+                            .map(|v| v.as_bytes()),
+                    ) {
+                        next.run(req).await
+                    } else {
+                        let mut r = error_response(
+                            StatusCode::UNAUTHORIZED,
+                            Encoding::Json,
+                            "missing or wrong bearer token".into(),
+                        );
+                        r.headers_mut()
+                            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                        r
+                    }
+                }
+            },
+        ));
+    }
     if let Some(cors) = &cfg.cors
         && !cors.allowed_origins.is_empty()
     {
@@ -236,8 +264,15 @@ pub(super) async fn serve(
         }
         app = app.layer(layer);
     }
-    tracing::info!(receiver = %id, address = %addr, "OTLP/HTTP receiver listening");
+    tracing::info!(receiver = %id, address = %addr, tls = cfg.tls.is_some(), auth = cfg.auth.is_some(), "OTLP/HTTP receiver listening");
     let id = id.to_string();
+    if let Some(tls) = &cfg.tls {
+        let acceptor = tokio_rustls::TlsAcceptor::from(
+            tls.rustls()
+                .with_context(|| format!("receivers::{id}::protocols::http::tls"))?,
+        );
+        return Ok(tokio::spawn(serve_tls(listener, acceptor, app, stop, id)));
+    }
     Ok(tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -249,4 +284,45 @@ pub(super) async fn serve(
             tracing::error!(receiver = %id, error = %e, "OTLP/HTTP server failed");
         }
     }))
+}
+
+/// axum behind TLS: one task per connection; a failed handshake (wrong client certificate,
+/// plain HTTP on the TLS port) affects that connection only.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    id: String,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto;
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((tcp, peer)) = accepted else { continue };
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                let id = id.clone();
+                connections.spawn(async move {
+                    match acceptor.accept(tcp).await {
+                        Ok(tls) => {
+                            let svc = hyper_util::service::TowerToHyperService::new(app);
+                            if let Err(e) = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), svc).await {
+                                tracing::debug!(receiver = %id, %peer, error = %e, "connection ended with an error");
+                            }
+                        }
+                        Err(e) => tracing::warn!(receiver = %id, %peer, error = %e, "TLS handshake failed"),
+                    }
+                });
+            }
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+    // In-flight requests get a moment to finish.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
 }

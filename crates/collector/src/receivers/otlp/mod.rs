@@ -16,6 +16,7 @@ mod http;
 
 use crate::component::{BuildContext, ConsumeError, Consumers, Receiver};
 use crate::config::{Errors, Node, Value};
+use crate::extensions::bearertokenauth::{self, AuthSettings, BearerToken};
 use crate::pdata::{Batch, Signal};
 use crate::registry::{self, ComponentConfig, ReceiverFactory};
 use crate::telemetry::ReceiverMetrics;
@@ -42,6 +43,10 @@ pub struct GrpcConfig {
     pub endpoint: String,
     /// Largest accepted message after decompression, in MiB. Default 4.
     pub max_recv_msg_size_mib: u64,
+    /// Serve TLS (and require client certificates with client_ca_file).
+    pub tls: Option<TlsServerConfig>,
+    /// Require a token: `auth: {authenticator: bearertokenauth}`.
+    pub auth: Option<AuthSettings>,
 }
 
 impl Default for GrpcConfig {
@@ -49,6 +54,8 @@ impl Default for GrpcConfig {
         GrpcConfig {
             endpoint: "127.0.0.1:4317".into(),
             max_recv_msg_size_mib: 4,
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -68,6 +75,10 @@ pub struct HttpConfig {
     pub logs_url_path: String,
     /// CORS for browser clients; off unless allowed_origins is set.
     pub cors: Option<CorsConfig>,
+    /// Serve TLS (and require client certificates with client_ca_file).
+    pub tls: Option<TlsServerConfig>,
+    /// Require a token: `auth: {authenticator: bearertokenauth}`.
+    pub auth: Option<AuthSettings>,
 }
 
 impl Default for HttpConfig {
@@ -79,6 +90,8 @@ impl Default for HttpConfig {
             metrics_url_path: "/v1/metrics".into(),
             logs_url_path: "/v1/logs".into(),
             cors: None,
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -103,6 +116,9 @@ impl ComponentConfig for GrpcConfig {
         if self.max_recv_msg_size_mib == 0 {
             v.push(("max_recv_msg_size_mib", "must be at least 1".into()));
         }
+        if let Some(t) = &self.tls {
+            v.extend(t.problems());
+        }
         v
     }
 }
@@ -116,6 +132,9 @@ impl ComponentConfig for HttpConfig {
         if self.max_request_body_size == 0 {
             v.push(("max_request_body_size", "must be greater than 0".into()));
         }
+        if let Some(t) = &self.tls {
+            v.extend(t.problems());
+        }
         for (k, p) in [
             ("traces_url_path", &self.traces_url_path),
             ("metrics_url_path", &self.metrics_url_path),
@@ -126,6 +145,74 @@ impl ComponentConfig for HttpConfig {
             }
         }
         v
+    }
+}
+
+/// `tls` on a receiver protocol, as the Go collector's configtls server settings.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsServerConfig {
+    /// PEM certificate (chain) the server presents. Required.
+    pub cert_file: String,
+    /// PEM private key of that certificate. Required.
+    pub key_file: String,
+    /// PEM CA; when set, clients must present a certificate it signed (mTLS).
+    pub client_ca_file: Option<String>,
+}
+
+impl TlsServerConfig {
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        for (what, f) in [
+            ("cert_file", Some(&self.cert_file)),
+            ("key_file", Some(&self.key_file)),
+            ("client_ca_file", self.client_ca_file.as_ref()),
+        ] {
+            match f {
+                Some(f) if f.is_empty() => v.push(("tls", format!("{what} is required"))),
+                Some(f) if !std::path::Path::new(f).is_file() => {
+                    v.push(("tls", format!("{what} \"{f}\" does not exist")))
+                }
+                _ => {}
+            }
+        }
+        v
+    }
+
+    /// A rustls server config (HTTP/2 and HTTP/1.1 via ALPN).
+    pub fn rustls(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+        use anyhow::Context;
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certs = CertificateDer::pem_file_iter(&self.cert_file)
+            .with_context(|| format!("cannot read {}", self.cert_file))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_file(&self.key_file)
+            .with_context(|| format!("cannot read {}", self.key_file))?;
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?;
+        let builder = match &self.client_ca_file {
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for c in CertificateDer::pem_file_iter(ca)
+                    .with_context(|| format!("cannot read {ca}"))?
+                {
+                    roots.add(c?)?;
+                }
+                builder.with_client_cert_verifier(
+                    rustls::server::WebPkiClientVerifier::builder_with_provider(
+                        Arc::new(roots),
+                        provider,
+                    )
+                    .build()?,
+                )
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut cfg = builder.with_single_cert(certs, key)?;
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(cfg))
     }
 }
 
@@ -224,6 +311,7 @@ fn build(
     let (stop_tx, _) = watch::channel(false);
     Ok(Arc::new(OtlpReceiver {
         id: ctx.id.to_string(),
+        host: ctx.host.clone(),
         grpc: parsed.grpc,
         http: parsed.http,
         sink: Sink::new(&ctx, consumers),
@@ -305,6 +393,7 @@ impl Sink {
 
 struct OtlpReceiver {
     id: String,
+    host: Arc<crate::component::Host>,
     grpc: Option<GrpcConfig>,
     http: Option<HttpConfig>,
     sink: Sink,
@@ -315,12 +404,40 @@ struct OtlpReceiver {
 #[async_trait]
 impl Receiver for OtlpReceiver {
     async fn start(&self) -> anyhow::Result<()> {
+        let auth =
+            |a: &Option<AuthSettings>, proto: &str| -> anyhow::Result<Option<Arc<BearerToken>>> {
+                a.as_ref()
+                    .map(|a| {
+                        bearertokenauth::lookup(
+                            &self.host,
+                            a,
+                            &format!("receivers::{}::protocols::{proto}", self.id),
+                        )
+                    })
+                    .transpose()
+            };
         if let Some(cfg) = &self.grpc {
-            let h = grpc::serve(&self.id, cfg, self.sink.clone(), self.stop.subscribe()).await?;
+            let token = auth(&cfg.auth, "grpc")?;
+            let h = grpc::serve(
+                &self.id,
+                cfg,
+                token,
+                self.sink.clone(),
+                self.stop.subscribe(),
+            )
+            .await?;
             self.tasks.lock().expect("tasks lock").push(h);
         }
         if let Some(cfg) = &self.http {
-            let h = http::serve(&self.id, cfg, self.sink.clone(), self.stop.subscribe()).await?;
+            let token = auth(&cfg.auth, "http")?;
+            let h = http::serve(
+                &self.id,
+                cfg,
+                token,
+                self.sink.clone(),
+                self.stop.subscribe(),
+            )
+            .await?;
             self.tasks.lock().expect("tasks lock").push(h);
         }
         Ok(())
