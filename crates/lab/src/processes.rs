@@ -277,6 +277,7 @@ pub const PROCESSES: &[ProcessSpec] = &[
             "--config.file={repo}/prometheus/prometheus-local.yml",
             "--storage.tsdb.path={state}/prometheus",
             "--web.listen-address=127.0.0.1:9090",
+            "--enable-feature=exemplar-storage",
         ],
         env: &[],
         ports: &[port(9090, "web UI and API")],
