@@ -3,11 +3,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 RELEASE := $(TARGET_DIR)/release
+DEBUG := $(TARGET_DIR)/debug
 
 # Passed to the load generator: make traffic ARGS="--scenario failures --duration 1m"
 ARGS ?=
 
-.PHONY: help run build test lint fmt clippy traffic lambda-zip bench validate-configs metrics-lint metrics-e2e
+.PHONY: help run build test test-build lint fmt clippy traffic lambda-zip bench validate-configs metrics-lint metrics-e2e
 
 help:
 	@echo "make run          build and start the whole lab as local processes (Ctrl-C stops it)"
@@ -32,11 +33,15 @@ fmt:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-validate-configs:
-	$(CARGO) build -p collector
+# Tests, the binaries they start and the lints all use one debug build: building one crate
+# alone would resolve other dependency features and compile everything a second time.
+test-build:
+	$(CARGO) test --workspace --no-run
+
+validate-configs: test-build
 	@for f in crates/collector/configs/*/*.yaml; do \
 		echo "collector validate --config $$f"; \
-		$(TARGET_DIR)/debug/collector validate --config $$f || exit 1; \
+		$(DEBUG)/collector validate --config $$f || exit 1; \
 	done
 
 # Prometheus configs, rules and their unit tests, Grafana provisioning and dashboards.
@@ -44,13 +49,14 @@ metrics-lint:
 	python3 tests/metrics/lint.py
 
 # Every dashboard query answered by a real Prometheus scraping a real lab under traffic.
-metrics-e2e: build
-	python3 tests/metrics/test_dashboards.py --bin-dir $(RELEASE)
+metrics-e2e: test-build
+	python3 tests/metrics/test_dashboards.py --bin-dir $(DEBUG)
 
 lint: fmt clippy validate-configs metrics-lint
 
-test: lint metrics-e2e
+test: lint
 	$(CARGO) test --workspace
+	$(MAKE) metrics-e2e
 
 lambda-zip:
 	bash crates/lambda-handler/package.sh
