@@ -16,6 +16,8 @@ help:
 	@echo "make test         formatting, lints and every test"
 	@echo "make lambda-zip   build bootstrap.zip for AWS Lambda (provided.al2023)"
 	@echo "make bench        collector benchmarks"
+	@echo "make setup        the lab on Kind + LocalStack (docs/kind.md); make status, make logs SERVICE=...,"
+	@echo "                  make jaeger, make grafana; make teardown removes it"
 
 build:
 	$(CARGO) build --release --workspace --bins
@@ -52,7 +54,7 @@ metrics-lint:
 metrics-e2e: test-build
 	python3 tests/metrics/test_dashboards.py --bin-dir $(DEBUG)
 
-lint: fmt clippy validate-configs metrics-lint
+lint: fmt clippy validate-configs metrics-lint kind-lint
 
 test: lint
 	$(CARGO) test --workspace
@@ -63,3 +65,34 @@ lambda-zip:
 
 bench:
 	$(CARGO) bench -p collector
+
+# The Kind + LocalStack lab (docs/kind.md). Images are tagged with the workspace version.
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+SERVICE ?=
+
+.PHONY: setup status logs jaeger grafana teardown images kind-lint
+
+images:
+	VERSION=$(VERSION) scripts/images.sh
+
+setup:
+	VERSION=$(VERSION) scripts/setup.sh
+
+status:
+	scripts/status.sh
+
+logs:
+	scripts/logs.sh "$(SERVICE)"
+
+jaeger:
+	@scripts/urls.sh jaeger
+
+grafana:
+	@scripts/urls.sh grafana
+
+teardown:
+	scripts/teardown.sh
+
+# Static checks of k8s/, the Dockerfile and the lab scripts (no Docker needed).
+kind-lint:
+	CARGO_TARGET_DIR=$(TARGET_DIR) python3 scripts/kind_lint.py

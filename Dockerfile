@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+# One image per binary of the workspace, for the Kind lab (k8s/) and the containers beside it
+# (scripts/). `make images` builds otel-lab/<bin>:<version> for collector, order-service,
+# payment-service and inventory-service:
+#
+#   docker build --build-arg BIN=order-service -t otel-lab/order-service:0.1.0 .
+#
+# Dependencies are compiled in their own layer (cargo-chef: a recipe of the manifests only),
+# so editing the lab's code rebuilds only the lab's crates, and the four images share it.
+# The Lambda package is a stage too, for hosts whose cargo cannot build a Linux binary:
+#
+#   docker build --target lambda-zip --output type=local,dest=target/lambda .
+
+ARG RUST_VERSION=1.95
+
+FROM rust:${RUST_VERSION}-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
+WORKDIR /src
+
+# The recipe changes only when a Cargo.toml or Cargo.lock does.
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS dependencies
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --recipe-path recipe.json
+
+FROM dependencies AS builder
+COPY . .
+ARG BIN
+RUN test -n "${BIN}" || { echo "pass --build-arg BIN=<collector|order-service|payment-service|inventory-service>" >&2; exit 1; }
+RUN cargo build --release --bin "${BIN}" \
+    && mkdir -p /out \
+    && cp "target/release/${BIN}" /out/app
+
+# fraud-check for Lambda's provided.al2023 runtime (glibc 2.34; Debian 12's toolchain
+# produces binaries it runs). package.sh zips with python3 when zip is absent.
+FROM dependencies AS lambda-build
+COPY . .
+RUN bash crates/lambda-handler/package.sh /out/bootstrap.zip
+
+FROM scratch AS lambda-zip
+COPY --from=lambda-build /out/bootstrap.zip /bootstrap.zip
+
+# glibc and libgcc, nothing else: no shell, no package manager. `nonroot` runs as 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+ARG BIN
+LABEL org.opencontainers.image.title="otel-lab ${BIN}" \
+      org.opencontainers.image.source="otel-lab" \
+      org.opencontainers.image.description="otel-lab ${BIN} (see docs/kind.md)"
+COPY --from=builder /out/app /usr/local/bin/app
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/app"]

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Starts LocalStack (community edition, pinned 4.x) on the `kind` Docker network, so the
+# Lambda containers it starts (LAMBDA_DOCKER_NETWORK) reach the gateway's NodePort on the
+# Kind node. Its gateway is published on 127.0.0.1:4566 for awslocal. Idempotent.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR/../scripts
+# shellcheck source=../scripts/lib.sh
+source "$(dirname "$0")/../scripts/lib.sh"
+
+if container_exists "$LOCALSTACK_CONTAINER"; then
+    docker start "$LOCALSTACK_CONTAINER" >/dev/null
+else
+    say "starting LocalStack ($LOCALSTACK_IMAGE)"
+    args=(
+        --detach
+        --name "$LOCALSTACK_CONTAINER"
+        --network "$NETWORK"
+        --publish 127.0.0.1:4566:4566
+        --memory 1g
+        --env "SERVICES=lambda,iam,sts,logs"
+        --env LAMBDA_DOCKER_NETWORK="$NETWORK"
+        # Lambda containers are named after it (teardown finds them by this prefix).
+        --env MAIN_CONTAINER_NAME="$LOCALSTACK_CONTAINER"
+        --env LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT=60
+        --env DEBUG=0
+        # LocalStack starts each Lambda execution environment as a sibling container.
+        --volume /var/run/docker.sock:/var/run/docker.sock
+    )
+    # Only when set: the community 4.x image runs without a token; a token unlocks the
+    # licensed image for those who have one.
+    if [[ -n "${LOCALSTACK_AUTH_TOKEN:-}" ]]; then
+        args+=(--env LOCALSTACK_AUTH_TOKEN)
+    fi
+    docker run "${args[@]}" "$LOCALSTACK_IMAGE" >/dev/null
+fi
+
+say "waiting for LocalStack's Lambda service"
+for _ in $(seq 1 90); do
+    if curl -fsS http://127.0.0.1:4566/_localstack/health 2>/dev/null | grep -q '"lambda": "\(available\|running\)"'; then
+        exit 0
+    fi
+    sleep 2
+done
+docker logs --tail 50 "$LOCALSTACK_CONTAINER" >&2 || true
+die "LocalStack did not become ready in 3 minutes (its last log lines are above)"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make logs SERVICE=name`: the recent logs of one part of the lab, and then follows them.
+#   in the cluster: otel-agent, otel-gateway, order-service, jaeger, prometheus, grafana
+#   outside:        payment-service, payment-sidecar, inventory-service, localstack,
+#                   fraud-check (the Lambda's log group in LocalStack)
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+service="${1:-}"
+case "$service" in
+    otel-agent) kc logs --tail=100 --follow --prefix daemonset/otel-agent ;;
+    otel-gateway | order-service | jaeger | prometheus | grafana)
+        # Every replica, each line prefixed with its pod.
+        kc logs --tail=100 --follow --prefix --max-log-requests=5 \
+            --selector "app.kubernetes.io/name=$service"
+        ;;
+    payment-service) docker logs --tail 100 --follow "$PAYMENT_CONTAINER" ;;
+    payment-sidecar) docker logs --tail 100 --follow "$PAYMENT_SIDECAR" ;;
+    inventory-service) docker logs --tail 100 --follow "$INVENTORY_CONTAINER" ;;
+    localstack) docker logs --tail 100 --follow "$LOCALSTACK_CONTAINER" ;;
+    fraud-check) awslocal logs tail /aws/lambda/fraud-check --follow ;;
+    *)
+        die "SERVICE must be one of: otel-agent otel-gateway order-service jaeger prometheus grafana payment-service payment-sidecar inventory-service localstack fraud-check (e.g. make logs SERVICE=otel-gateway)"
+        ;;
+esac
