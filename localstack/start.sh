@@ -36,7 +36,7 @@ fi
 
 say "waiting for LocalStack's Lambda service"
 for _ in $(seq 1 90); do
-    if curl -fsS http://127.0.0.1:4566/_localstack/health 2>/dev/null | grep -q '"lambda": "\(available\|running\)"'; then
+    if curl -fsS http://127.0.0.1:4566/_localstack/health 2>/dev/null | grep -q '"lambda": *"\(available\|running\)"'; then
         exit 0
     fi
     sleep 2

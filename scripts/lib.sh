@@ -24,6 +24,11 @@ PAYMENT_SIDECAR="otel-lab-payment-sidecar"
 INVENTORY_CONTAINER="otel-lab-inventory-service"
 OUTSIDE_CONTAINERS=("$PAYMENT_CONTAINER" "$PAYMENT_SIDECAR" "$INVENTORY_CONTAINER" "$LOCALSTACK_CONTAINER")
 
+# LocalStack accepts any credentials; the region is part of the function URL's host name.
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+
 # The fixed ClusterIP of the Service `localstack` (k8s/workloads/outside.yaml).
 LOCALSTACK_CLUSTER_IP="10.96.0.66"
 # The gateway's NodePorts (k8s/collector/gateway-deployment.yaml).

@@ -16,10 +16,12 @@ for c in "${OUTSIDE_CONTAINERS[@]}"; do
     fi
 done
 # Lambda execution environments LocalStack left behind (it names them after itself).
-mapfile -t lambdas < <(docker ps --all --quiet --filter "name=${LOCALSTACK_CONTAINER}-lambda")
-if ((${#lambdas[@]})); then
-    say "removing ${#lambdas[@]} Lambda container(s)"
-    docker rm --force "${lambdas[@]}" >/dev/null
+# (No mapfile: macOS ships bash 3.2.)
+lambdas="$(docker ps --all --quiet --filter "name=${LOCALSTACK_CONTAINER}-lambda")"
+if [[ -n "$lambdas" ]]; then
+    say "removing the Lambda containers"
+    # shellcheck disable=SC2086 # one container id per word
+    docker rm --force $lambdas >/dev/null
 fi
 
 if command -v kind >/dev/null 2>&1 && cluster_exists; then
