@@ -36,7 +36,11 @@ def problem(msg: str) -> None:
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, **kw)
+    try:
+        return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, **kw)
+    except FileNotFoundError:
+        hint = "" if cmd[0] in ("make", "cargo") else " (pip install -r .ci/requirements.txt)"
+        return subprocess.CompletedProcess(cmd, 127, "", f"{cmd[0]}: command not found{hint}\n")
 
 
 def workspace_version() -> str:
