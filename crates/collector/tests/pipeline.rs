@@ -528,3 +528,171 @@ async fn health_check_turns_unhealthy_while_exports_keep_failing_and_recovers() 
         "healthy again after a successful export"
     );
 }
+
+fn encoded_request(
+    name: &str,
+    attribute: Option<opentelemetry_proto::tonic::common::v1::AnyValue>,
+) -> Vec<u8> {
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+    let span = Span {
+        trace_id: vec![1; 16],
+        span_id: vec![2; 8],
+        name: name.into(),
+        attributes: attribute
+            .map(|v| KeyValue {
+                key: "deep".into(),
+                value: Some(v),
+                ..Default::default()
+            })
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_protobuf_is_refused_on_both_transports() {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, any_value::Value};
+    let (mut c, p, rec) = forwarding_collector().await;
+    // Invalid UTF-8 where protobuf requires a string.
+    let mut bad_utf8 = encoded_request("ZZZZ", None);
+    let at = bad_utf8.windows(4).position(|w| w == b"ZZZZ").unwrap();
+    bad_utf8[at..at + 4].copy_from_slice(&[0xff, 0xfe, 0xfd, 0xfc]);
+    // AnyValue nested deeper than any decoder should follow.
+    let mut deep = AnyValue {
+        value: Some(Value::StringValue("bottom".into())),
+    };
+    for _ in 0..200 {
+        deep = AnyValue {
+            value: Some(Value::ArrayValue(ArrayValue { values: vec![deep] })),
+        };
+    }
+    let deep = encoded_request("deep", Some(deep));
+    let client = reqwest::Client::new();
+    for (what, body) in [
+        ("invalid UTF-8", bad_utf8.clone()),
+        ("AnyValue nested 200 deep", deep.clone()),
+    ] {
+        let r = client
+            .post(format!("http://127.0.0.1:{}/v1/traces", p.http))
+            .header("content-type", "application/x-protobuf")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{what}");
+    }
+    // The same bodies as gRPC messages, and one over the 4 MiB default limit.
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{}", p.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    let path = http::uri::PathAndQuery::from_static(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    );
+    let huge = encoded_request(&"x".repeat(5 << 20), None);
+    for (what, body, codes) in [
+        (
+            "invalid UTF-8",
+            bad_utf8,
+            vec![tonic::Code::Internal, tonic::Code::InvalidArgument],
+        ),
+        (
+            "nested 200 deep",
+            deep,
+            vec![tonic::Code::Internal, tonic::Code::InvalidArgument],
+        ),
+        (
+            "5 MiB message",
+            huge,
+            vec![tonic::Code::OutOfRange, tonic::Code::ResourceExhausted],
+        ),
+    ] {
+        grpc.ready().await.unwrap();
+        let r: Result<tonic::Response<bytes::Bytes>, tonic::Status> = grpc
+            .unary(
+                tonic::Request::new(bytes::Bytes::from(body)),
+                path.clone(),
+                RawCodec,
+            )
+            .await;
+        let code = r.expect_err(what).code();
+        assert!(codes.contains(&code), "{what}: {code:?}");
+    }
+    assert!(
+        c.child.try_wait().unwrap().is_none(),
+        "collector died:\n{}",
+        c.logs()
+    );
+    let r = client
+        .post(format!("http://127.0.0.1:{}/v1/traces", p.http))
+        .header("content-type", "application/json")
+        .body(TRACE_JSON)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        eventually(10, || rec.span_ids()
+            == vec!["eee19b7ec3c1b174".to_string()])
+        .await,
+        "only the valid span arrives"
+    );
+}
+
+/// Sends raw bytes as the gRPC message, so the server's decoder is what is tested.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = bytes::Bytes;
+    type Decode = bytes::Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: bytes::Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<bytes::Bytes>, tonic::Status> {
+        use bytes::Buf;
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
