@@ -8,7 +8,7 @@ DEBUG := $(TARGET_DIR)/debug
 # Passed to the load generator: make traffic ARGS="--scenario failures --duration 1m"
 ARGS ?=
 
-.PHONY: help run build test test-build lint fmt clippy traffic lambda-zip bench validate-configs metrics-lint metrics-e2e
+.PHONY: help run build test test-build fuzz lint fmt clippy traffic lambda-zip bench validate-configs metrics-lint metrics-e2e
 
 help:
 	@echo "make run          build and start the whole lab as local processes (Ctrl-C stops it)"
@@ -16,6 +16,7 @@ help:
 	@echo "make test         formatting, lints and every test"
 	@echo "make lambda-zip   build bootstrap.zip for AWS Lambda (provided.al2023)"
 	@echo "make bench        collector benchmarks"
+	@echo "make fuzz         bounded fuzzing of OTLP decoding and config parsing (FUZZ_SECONDS=60)"
 	@echo "make setup        the lab on Kind + LocalStack (docs/kind.md); make status, make logs SERVICE=...,"
 	@echo "                  make jaeger, make grafana; make teardown removes it"
 
@@ -65,6 +66,19 @@ lambda-zip:
 
 bench:
 	$(CARGO) bench -p collector
+
+# Bounded fuzzing of OTLP protobuf/JSON decoding and config parsing (FUZZ_SECONDS per target).
+# cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP lets the stable toolchain provide them.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := otlp_protobuf otlp_json config
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(TARGET_DIR)/fuzz-corpus/$$t; \
+		echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
+		(cd crates/collector/fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t \
+			$(TARGET_DIR)/fuzz-corpus/$$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048) || exit 1; \
+	done
 
 # The Kind + LocalStack lab (docs/kind.md). Images are tagged with the workspace version.
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
