@@ -5,24 +5,15 @@ use inventory_service::{app, config::Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let telemetry = telemetry::init(telemetry::ServiceInfo {
+    let info = telemetry::ServiceInfo {
         name: env!("CARGO_PKG_NAME"),
         version: env!("CARGO_PKG_VERSION"),
-    })?;
-    let result = async {
-        let config = Config::from_env()?;
-        app::Application::build(config)
+    };
+    telemetry::run_service(info, |shutdown| async move {
+        app::Application::build(Config::from_env()?)
             .await?
-            .run_until(telemetry::shutdown_signal())
+            .run_until(shutdown)
             .await
-    }
-    .await;
-    if let Err(err) = &result {
-        tracing::error!(
-            error = format!("{err:#}"),
-            "inventory-service stopped with an error"
-        );
-    }
-    telemetry.shutdown().await;
-    result
+    })
+    .await
 }

@@ -56,6 +56,29 @@ pub fn init(info: ServiceInfo) -> anyhow::Result<TelemetryGuard> {
     providers::init(info)
 }
 
+/// The `main` of a service binary: sets telemetry up, runs `serve` with a future that
+/// resolves on SIGTERM/Ctrl-C, logs a failure, and flushes telemetry however it ended, so
+/// the last spans of a stopping service still reach the collector.
+pub async fn run_service<Fut>(
+    info: ServiceInfo,
+    serve: impl FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+) -> anyhow::Result<()>
+where
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let guard = init(info)?;
+    let result = serve(Box::pin(shutdown_signal())).await;
+    if let Err(err) = &result {
+        tracing::error!(
+            error = format!("{err:#}"),
+            "{} stopped with an error",
+            info.name
+        );
+    }
+    guard.shutdown().await;
+    result
+}
+
 /// Resolves when the process receives SIGTERM or Ctrl-C; pass it to
 /// `axum::serve(..).with_graceful_shutdown(..)` and then call [`TelemetryGuard::shutdown`].
 pub async fn shutdown_signal() {
