@@ -163,3 +163,26 @@ fn a_batch_that_acknowledges_before_a_persistent_queue_is_warned_about() {
         "{err}"
     );
 }
+
+#[test]
+fn components_in_pipelines_of_a_signal_they_cannot_handle_are_named() {
+    let path = write(
+        "signals.yaml",
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\nprocessors:\n  tail_sampling:\n    policies: [{name: all, type: always_sample}]\nexporters:\n  nop:\nconnectors:\n  spanmetrics:\nservice:\n  pipelines:\n    metrics:\n      receivers: [otlp, spanmetrics]\n      processors: [tail_sampling]\n      exporters: [nop, spanmetrics]\n    traces:\n      receivers: [spanmetrics]\n      exporters: [nop]\n",
+    );
+    let (ok, _, err) = collector(&["validate", "--config", &path]);
+    assert!(!ok);
+    for want in [
+        format!(
+            "{path}:19:19: service::pipelines::traces::receivers: connector \"spanmetrics\" cannot produce traces"
+        ),
+        format!(
+            "{path}:16:20: service::pipelines::metrics::processors: processor \"tail_sampling\" does not support metrics"
+        ),
+        format!(
+            "{path}:17:24: service::pipelines::metrics::exporters: connector \"spanmetrics\" cannot consume metrics"
+        ),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+}
