@@ -98,110 +98,54 @@ pub fn validate(cfg: &Config, errors: &mut Errors) {
     let mut connector_sides: BTreeMap<ComponentId, (bool, bool)> = BTreeMap::new();
     for p in &cfg.pipelines {
         let base = format!("service::pipelines::{}", p.id());
-        for r in &p.receivers {
-            let path = format!("{base}::receivers");
-            if let Some(d) = cfg.find(Section::Receivers, &r.id) {
-                used.insert((Section::Receivers, r.id.clone()));
-                if let Some(f) = registry::receivers()
-                    .into_iter()
-                    .find(|f| f.kind == d.id.kind)
-                    && !f.signals.contains(&p.signal)
-                {
-                    errors.error(
-                        Some(r.loc.clone()),
-                        path,
-                        format!("receiver \"{}\" does not support {}", r.id, p.signal),
+        let roles = [
+            (&p.receivers, Section::Receivers),
+            (&p.processors, Section::Processors),
+            (&p.exporters, Section::Exporters),
+        ];
+        for (refs, own) in roles {
+            let path = format!("{base}::{}", own.key());
+            // Connectors stand where receivers and exporters do, never among processors.
+            let with_connectors = own != Section::Processors;
+            for r in refs {
+                let (section, problem) = if let Some(d) = cfg.find(own, &r.id) {
+                    let ok = supports(own, &d.id.kind, p.signal);
+                    let problem = format!(
+                        "{} \"{}\" does not support {}",
+                        own.singular(),
+                        r.id,
+                        p.signal
                     );
-                }
-            } else if let Some(d) = cfg.find(Section::Connectors, &r.id) {
-                used.insert((Section::Connectors, r.id.clone()));
-                connector_sides.entry(r.id.clone()).or_default().1 = true;
-                if let Some(f) = registry::connectors()
-                    .into_iter()
-                    .find(|f| f.kind == d.id.kind)
-                    && !f.pairs.iter().any(|(_, to)| *to == p.signal)
-                {
-                    errors.error(
-                        Some(r.loc.clone()),
-                        path,
-                        format!("connector \"{}\" cannot produce {}", r.id, p.signal),
-                    );
-                }
-            } else {
-                errors.error(
-                    Some(r.loc.clone()),
-                    path,
-                    undefined(
-                        "receiver",
-                        &r.id,
-                        cfg,
-                        &[Section::Receivers, Section::Connectors],
-                    ),
-                );
-            }
-        }
-        for r in &p.processors {
-            let path = format!("{base}::processors");
-            match cfg.find(Section::Processors, &r.id) {
-                Some(d) => {
-                    used.insert((Section::Processors, r.id.clone()));
-                    if let Some(f) = registry::processors()
-                        .into_iter()
-                        .find(|f| f.kind == d.id.kind)
-                        && !f.signals.contains(&p.signal)
-                    {
-                        errors.error(
-                            Some(r.loc.clone()),
-                            path,
-                            format!("processor \"{}\" does not support {}", r.id, p.signal),
-                        );
+                    (own, (!ok).then_some(problem))
+                } else if with_connectors && let Some(d) = cfg.find(Section::Connectors, &r.id) {
+                    let consumes = own == Section::Exporters;
+                    let sides = connector_sides.entry(r.id.clone()).or_default();
+                    if consumes {
+                        sides.0 = true;
+                    } else {
+                        sides.1 = true;
                     }
-                }
-                None => errors.error(
-                    Some(r.loc.clone()),
-                    path,
-                    undefined("processor", &r.id, cfg, &[Section::Processors]),
-                ),
-            }
-        }
-        for r in &p.exporters {
-            let path = format!("{base}::exporters");
-            if let Some(d) = cfg.find(Section::Exporters, &r.id) {
-                used.insert((Section::Exporters, r.id.clone()));
-                if let Some(f) = registry::find_exporter(&d.id.kind)
-                    && !f.signals.contains(&p.signal)
-                {
+                    let ok = connector_handles(&d.id.kind, p.signal, consumes);
+                    let verb = if consumes { "consume" } else { "produce" };
+                    let problem = format!("connector \"{}\" cannot {verb} {}", r.id, p.signal);
+                    (Section::Connectors, (!ok).then_some(problem))
+                } else {
+                    let sections: &[Section] = if with_connectors {
+                        &[own, Section::Connectors]
+                    } else {
+                        &[own]
+                    };
                     errors.error(
                         Some(r.loc.clone()),
-                        path,
-                        format!("exporter \"{}\" does not support {}", r.id, p.signal),
+                        path.clone(),
+                        undefined(own.singular(), &r.id, cfg, sections),
                     );
+                    continue;
+                };
+                used.insert((section, r.id.clone()));
+                if let Some(msg) = problem {
+                    errors.error(Some(r.loc.clone()), path.clone(), msg);
                 }
-            } else if let Some(d) = cfg.find(Section::Connectors, &r.id) {
-                used.insert((Section::Connectors, r.id.clone()));
-                connector_sides.entry(r.id.clone()).or_default().0 = true;
-                if let Some(f) = registry::connectors()
-                    .into_iter()
-                    .find(|f| f.kind == d.id.kind)
-                    && !f.pairs.iter().any(|(from, _)| *from == p.signal)
-                {
-                    errors.error(
-                        Some(r.loc.clone()),
-                        path,
-                        format!("connector \"{}\" cannot consume {}", r.id, p.signal),
-                    );
-                }
-            } else {
-                errors.error(
-                    Some(r.loc.clone()),
-                    path,
-                    undefined(
-                        "exporter",
-                        &r.id,
-                        cfg,
-                        &[Section::Exporters, Section::Connectors],
-                    ),
-                );
             }
         }
     }
@@ -290,6 +234,41 @@ fn warn_about_unsafe_acknowledgements(cfg: &Config, errors: &mut Errors) {
             }
         }
     }
+}
+
+/// Whether a component type can sit in a pipeline of `signal` (unknown types are reported
+/// elsewhere, so they pass here).
+fn supports(section: Section, kind: &str, signal: Signal) -> bool {
+    let signals = match section {
+        Section::Receivers => registry::receivers()
+            .into_iter()
+            .find(|f| f.kind == kind)
+            .map(|f| f.signals),
+        Section::Processors => registry::processors()
+            .into_iter()
+            .find(|f| f.kind == kind)
+            .map(|f| f.signals),
+        Section::Exporters => registry::find_exporter(kind).map(|f| f.signals),
+        Section::Connectors | Section::Extensions => None,
+    };
+    signals.is_none_or(|s| s.contains(&signal))
+}
+
+/// Whether a connector type consumes (at the end of a pipeline) or produces (at its start)
+/// `signal`.
+fn connector_handles(kind: &str, signal: Signal, consumes: bool) -> bool {
+    registry::connectors()
+        .into_iter()
+        .find(|f| f.kind == kind)
+        .is_none_or(|f| {
+            f.pairs.iter().any(|(from, to)| {
+                if consumes {
+                    *from == signal
+                } else {
+                    *to == signal
+                }
+            })
+        })
 }
 
 fn undefined(what: &str, id: &ComponentId, cfg: &Config, sections: &[Section]) -> String {
