@@ -90,7 +90,8 @@ async fn process_that_exits_at_startup_is_named_with_its_last_lines_and_the_othe
     let console = out.console(&["steady", "payments"]);
     let mut crashing = script(
         "payments",
-        "echo 'opening payments.db'; echo 'error: database is locked' >&2; exit 1",
+        // The pause lets `steady` set its trap first, so its SIGTERM is the one it handles.
+        "sleep 0.3; echo 'opening payments.db'; echo 'error: database is locked' >&2; exit 1",
     );
     crashing.health = Some(closed_url());
     let launches = [script("steady", STEADY), crashing];
@@ -179,6 +180,7 @@ async fn interrupt_stops_every_process_in_reverse_start_order_and_succeeds() {
     );
     let operator = async {
         out.wait_for("next: make traffic").await;
+        out.wait_for("collector │ steady: up").await;
         out.wait_for("service │ steady: up").await;
         interrupt.send(()).unwrap();
     };
@@ -216,6 +218,7 @@ async fn process_dying_while_running_is_reported_and_the_others_keep_running() {
     let options = quick();
     let lab = run(&launches, &console, &options, &mut interrupts, "");
     let operator = async {
+        out.wait_for("steady │ steady: up").await;
         out.wait_for("flaky exited (exit code 101) while the lab was running")
             .await;
         interrupt.send(()).unwrap();
@@ -250,6 +253,10 @@ async fn second_interrupt_kills_what_is_still_stopping() {
     let lab = run(&launches, &console, &options, &mut interrupts, "");
     let operator = async {
         out.wait_for("The lab is up").await;
+        // Without a health check a process counts as up once spawned, possibly before `sh`
+        // has set its trap; only after "ready" is SIGTERM sure to be ignored.
+        out.wait_for("first │ ready").await;
+        out.wait_for("second │ ready").await;
         interrupt.send(()).unwrap();
         out.wait_for("stopping the lab").await;
         interrupt.send(()).unwrap();
