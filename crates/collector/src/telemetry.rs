@@ -247,11 +247,18 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Resident set size in bytes and CPU seconds, from /proc (Linux).
-pub fn process_stats() -> Option<(u64, f64)> {
+/// Resident memory of this process in bytes (one small read of /proc/self/statm).
+pub fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    let rss = pages * 4096;
+    // SAFETY: sysconf only reads a constant of the running system.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).unwrap_or(4096))
+}
+
+/// Resident set size in bytes and CPU seconds, from /proc (Linux).
+pub fn process_stats() -> Option<(u64, f64)> {
+    let rss = resident_bytes()?;
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let after = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = after.split_whitespace().collect();

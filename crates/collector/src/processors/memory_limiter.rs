@@ -1,7 +1,13 @@
-//! The `memory_limiter` processor (the Go collector's memorylimiterprocessor): measures the
-//! process's resident memory every `check_interval` and, above the soft limit
-//! (`limit_mib − spike_limit_mib`), refuses data with a retryable error so clients back off
-//! and retry instead of the collector running out of memory. Put it first in a pipeline.
+//! The `memory_limiter` processor (the Go collector's memorylimiterprocessor): while the
+//! process's resident memory is above the soft limit (`limit_mib − spike_limit_mib`), data is
+//! refused with a retryable error, so clients back off and retry instead of the collector
+//! running out of memory. Put it first in a pipeline.
+//!
+//! Resident memory is measured on the data path whenever the last sample is more than 10 ms
+//! old, not only every `check_interval`: under a flood a second-old sample lets hundreds of
+//! MiB in. Every `check_interval` above the soft limit, free allocator memory is handed back
+//! to the system (what a forced GC is to the Go limiter), so the limiter lets data in again
+//! once queued data has been delivered.
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
 use crate::config::{GoDuration, Node};
@@ -11,6 +17,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 pub const FACTORY: ProcessorFactory = ProcessorFactory {
     kind: "memory_limiter",
@@ -99,12 +106,26 @@ impl MemoryLimiterConfig {
     }
 }
 
+/// What the process may use: the machine's memory, or its cgroup's limit when lower (in a
+/// container, limit_percentage is of the container's memory, as in the Go collector).
 fn total_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let machine = kb * 1024;
+    let cgroup = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .filter_map(|f| std::fs::read_to_string(f).ok()?.trim().parse::<u64>().ok())
+    .min();
+    Some(cgroup.map_or(machine, |c| c.min(machine)))
 }
+
+/// Between two samples data keeps arriving; measuring at most this far apart on the data
+/// path keeps the overshoot to what a few milliseconds of input can allocate.
+const FRESHNESS: Duration = Duration::from_millis(10);
 
 fn build(
     node: &Node,
@@ -114,60 +135,117 @@ fn build(
 ) -> anyhow::Result<SharedConsumer> {
     let cfg: MemoryLimiterConfig = registry::parse(node, &format!("processors::{}", ctx.id))?;
     let (hard, soft) = cfg.limits();
-    let state = Arc::new(State {
+    let gauge = Gauge {
+        id: ctx.id.to_string(),
+        hard,
+        soft,
+        epoch: Instant::now(),
+        freshness: FRESHNESS.min(cfg.check_interval.0),
+        sampled_at: AtomicU64::new(0),
         refusing: AtomicBool::new(false),
         rss: AtomicU64::new(0),
-    });
-    let watcher = state.clone();
+    };
+    gauge.measure();
+    let gauge = Arc::new(gauge);
+    let watcher = gauge.clone();
     let interval = cfg.check_interval.0;
-    let id = ctx.id.to_string();
     let checker = tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         loop {
             tick.tick().await;
-            let rss = crate::telemetry::process_stats()
-                .map(|(r, _)| r)
-                .unwrap_or(0);
-            watcher.rss.store(rss, Ordering::Relaxed);
-            let was = watcher.refusing.swap(rss > soft, Ordering::Relaxed);
-            if rss > soft && !was {
-                tracing::warn!(processor = %id, rss_mib = rss >> 20, soft_limit_mib = soft >> 20, hard_limit_mib = hard >> 20, "memory usage above the soft limit: refusing data until it drops");
-            } else if rss <= soft && was {
-                tracing::info!(processor = %id, rss_mib = rss >> 20, "memory usage back below the soft limit: accepting data");
+            if watcher.measure() > watcher.soft {
+                // The Go limiter forces a garbage collection here. Our equivalent: glibc keeps
+                // freed memory in its arenas, so after a spike the process would look full
+                // long after the data is gone; give the free pages back and measure again.
+                let before = watcher.rss.load(Ordering::Relaxed);
+                let after = tokio::task::spawn_blocking(|| {
+                    return_free_memory();
+                })
+                .await
+                .map(|()| watcher.measure())
+                .unwrap_or(before);
+                tracing::debug!(processor = %watcher.id, before_mib = before >> 20, after_mib = after >> 20, "returned free memory to the system");
             }
         }
     });
     Ok(Arc::new(MemoryLimiter {
-        state,
-        soft,
+        gauge,
         next,
         checker,
         retry_after: interval,
     }))
 }
 
-struct State {
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_free_memory() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_free_memory() {}
+
+/// The process's resident memory as last measured, and whether it is above the soft limit.
+struct Gauge {
+    id: String,
+    hard: u64,
+    soft: u64,
+    epoch: Instant,
+    freshness: Duration,
+    /// Nanoseconds after `epoch` of the last sample.
+    sampled_at: AtomicU64,
     refusing: AtomicBool,
     rss: AtomicU64,
 }
 
+impl Gauge {
+    /// Samples resident memory now; returns it.
+    fn measure(&self) -> u64 {
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        self.sampled_at.store(now, Ordering::Relaxed);
+        let Some(rss) = crate::telemetry::resident_bytes() else {
+            return 0;
+        };
+        self.rss.store(rss, Ordering::Relaxed);
+        let above = rss > self.soft;
+        let was = self.refusing.swap(above, Ordering::Relaxed);
+        if above && !was {
+            tracing::warn!(processor = %self.id, rss_mib = rss >> 20, soft_limit_mib = self.soft >> 20, hard_limit_mib = self.hard >> 20, "memory usage above the soft limit: refusing data until it drops");
+        } else if !above && was {
+            tracing::info!(processor = %self.id, rss_mib = rss >> 20, "memory usage back below the soft limit: accepting data");
+        }
+        rss
+    }
+
+    /// Whether to refuse a batch now, measuring first when the last sample is stale.
+    fn refusing(&self) -> bool {
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        let last = self.sampled_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= self.freshness.as_nanos() as u64 {
+            self.measure();
+        }
+        self.refusing.load(Ordering::Relaxed)
+    }
+}
+
 struct MemoryLimiter {
-    state: Arc<State>,
-    soft: u64,
+    gauge: Arc<Gauge>,
     next: SharedConsumer,
     checker: tokio::task::JoinHandle<()>,
-    retry_after: std::time::Duration,
+    retry_after: Duration,
 }
 
 #[async_trait]
 impl Consumer for MemoryLimiter {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
-        if self.state.refusing.load(Ordering::Relaxed) {
-            let rss = self.state.rss.load(Ordering::Relaxed);
+        if self.gauge.refusing() {
+            let rss = self.gauge.rss.load(Ordering::Relaxed);
             return Err(ConsumeError::retryable(format!(
                 "data refused due to high memory usage: {} MiB in use, soft limit {} MiB",
                 rss >> 20,
-                self.soft >> 20
+                self.gauge.soft >> 20
             ))
             .with_retry_after(self.retry_after));
         }
