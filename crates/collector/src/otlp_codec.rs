@@ -163,22 +163,30 @@ pub fn decode(signal: Signal, encoding: Encoding, body: &[u8]) -> Result<Batch, 
 
 /// Encodes a batch as the body of an OTLP export request.
 pub fn encode(batch: &Batch, encoding: Encoding) -> Vec<u8> {
+    use prost::encoding::message::encode_repeated;
     match encoding {
-        Encoding::Protobuf => match batch {
-            Batch::Traces(r) => ExportTraceServiceRequest {
-                resource_spans: r.clone(),
+        // Written field by field rather than through a request struct, which would need a
+        // copy of the whole batch. Each request's only field is number 1.
+        Encoding::Protobuf => {
+            let mut buf = Vec::with_capacity(encoded_len(batch));
+            match batch {
+                Batch::Traces(r) => encode_repeated(1, r, &mut buf),
+                Batch::Metrics(r) => encode_repeated(1, r, &mut buf),
+                Batch::Logs(r) => encode_repeated(1, r, &mut buf),
             }
-            .encode_to_vec(),
-            Batch::Metrics(r) => ExportMetricsServiceRequest {
-                resource_metrics: r.clone(),
-            }
-            .encode_to_vec(),
-            Batch::Logs(r) => ExportLogsServiceRequest {
-                resource_logs: r.clone(),
-            }
-            .encode_to_vec(),
-        },
+            buf
+        }
         Encoding::Json => encode_json(batch).into_bytes(),
+    }
+}
+
+/// The size of a batch as an OTLP/protobuf request body, without encoding it.
+pub fn encoded_len(batch: &Batch) -> usize {
+    use prost::encoding::message::encoded_len_repeated;
+    match batch {
+        Batch::Traces(r) => encoded_len_repeated(1, r),
+        Batch::Metrics(r) => encoded_len_repeated(1, r),
+        Batch::Logs(r) => encoded_len_repeated(1, r),
     }
 }
 
@@ -221,6 +229,26 @@ mod tests {
         assert!(
             json.contains("\"traceId\":\"5b8efff798038103d269b633813fc60c\""),
             "{json}"
+        );
+    }
+
+    #[test]
+    fn protobuf_bodies_are_exactly_what_the_request_types_encode() {
+        let body = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},
+          "scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"a"},
+          {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b175","name":"b"}]}]},
+          {"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60d","spanId":"eee19b7ec3c1b176","name":"c"}]}]}]}"#;
+        let batch = decode(Signal::Traces, Encoding::Json, body).unwrap();
+        let Batch::Traces(rs) = &batch else { panic!() };
+        let expected = ExportTraceServiceRequest {
+            resource_spans: rs.clone(),
+        }
+        .encode_to_vec();
+        assert_eq!(encode(&batch, Encoding::Protobuf), expected);
+        assert_eq!(encoded_len(&batch), expected.len());
+        assert_eq!(
+            decode(Signal::Traces, Encoding::Protobuf, &expected).unwrap(),
+            batch
         );
     }
 
