@@ -361,12 +361,12 @@ impl ExporterMetrics {
             ),
             queue_size: t.gauge(
                 "otelcol_exporter_queue_size",
-                "Current size of the retry queue (in batches).",
+                "Current size of the retry queue (in the unit of sending_queue.sizer, batches by default).",
                 &ql,
             ),
             queue_capacity: t.gauge(
                 "otelcol_exporter_queue_capacity",
-                "Fixed capacity of the retry queue (in batches).",
+                "Fixed capacity of the retry queue (in the unit of sending_queue.sizer, batches by default).",
                 &ql,
             ),
         }

@@ -696,3 +696,101 @@ impl tonic::codec::Decoder for RawCodec {
         Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
+
+/// An OTLP/JSON request of `n` spans with ids starting at `first`.
+fn json_spans(first: u32, n: u32) -> String {
+    let spans: Vec<String> = (first..first + n)
+        .map(|i| {
+            format!(
+                r#"{{"traceId":"{:032x}","spanId":"{:016x}","name":"op"}}"#,
+                i + 1,
+                i + 1
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+        spans.join(",")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sending_queue_refuses_upstream_counting_in_its_sizer_and_loses_nothing() {
+    let (addr, rec) = backend().await;
+    rec.unavailable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (http, health, metrics) = (free_port(), free_port(), free_port());
+    let mut c = Collector::start(&format!(
+        r#"
+extensions:
+  health_check: {{endpoint: "127.0.0.1:{health}"}}
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}"}}
+exporters:
+  otlp:
+    endpoint: {addr}
+    tls: {{insecure: true}}
+    sending_queue: {{sizer: items, queue_size: 1000, num_consumers: 1}}
+    retry_on_failure: {{initial_interval: 100ms, max_interval: 200ms, max_elapsed_time: 0s}}
+service:
+  extensions: [health_check]
+  telemetry: {{metrics: {{address: "127.0.0.1:{metrics}"}}}}
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [otlp]}}
+"#
+    ));
+    c.wait_healthy(health).await;
+    let client = reqwest::Client::new();
+    let post = |first: u32, n: u32| {
+        client
+            .post(format!("http://127.0.0.1:{http}/v1/traces"))
+            .header("content-type", "application/json")
+            .body(json_spans(first, n))
+            .send()
+    };
+    // The one worker takes the first batch and keeps retrying it; the queue holds the rest.
+    assert_eq!(post(0, 400).await.unwrap().status(), 200);
+    assert!(eventually(10, || *rec.refused_calls.lock().unwrap() >= 1).await);
+    assert_eq!(post(400, 400).await.unwrap().status(), 200);
+    assert_eq!(post(800, 400).await.unwrap().status(), 200);
+
+    let full = post(1200, 400).await.unwrap();
+    assert_eq!(full.status(), 503);
+    assert_eq!(full.headers()["retry-after"], "1");
+    let body = full.text().await.unwrap();
+    assert!(
+        body.contains("sending queue of exporter otlp is full (800 of 1000 items); retry later"),
+        "{body}"
+    );
+    let too_big = post(5000, 1001).await.unwrap();
+    assert_eq!(too_big.status(), 400, "no retry can ever fit it");
+    assert!(too_big.text().await.unwrap().contains(
+        "a batch of 1001 items is larger than the whole sending queue (queue_size 1000)"
+    ));
+    let page = reqwest::get(format!("http://127.0.0.1:{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "otelcol_exporter_queue_size{exporter=\"otlp\",data_type=\"traces\"} 800\n",
+        "otelcol_exporter_queue_capacity{exporter=\"otlp\",data_type=\"traces\"} 1000\n",
+        "otelcol_exporter_enqueue_failed_spans_total{exporter=\"otlp\"} 1401\n",
+        "otelcol_receiver_refused_spans_total{receiver=\"otlp\",transport=\"http\"} 1401\n",
+    ] {
+        assert!(page.contains(line), "{line:?} not in\n{page}");
+    }
+
+    rec.unavailable
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(eventually(15, || rec.span_ids().len() >= 1200).await);
+    let got: HashSet<String> = rec.span_ids().into_iter().collect();
+    let accepted: HashSet<String> = (0..1200u32).map(|i| format!("{:016x}", i + 1)).collect();
+    assert_eq!(
+        got, accepted,
+        "everything accepted arrives, nothing refused does"
+    );
+}

@@ -14,7 +14,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
+
+/// A queued batch with the room it takes in the queue, given back when it leaves.
+type Queued = (Batch, OwnedSemaphorePermit);
 
 /// `sending_queue`
 #[derive(Clone, Debug, Deserialize)]
@@ -24,8 +27,11 @@ pub struct QueueConfig {
     pub enabled: bool,
     /// Workers sending from the queue in parallel. Default 10.
     pub num_consumers: usize,
-    /// Batches the queue holds. Default 1000.
-    pub queue_size: usize,
+    /// What queue_size counts: `requests` (batches), `items` (spans, data points, log
+    /// records) or `bytes` (OTLP/protobuf size). Default requests.
+    pub sizer: Sizer,
+    /// How much the queue holds, in the unit of `sizer`. Default 1000.
+    pub queue_size: u64,
     /// When full, wait for room instead of refusing. Default false.
     pub block_on_overflow: bool,
     /// Keep the queue on disk in this `file_storage` extension (e.g. `file_storage` or
@@ -38,9 +44,39 @@ impl Default for QueueConfig {
         QueueConfig {
             enabled: true,
             num_consumers: 10,
+            sizer: Sizer::Requests,
             queue_size: 1000,
             block_on_overflow: false,
             storage: None,
+        }
+    }
+}
+
+/// `sending_queue.sizer`
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum Sizer {
+    Requests,
+    Items,
+    Bytes,
+}
+
+impl Sizer {
+    /// A batch's size in this unit, at most u32::MAX (a batch is far smaller).
+    pub fn size(self, batch: &Batch) -> u32 {
+        let n = match self {
+            Sizer::Requests => 1,
+            Sizer::Items => batch.item_count(),
+            Sizer::Bytes => otlp_codec::encoded_len(batch),
+        };
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    pub fn unit(self) -> &'static str {
+        match self {
+            Sizer::Requests => "batches",
+            Sizer::Items => "items",
+            Sizer::Bytes => "bytes",
         }
     }
 }
@@ -220,7 +256,9 @@ fn jitter(d: Duration, factor: f64) -> Duration {
 /// An exporter: a [`Sender`] behind the queue and retry policy.
 pub struct QueuedExporter<S> {
     inner: Arc<Inner<S>>,
-    tx: Mutex<Option<mpsc::Sender<Batch>>>,
+    tx: Mutex<Option<mpsc::UnboundedSender<Queued>>>,
+    /// Free room in the in-memory queue, in units of the sizer.
+    room: Arc<Semaphore>,
     disk: Option<Arc<PersistentQueue>>,
     signal: Signal,
     queue: QueueConfig,
@@ -266,15 +304,17 @@ impl<S: Sender> QueuedExporter<S> {
                 .ok_or_else(|| anyhow::anyhow!("exporters::{id}::sending_queue::storage: extension \"{storage_id}\" is not enabled; define it and list it in service::extensions"))?;
             let dir = storage.queue_dir(&id, signal);
             let q = Arc::new(
-                PersistentQueue::open(&dir, storage.fsync, queue.queue_size).map_err(|e| {
-                    anyhow::anyhow!(
-                        "exporters::{id}: cannot open the persistent queue in {}: {e}",
-                        dir.display()
-                    )
-                })?,
+                PersistentQueue::open(&dir, storage.fsync, queue.queue_size, queue.sizer).map_err(
+                    |e| {
+                        anyhow::anyhow!(
+                            "exporters::{id}: cannot open the persistent queue in {}: {e}",
+                            dir.display()
+                        )
+                    },
+                )?,
             );
             inner.metrics.queue_capacity.set(queue.queue_size as i64);
-            inner.metrics.queue_size.set(q.len() as i64);
+            inner.metrics.queue_size.set(q.used() as i64);
             for _ in 0..queue.num_consumers {
                 workers.push(tokio::spawn(disk_worker(
                     inner.clone(),
@@ -286,7 +326,7 @@ impl<S: Sender> QueuedExporter<S> {
             disk = Some(q);
         } else if queue.enabled {
             inner.metrics.queue_capacity.set(queue.queue_size as i64);
-            let (sender, rx) = mpsc::channel::<Batch>(queue.queue_size);
+            let (sender, rx) = mpsc::unbounded_channel::<Queued>();
             let rx = Arc::new(Mutex::new(rx));
             for _ in 0..queue.num_consumers {
                 let rx = rx.clone();
@@ -294,17 +334,24 @@ impl<S: Sender> QueuedExporter<S> {
                 workers.push(tokio::spawn(async move {
                     loop {
                         let next = rx.lock().await.recv().await;
-                        let Some(batch) = next else { break };
-                        inner.metrics.queue_size.add(-1);
+                        let Some((batch, room)) = next else { break };
+                        // As in the Go collector, queue_size counts what waits, not what is
+                        // being sent (at most num_consumers batches).
+                        inner.metrics.queue_size.add(-(room.num_permits() as i64));
+                        drop(room);
                         let _ = inner.send_with_retry(&batch, None).await;
                     }
                 }));
             }
             tx = Some(sender);
         }
+        let room = Arc::new(Semaphore::new(
+            queue.queue_size.min(Semaphore::MAX_PERMITS as u64) as usize,
+        ));
         Ok(Arc::new(QueuedExporter {
             inner,
             tx: Mutex::new(tx),
+            room,
             disk,
             signal,
             queue,
@@ -348,41 +395,46 @@ async fn disk_worker<S: Sender>(
                 q.ack(pos);
             }
         }
-        inner.metrics.queue_size.set(q.len() as i64);
+        inner.metrics.queue_size.set(q.used() as i64);
     }
 }
 
 #[async_trait]
 impl<S: Sender> Consumer for QueuedExporter<S> {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        let n = batch.item_count() as u64;
         if let Some(q) = &self.disk {
-            let n = batch.item_count() as u64;
             let bytes = otlp_codec::encode(&batch, Encoding::Protobuf);
-            let q2 = q.clone();
-            let written = if self.queue.block_on_overflow {
-                loop {
-                    match q2.append(&bytes) {
-                        Err(QueueError::Full { .. }) => {
-                            tokio::time::sleep(Duration::from_millis(50)).await
-                        }
-                        other => break other,
+            let units = match self.queue.sizer {
+                Sizer::Bytes => u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+                sizer => sizer.size(&batch),
+            };
+            let written = loop {
+                match q.append(&bytes, units) {
+                    Err(QueueError::Full { .. }) if self.queue.block_on_overflow => {
+                        tokio::time::sleep(Duration::from_millis(50)).await
                     }
+                    other => break other,
                 }
-            } else {
-                q2.append(&bytes)
             };
             return match written {
                 Ok(()) => {
-                    self.inner.metrics.queue_size.set(q.len() as i64);
+                    self.inner.metrics.queue_size.set(q.used() as i64);
                     Ok(())
                 }
                 Err(e) => {
                     self.inner.metrics.enqueue_failed.add(n);
-                    Err(ConsumeError::retryable(format!(
-                        "exporter {}: {e}; retry later",
-                        self.inner.id
-                    ))
-                    .with_retry_after(Duration::from_secs(1)))
+                    Err(match e {
+                        QueueError::TooLarge { .. } => ConsumeError::permanent(format!(
+                            "exporter {}: {e}; lower the batch processor's send_batch_max_size or raise queue_size",
+                            self.inner.id
+                        )),
+                        _ => ConsumeError::retryable(format!(
+                            "exporter {}: {e}; retry later",
+                            self.inner.id
+                        ))
+                        .with_retry_after(Duration::from_secs(1)),
+                    })
                 }
             };
         }
@@ -399,26 +451,36 @@ impl<S: Sender> Consumer for QueuedExporter<S> {
                 }
             });
         };
-        let n = batch.item_count() as u64;
-        let sent = if self.queue.block_on_overflow {
-            tx.send(batch).await.map_err(|_| ())
-        } else {
-            tx.try_send(batch).map_err(|_| ())
-        };
-        match sent {
-            Ok(()) => {
-                self.inner.metrics.queue_size.add(1);
-                Ok(())
-            }
-            Err(()) => {
-                self.inner.metrics.enqueue_failed.add(n);
-                Err(ConsumeError::retryable(format!(
-                    "sending queue of exporter {} is full ({} batches); retry later",
-                    self.inner.id, self.queue.queue_size
-                ))
-                .with_retry_after(Duration::from_secs(1)))
-            }
+        let units = self.queue.sizer.size(&batch);
+        let unit = self.queue.sizer.unit();
+        if u64::from(units) > self.queue.queue_size {
+            self.inner.metrics.enqueue_failed.add(n);
+            return Err(ConsumeError::permanent(format!(
+                "exporter {}: a batch of {units} {unit} is larger than the whole sending queue \
+                 (queue_size {}); lower the batch processor's send_batch_max_size or raise queue_size",
+                self.inner.id, self.queue.queue_size
+            )));
         }
+        let room = if self.queue.block_on_overflow {
+            self.room.clone().acquire_many_owned(units).await.ok()
+        } else {
+            self.room.clone().try_acquire_many_owned(units).ok()
+        };
+        let Some(room) = room else {
+            self.inner.metrics.enqueue_failed.add(n);
+            let used = self.queue.queue_size - self.room.available_permits() as u64;
+            return Err(ConsumeError::retryable(format!(
+                "sending queue of exporter {} is full ({used} of {} {unit}); retry later",
+                self.inner.id, self.queue.queue_size
+            ))
+            .with_retry_after(Duration::from_secs(1)));
+        };
+        self.inner.metrics.queue_size.add(i64::from(units));
+        if tx.send((batch, room)).is_err() {
+            self.inner.metrics.queue_size.add(-i64::from(units));
+            return Err(ConsumeError::retryable("exporter is shutting down"));
+        }
+        Ok(())
     }
 
     async fn shutdown(&self) {
