@@ -14,6 +14,8 @@ use prost::Message;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic_types::StatusExt;
 
 const LIMIT_MIB: u64 = 256;
 /// What the issue allows above the limit: the soft limit is 205 MiB (limit − 20% spike).
@@ -171,6 +173,8 @@ async fn ten_times_the_memory_limit_offered_stays_under_it_and_loses_nothing_acc
                                 s.message().contains("memory"),
                                 "refused for another reason than memory: {s:?}"
                             );
+                            let retry = s.get_details_retry_info().and_then(|r| r.retry_delay);
+                            assert_eq!(retry, Some(Duration::from_secs(1)), "RetryInfo");
                             t.refused_spans += SPANS_PER_REQUEST;
                         }
                         Err(s) => panic!("not a retryable refusal: {s:?}"),
@@ -262,7 +266,7 @@ async fn ten_times_the_memory_limit_offered_stays_under_it_and_loses_nothing_acc
             accepting_again = true;
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(
         accepting_again,

@@ -337,19 +337,16 @@ async fn a_backend_that_is_down_for_a_while_still_gets_every_span() {
     ));
     c.wait_healthy(p.health).await;
     let client = reqwest::Client::new();
-    let mut sent = HashSet::new();
     let mut requests = Vec::new();
-    for i in 0..200u32 {
-        let span_id = format!("{:016x}", 0x1000 + i);
-        let body = TRACE_JSON.replace("eee19b7ec3c1b174", &span_id);
+    for r in 0..200u32 {
         let req = client
             .post(format!("http://127.0.0.1:{}/v1/traces", p.http))
             .header("content-type", "application/json")
-            .body(body)
+            .body(json_spans(r * 100, 100))
             .send();
         requests.push(async move { req.await.unwrap().status() });
-        sent.insert(span_id);
     }
+    let sent: HashSet<String> = (0..20_000u32).map(|i| format!("{:016x}", i + 1)).collect();
     // All at once, as many SDKs exporting together: each is acknowledged when its batch
     // has been handed on.
     for status in futures::future::join_all(requests).await {
@@ -362,8 +359,8 @@ async fn a_backend_that_is_down_for_a_while_still_gets_every_span() {
     rec.unavailable
         .store(false, std::sync::atomic::Ordering::SeqCst);
     assert!(
-        eventually(15, || rec.span_ids().len() >= 200).await,
-        "only {} of 200 delivered:\n{}",
+        eventually(30, || rec.span_ids().len() >= 20_000).await,
+        "only {} of 20000 delivered:\n{}",
         rec.span_ids().len(),
         c.logs()
     );
@@ -377,12 +374,12 @@ async fn a_backend_that_is_down_for_a_while_still_gets_every_span() {
         .unwrap();
     assert!(
         metrics.contains(
-            "otelcol_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"http\"} 200\n"
+            "otelcol_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"http\"} 20000\n"
         ),
         "{metrics}"
     );
     assert!(
-        metrics.contains("otelcol_exporter_sent_spans_total{exporter=\"otlp\"} 200\n"),
+        metrics.contains("otelcol_exporter_sent_spans_total{exporter=\"otlp\"} 20000\n"),
         "{metrics}"
     );
 }

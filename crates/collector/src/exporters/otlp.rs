@@ -252,18 +252,21 @@ struct GrpcSender {
 
 fn classify(endpoint: &str, s: tonic::Status) -> SendError {
     use tonic::Code::*;
-    // The OTLP specification's retryable codes; RESOURCE_EXHAUSTED only when the server
-    // says when to come back (RetryInfo travels in the details).
+    use tonic_types::StatusExt;
+    // The server's google.rpc.RetryInfo, when it sent one, says when to come back.
+    let retry_after = s.get_details_retry_info().and_then(|r| r.retry_delay);
+    // The OTLP specification's retryable codes; RESOURCE_EXHAUSTED only with RetryInfo,
+    // the server's sign that the exhaustion will pass.
     let retryable = match s.code() {
         Cancelled | DeadlineExceeded | Aborted | OutOfRange | Unavailable | DataLoss => true,
-        ResourceExhausted => !s.details().is_empty(),
+        ResourceExhausted => retry_after.is_some(),
         _ => false,
     };
     let msg = format!("{endpoint}: {:?}: {}", s.code(), s.message());
     SendError {
         retryable,
         message: msg,
-        retry_after: None,
+        retry_after,
     }
 }
 

@@ -29,11 +29,16 @@ use tonic::{Request, Response, Status};
 struct Otlp(Sink);
 
 fn status(e: ConsumeError) -> Status {
-    if e.retryable {
-        // UNAVAILABLE is what OTLP clients retry on.
-        Status::unavailable(e.message)
-    } else {
-        Status::invalid_argument(e.message)
+    use tonic_types::{ErrorDetails, StatusExt};
+    match (e.retryable, e.retry_after) {
+        // UNAVAILABLE is what OTLP clients retry on; RetryInfo says when.
+        (true, Some(delay)) => Status::with_error_details(
+            tonic::Code::Unavailable,
+            e.message,
+            ErrorDetails::with_retry_info(Some(delay)),
+        ),
+        (true, None) => Status::unavailable(e.message),
+        (false, _) => Status::invalid_argument(e.message),
     }
 }
 
