@@ -11,19 +11,15 @@ use crate::pdata::{Batch, Signal};
 use crate::registry::{self, ComponentConfig, ExporterFactory};
 use anyhow::Context;
 use async_trait::async_trait;
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, logs_service_client::LogsServiceClient,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, metrics_service_client::MetricsServiceClient,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, trace_service_client::TraceServiceClient,
-};
+use bytes::BufMut;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::time::Duration;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -273,49 +269,105 @@ fn classify(endpoint: &str, s: tonic::Status) -> SendError {
 #[async_trait]
 impl Sender for GrpcSender {
     async fn send(&self, batch: &Batch) -> Result<(), SendError> {
-        macro_rules! call {
-            ($client:ident, $req:expr, $what:literal, $field:ident) => {{
-                let mut c = $client::new(self.channel.clone()).accept_compressed(CompressionEncoding::Gzip);
-                if let Some(enc) = self.compression {
-                    c = c.send_compressed(enc);
-                }
-                let mut req = tonic::Request::new($req);
-                *req.metadata_mut() = self.headers.clone();
-                let resp = c.export(req).await.map_err(|s| classify(&self.endpoint, s))?;
-                if let Some(ps) = resp.into_inner().partial_success
-                    && ps.$field > 0
-                {
-                    tracing::warn!(endpoint = %self.endpoint, rejected = ps.$field, message = %ps.error_message, concat!("the server rejected some ", $what));
-                }
-                Ok(())
-            }};
+        // The batch is encoded straight from the pipeline's data: building the generated
+        // client's request struct would copy the whole batch on every attempt.
+        let body = otlp_codec::encode(batch, Encoding::Protobuf);
+        let (rejected, message, what) = match batch.signal() {
+            Signal::Traces => {
+                let r: ExportTraceServiceResponse = self.unary(TRACES_PATH, body).await?;
+                let ps = r.partial_success.unwrap_or_default();
+                (ps.rejected_spans, ps.error_message, "spans")
+            }
+            Signal::Metrics => {
+                let r: ExportMetricsServiceResponse = self.unary(METRICS_PATH, body).await?;
+                let ps = r.partial_success.unwrap_or_default();
+                (ps.rejected_data_points, ps.error_message, "data points")
+            }
+            Signal::Logs => {
+                let r: ExportLogsServiceResponse = self.unary(LOGS_PATH, body).await?;
+                let ps = r.partial_success.unwrap_or_default();
+                (ps.rejected_log_records, ps.error_message, "log records")
+            }
+        };
+        if rejected > 0 {
+            tracing::warn!(endpoint = %self.endpoint, rejected, message = %message, "the server rejected some {what}");
         }
-        match batch {
-            Batch::Traces(rs) => call!(
-                TraceServiceClient,
-                ExportTraceServiceRequest {
-                    resource_spans: rs.clone()
-                },
-                "spans",
-                rejected_spans
-            ),
-            Batch::Metrics(rm) => call!(
-                MetricsServiceClient,
-                ExportMetricsServiceRequest {
-                    resource_metrics: rm.clone()
-                },
-                "data points",
-                rejected_data_points
-            ),
-            Batch::Logs(rl) => call!(
-                LogsServiceClient,
-                ExportLogsServiceRequest {
-                    resource_logs: rl.clone()
-                },
-                "log records",
-                rejected_log_records
-            ),
+        Ok(())
+    }
+}
+
+const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const METRICS_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+
+impl GrpcSender {
+    /// One OTLP export call with an already encoded request body.
+    async fn unary<R: prost::Message + Default + Send + 'static>(
+        &self,
+        path: &'static str,
+        body: Vec<u8>,
+    ) -> Result<R, SendError> {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone())
+            .accept_compressed(CompressionEncoding::Gzip);
+        if let Some(enc) = self.compression {
+            grpc = grpc.send_compressed(enc);
         }
+        grpc.ready().await.map_err(|e| {
+            classify(
+                &self.endpoint,
+                tonic::Status::unavailable(format!("not ready: {e}")),
+            )
+        })?;
+        let mut req = tonic::Request::new(body);
+        *req.metadata_mut() = self.headers.clone();
+        let path = http::uri::PathAndQuery::from_static(path);
+        let resp = grpc
+            .unary(req, path, PreEncoded::<R>(PhantomData))
+            .await
+            .map_err(|s| classify(&self.endpoint, s))?;
+        Ok(resp.into_inner())
+    }
+}
+
+/// A gRPC codec whose request is protobuf bytes already encoded and whose response is the
+/// message `R`.
+struct PreEncoded<R>(PhantomData<R>);
+
+impl<R: prost::Message + Default + Send + 'static> Codec for PreEncoded<R> {
+    type Encode = Vec<u8>;
+    type Decode = R;
+    type Encoder = RawBody;
+    type Decoder = PreEncoded<R>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawBody
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        PreEncoded(PhantomData)
+    }
+}
+
+/// Writes the encoded request as it is.
+struct RawBody;
+
+impl Encoder for RawBody {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl<R: prost::Message + Default> Decoder for PreEncoded<R> {
+    type Item = R;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<R>, tonic::Status> {
+        R::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("undecodable response: {e}")))
     }
 }
 
