@@ -14,6 +14,7 @@ use rand::Rng as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
 use telemetry::faults::Faults;
+use tracing::Instrument as _;
 
 use crate::domain::{ReservationOrder, Sku};
 
@@ -152,7 +153,11 @@ impl Store {
             faults,
             stock_levels: StockLevels::default(),
         };
-        let products = store.list_products().await?;
+        // Its own trace, named for what it is, rather than a bare `SELECT products` root.
+        let products = store
+            .list_products()
+            .instrument(tracing::info_span!("inventory.load_stock_levels"))
+            .await?;
         *store.levels_mut() = products.into_iter().map(|p| (p.sku, p.stock)).collect();
         Ok(store)
     }
