@@ -29,6 +29,17 @@ pub enum DownstreamError {
     },
 }
 
+impl DownstreamError {
+    /// Whether trying again may succeed: the service was unreachable or failed (5xx).
+    pub fn may_pass(&self) -> bool {
+        match self {
+            DownstreamError::Unreachable { .. } => true,
+            DownstreamError::Status { status, .. } => *status >= 500,
+            DownstreamError::Body { .. } => false,
+        }
+    }
+}
+
 /// A priced reservation from inventory-service.
 #[derive(Debug, Deserialize)]
 pub struct Reservation {

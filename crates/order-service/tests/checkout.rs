@@ -38,6 +38,8 @@ struct Lab {
     payment: ServiceProcess,
     order: Option<ServiceProcess>,
     fraud_url: String,
+    /// Where order-service finds inventory, when not inventory-service itself.
+    inventory_url: Option<String>,
     client: reqwest::Client,
 }
 
@@ -84,6 +86,7 @@ impl Lab {
             payment,
             order: None,
             fraud_url,
+            inventory_url: None,
             client: reqwest::Client::new(),
         };
         lab.start_order();
@@ -97,7 +100,10 @@ impl Lab {
                 "DATABASE_URL",
                 self.dir.path().join("orders.db").display().to_string(),
             ),
-            ("INVENTORY_URL", self.inventory.url()),
+            (
+                "INVENTORY_URL",
+                self.inventory_url.clone().unwrap_or(self.inventory.url()),
+            ),
             ("PAYMENT_URL", self.payment.url()),
             ("FRAUD_CHECK_URL", self.fraud_url.clone()),
             (
@@ -174,6 +180,50 @@ impl Lab {
     }
 }
 
+/// Forwards to inventory-service, but answers the first release with 503, as an inventory
+/// that is restarting would.
+async fn flaky_release_proxy(inventory: String) -> String {
+    use axum::body::{Body, to_bytes};
+    use axum::extract::Request;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let first_release = Arc::new(AtomicBool::new(true));
+    let client = reqwest::Client::new();
+    let forward = move |request: Request| {
+        let (first_release, client, inventory) =
+            (first_release.clone(), client.clone(), inventory.clone());
+        async move {
+            let path = request.uri().path().to_owned();
+            if path == "/inventory/release" && first_release.swap(false, Ordering::SeqCst) {
+                return axum::http::Response::builder()
+                    .status(503)
+                    .body(Body::from("inventory is restarting"))
+                    .unwrap();
+            }
+            let (parts, body) = request.into_parts();
+            let body = to_bytes(body, 1 << 20).await.unwrap();
+            let answer = client
+                .request(parts.method, format!("{inventory}{path}"))
+                .headers(parts.headers)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status();
+            axum::http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Body::from(answer.bytes().await.unwrap()))
+                .unwrap()
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(forward);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
 fn is_error(span: &ReceivedSpan) -> bool {
     span.span.status.clone().unwrap_or_default().code == OtlpStatus::Error as i32
 }
@@ -238,8 +288,8 @@ async fn checkout_is_one_trace_across_services_continuing_the_callers_traceparen
             "no span from {service}: {services:?}"
         );
     }
-    // Nothing of the checkout landed in another trace (start-up work such as seeding the
-    // catalogue has traces of its own).
+    // Nothing of the checkout landed in another trace (inventory's start-up read of its
+    // stock levels is a trace of its own).
     let elsewhere: Vec<_> = lab
         .receiver
         .spans()
@@ -248,7 +298,9 @@ async fn checkout_is_one_trace_across_services_continuing_the_callers_traceparen
         .map(|s| s.span.name)
         .collect();
     assert!(
-        elsewhere.iter().all(|name| name == "SELECT products"),
+        elsewhere
+            .iter()
+            .all(|name| ["inventory.load_stock_levels", "SELECT products"].contains(&name.as_str())),
         "the checkout started a second trace: {elsewhere:?}"
     );
 
@@ -553,5 +605,41 @@ async fn invalid_order_is_400_with_a_clear_message() {
     assert!(
         body["error"].as_str().unwrap().contains("quantity"),
         "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_release_is_tried_again_until_the_stock_is_back() {
+    let mut lab = Lab::start().await;
+    lab.inventory_url = Some(flaky_release_proxy(lab.inventory.url()).await);
+    lab.stop_order();
+    lab.start_order();
+    let before = lab.stock("HD-004").await;
+
+    let (status, order) = lab
+        .place("cust-declined", "HD-004", 2, "tok_declined")
+        .await;
+
+    assert_eq!(status, 402, "{order}");
+    assert_eq!(lab.stock("HD-004").await, before, "stock is back");
+    let trace_id = order["trace_id"].as_str().unwrap().to_owned();
+    lab.stop_order();
+    let mut releases: Vec<_> = spans_of_trace(&lab.receiver, &trace_id)
+        .into_iter()
+        .filter(|s| {
+            s.span.name == "POST"
+                && s.attr("url.full")
+                    .is_some_and(|u| u.ends_with("/inventory/release"))
+        })
+        .collect();
+    releases.sort_by_key(|s| s.span.start_time_unix_nano);
+    let statuses: Vec<_> = releases
+        .iter()
+        .map(|s| s.attr("http.response.status_code"))
+        .collect();
+    assert_eq!(
+        statuses,
+        [Some("503".to_owned()), Some("200".to_owned())],
+        "one failed try, then the release"
     );
 }

@@ -8,12 +8,13 @@ use axum::response::{IntoResponse, Response};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt as _;
 use serde_json::json;
+use std::time::Duration;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::app::AppState;
-use crate::clients::{PaymentOutcome, ReserveOutcome};
+use crate::clients::{Downstream, DownstreamError, PaymentOutcome, ReserveOutcome};
 use crate::domain::{CreateOrderRequest, NewOrder, Order, OrderStatus};
 
 /// Orders are charged in one currency in this shop.
@@ -224,7 +225,7 @@ async fn process_order(
 
     // 4. Compensation: give the stock back when the order will not ship.
     if outcome.status != OrderStatus::Created {
-        if let Err(err) = state.downstream.release(&order_id).await {
+        if let Err(err) = release_with_retry(&state.downstream, &order_id).await {
             // The order still gets stored; the stock stays held until someone releases it.
             telemetry::record_error(&err);
             tracing::error!(error = %err, "releasing reserved stock failed");
@@ -269,6 +270,28 @@ async fn process_order(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({ "error": err.to_string() }),
             )
+        }
+    }
+}
+
+/// Releasing is idempotent (inventory releases only what is still held), so a failure that
+/// may pass is tried again: three tries, 100 ms and 200 ms apart. Each try is its own client
+/// span in the trace.
+async fn release_with_retry(
+    downstream: &Downstream,
+    order_id: &str,
+) -> Result<(), DownstreamError> {
+    let mut wait = Duration::from_millis(100);
+    let mut attempt = 1;
+    loop {
+        match downstream.release(order_id).await {
+            Err(err) if attempt < 3 && err.may_pass() => {
+                tracing::warn!(error = %err, attempt, "releasing reserved stock failed; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
+            }
+            result => return result,
         }
     }
 }
