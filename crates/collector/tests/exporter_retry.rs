@@ -132,12 +132,7 @@ const RETRY: &str =
 async fn counter(metrics: u16, series: &str, want: &str) -> Option<String> {
     let start = Instant::now();
     loop {
-        let page = reqwest::get(format!("http://127.0.0.1:{metrics}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = own_metrics(metrics).await;
         let value = page
             .lines()
             .find(|l| l.starts_with(series))

@@ -109,12 +109,7 @@ fn peak_rss_mib(pid: u32) -> u64 {
 
 /// The value of one of the collector's own counters, summed over its label sets.
 async fn own_counter(metrics: u16, name: &str) -> u64 {
-    let page = reqwest::get(format!("http://127.0.0.1:{metrics}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = own_metrics(metrics).await;
     page.lines()
         .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

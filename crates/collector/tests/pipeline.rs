@@ -366,12 +366,7 @@ async fn a_backend_that_is_down_for_a_while_still_gets_every_span() {
     );
     let got: HashSet<String> = rec.span_ids().into_iter().collect();
     assert_eq!(got, sent);
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", p.metrics))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = own_metrics(p.metrics).await;
     assert!(
         metrics.contains(
             "otelcol_receiver_accepted_spans_total{receiver=\"otlp\",transport=\"http\"} 20000\n"
@@ -456,12 +451,7 @@ async fn memory_limiter_refusals_are_retryable_on_both_transports() {
         serde_json::from_str(TRACE_JSON).unwrap();
     let err = client.export(req).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unavailable);
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", p.metrics))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = own_metrics(p.metrics).await;
     assert!(
         metrics.contains(
             "otelcol_receiver_refused_spans_total{receiver=\"otlp\",transport=\"grpc\"} 1\n"
@@ -766,12 +756,7 @@ service:
     assert!(too_big.text().await.unwrap().contains(
         "a batch of 1001 items is larger than the whole sending queue (queue_size 1000)"
     ));
-    let page = reqwest::get(format!("http://127.0.0.1:{metrics}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = own_metrics(metrics).await;
     for line in [
         "otelcol_exporter_queue_size{exporter=\"otlp\",data_type=\"traces\"} 800\n",
         "otelcol_exporter_queue_capacity{exporter=\"otlp\",data_type=\"traces\"} 1000\n",

@@ -65,7 +65,7 @@ pub struct TlsClientConfig {
 }
 
 impl TlsClientConfig {
-    fn problems(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn problems(&self) -> Vec<(&'static str, String)> {
         let mut v = Vec::new();
         if self.cert_file.is_some() != self.key_file.is_some() {
             v.push((
@@ -525,7 +525,7 @@ fn build_http(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<
     .map(|e| e as SharedConsumer)
 }
 
-type HttpsClient = hyper_util::client::legacy::Client<
+pub type HttpsClient = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     http_body_util::Full<bytes::Bytes>,
 >;
@@ -587,7 +587,6 @@ struct HttpSender {
 #[async_trait]
 impl Sender for HttpSender {
     async fn send(&self, batch: &Batch) -> Result<(), SendError> {
-        use http_body_util::BodyExt;
         let raw = otlp_codec::encode(batch, self.encoding);
         let mut req = http::Request::post(self.url.clone())
             .header("content-type", self.encoding.content_type());
@@ -606,36 +605,75 @@ impl Sender for HttpSender {
             .body(http_body_util::Full::new(bytes::Bytes::from(body)))
             .map_err(|e| SendError::permanent(format!("{}: {e}", self.url)))?;
         req.headers_mut().extend(self.headers.clone());
-        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
-            Err(_) => {
-                return Err(SendError::retryable(format!(
-                    "{}: no answer within {:?}",
-                    self.url, self.timeout
-                )));
-            }
-            Ok(Err(e)) => return Err(SendError::retryable(format!("{}: {e}", self.url))),
-            Ok(Ok(r)) => r,
-        };
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let text = match tokio::time::timeout(self.timeout, resp.into_body().collect()).await {
-            Ok(Ok(b)) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
-            _ => String::new(),
-        };
-        let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
-        let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
-        Err(SendError {
-            retryable,
-            message: format!("{}: HTTP {status}: {text}", self.url),
-            retry_after,
-        })
+        post(&self.client, req, self.timeout)
+            .await
+            .map_err(|e| e.classify(&self.url, |s| matches!(s, 429 | 502 | 503 | 504)))
     }
+}
+
+/// Why one HTTP POST did not succeed.
+pub(crate) enum PostError {
+    /// No answer (refused, reset, timed out): always worth another try.
+    NoAnswer(String),
+    /// An answer other than 2xx, with its Retry-After and the start of its body.
+    Status {
+        status: http::StatusCode,
+        retry_after: Option<Duration>,
+        text: String,
+    },
+}
+
+impl PostError {
+    /// A send error for `url`, retryable when there was no answer or `retryable(status)`.
+    pub(crate) fn classify(
+        self,
+        url: impl std::fmt::Display,
+        retryable: impl Fn(u16) -> bool,
+    ) -> SendError {
+        match self {
+            PostError::NoAnswer(why) => SendError::retryable(format!("{url}: {why}")),
+            PostError::Status {
+                status,
+                retry_after,
+                text,
+            } => SendError {
+                retryable: retryable(status.as_u16()),
+                message: format!("{url}: HTTP {status}: {text}"),
+                retry_after,
+            },
+        }
+    }
+}
+
+/// Sends one request and waits at most `timeout` for its answer.
+pub(crate) async fn post(
+    client: &HttpsClient,
+    req: http::Request<http_body_util::Full<bytes::Bytes>>,
+    timeout: Duration,
+) -> Result<(), PostError> {
+    use http_body_util::BodyExt;
+    let resp = match tokio::time::timeout(timeout, client.request(req)).await {
+        Err(_) => return Err(PostError::NoAnswer(format!("no answer within {timeout:?}"))),
+        Ok(Err(e)) => return Err(PostError::NoAnswer(e.to_string())),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let text = match tokio::time::timeout(timeout, resp.into_body().collect()).await {
+        Ok(Ok(b)) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+        _ => String::new(),
+    };
+    Err(PostError::Status {
+        status,
+        retry_after,
+        text: text.chars().filter(|c| !c.is_control()).take(300).collect(),
+    })
 }

@@ -270,6 +270,16 @@ impl Drop for Collector {
     }
 }
 
+/// The collector's own metrics page (service.telemetry.metrics.address on 127.0.0.1:`port`).
+pub async fn own_metrics(port: u16) -> String {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Polls `f` until it is true or `secs` pass.
 pub async fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

@@ -2,7 +2,9 @@
 //! to Loki's push API (`POST /loki/api/v1/push`, JSON
 //! `{"streams":[{"stream":{labels},"values":[["<unix ns>","<line>"]]}]}`), one stream per
 //! distinct label set, through the shared sending queue and retry policy (HTTP 429 and 5xx
-//! and connection failures are retried; other 4xx are permanent).
+//! and connection failures are retried; other 4xx are permanent). An https:// endpoint is
+//! verified against the system's roots or `tls.ca_file`, with `tls.cert_file`/`key_file`
+//! for mTLS.
 //!
 //! Stream labels (Loki label names, dots become `_`):
 //! - from the resource, when present: `service_name` (service.name),
@@ -23,6 +25,7 @@
 
 use crate::component::{BuildContext, SharedConsumer};
 use crate::config::{GoDuration, Node};
+use crate::exporters::otlp::{HttpsClient, TlsClientConfig, https_client, post};
 use crate::exporters::prometheus::label_name;
 use crate::exporters::queue::{QueueConfig, QueuedExporter, RetryConfig, SendError, Sender};
 use crate::pdata::{Batch, Signal};
@@ -35,7 +38,7 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub const FACTORY: ExporterFactory = ExporterFactory {
     kind: "loki",
@@ -96,6 +99,9 @@ pub struct LabelMapping {
 pub struct LokiConfig {
     /// The push URL, e.g. http://loki:3100/loki/api/v1/push. Required.
     pub endpoint: String,
+    /// For an https:// endpoint: `ca_file` (a private CA), `cert_file` + `key_file` (mTLS).
+    /// Default: the system's roots.
+    pub tls: TlsClientConfig,
     /// Extra HTTP headers on every push. Default none.
     pub headers: BTreeMap<String, String>,
     /// Timeout of one push. Default 30s (Go's confighttp default).
@@ -120,6 +126,7 @@ impl Default for LokiConfig {
     fn default() -> Self {
         LokiConfig {
             endpoint: String::new(),
+            tls: TlsClientConfig::default(),
             headers: BTreeMap::new(),
             timeout: GoDuration::secs(30),
             tenant_id: None,
@@ -142,16 +149,27 @@ impl ComponentConfig for LokiConfig {
                 "\"endpoint\" is required: the push URL, e.g. http://loki:3100/loki/api/v1/push"
                     .into(),
             ));
-        } else if !self.endpoint.starts_with("http://") {
-            let msg = if self.endpoint.starts_with("https://") {
-                "https is not supported by the loki exporter yet; use http://".to_string()
-            } else {
-                format!("expected an http:// URL, found {:?}", self.endpoint)
-            };
-            v.push(("endpoint", msg));
+        } else if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://"))
+            || self.endpoint.parse::<http::Uri>().is_err()
+        {
+            v.push((
+                "endpoint",
+                format!(
+                    "expected an http:// or https:// URL, found {:?}",
+                    self.endpoint
+                ),
+            ));
         }
+        if self.tls.insecure_skip_verify {
+            v.push((
+                "tls",
+                "insecure_skip_verify is not supported; give the server's CA with ca_file instead"
+                    .into(),
+            ));
+        }
+        v.extend(self.tls.problems());
         for k in self.headers.keys() {
-            if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
                 v.push(("headers", format!("{k:?} is not a valid HTTP header name")));
             }
         }
@@ -188,30 +206,32 @@ fn build(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<Share
 }
 
 pub struct LokiSender {
-    client: reqwest::Client,
-    url: String,
+    client: HttpsClient,
+    url: http::Uri,
+    headers: http::HeaderMap,
     cfg: LokiConfig,
 }
 
 impl LokiSender {
     pub fn new(cfg: &LokiConfig) -> anyhow::Result<LokiSender> {
-        let mut headers = reqwest::header::HeaderMap::new();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
         for (k, v) in &cfg.headers {
             headers.insert(
-                reqwest::header::HeaderName::from_bytes(k.as_bytes())?,
+                http::HeaderName::from_bytes(k.as_bytes())?,
                 v.parse().with_context(|| format!("header {k}"))?,
             );
         }
         if let Some(t) = &cfg.tenant_id {
             headers.insert("x-scope-orgid", t.parse().context("tenant_id")?);
         }
-        let client = reqwest::Client::builder()
-            .timeout(cfg.timeout.0)
-            .default_headers(headers)
-            .build()?;
         Ok(LokiSender {
-            client,
-            url: cfg.endpoint.clone(),
+            client: https_client(&cfg.tls)?,
+            url: cfg.endpoint.parse().context("endpoint")?,
+            headers,
             cfg: cfg.clone(),
         })
     }
@@ -227,30 +247,14 @@ impl Sender for LokiSender {
         if body["streams"].as_array().is_none_or(|s| s.is_empty()) {
             return Ok(());
         }
-        let resp = self
-            .client
-            .post(&self.url)
-            .json(&body)
-            .send()
+        let body = serde_json::to_vec(&body).expect("JSON values serialise");
+        let mut req = http::Request::post(self.url.clone())
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .map_err(|e| SendError::permanent(format!("{}: {e}", self.url)))?;
+        *req.headers_mut() = self.headers.clone();
+        post(&self.client, req, self.cfg.timeout.0)
             .await
-            .map_err(|e| SendError::retryable(format!("{}: {e}", self.url)))?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let text = resp.text().await.unwrap_or_default();
-        let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
-        Err(SendError {
-            retryable: status.as_u16() == 429 || status.is_server_error(),
-            message: format!("{}: HTTP {status}: {text}", self.url),
-            retry_after,
-        })
+            .map_err(|e| e.classify(&self.url, |s| s == 429 || s >= 500))
     }
 }
 

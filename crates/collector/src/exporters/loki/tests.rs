@@ -136,6 +136,13 @@ fn validation_needs_an_http_endpoint() {
 type Pushes = Arc<Mutex<Vec<(Json, Option<String>)>>>;
 
 async fn fake_loki(statuses: Vec<u16>) -> (String, Pushes) {
+    fake_loki_on(statuses, None).await
+}
+
+async fn fake_loki_on(
+    statuses: Vec<u16>,
+    tls: Option<crate::receivers::otlp::TlsServerConfig>,
+) -> (String, Pushes) {
     use axum::http::{HeaderMap, StatusCode};
     let seen: Pushes = Arc::default();
     let statuses = Arc::new(Mutex::new(statuses));
@@ -158,8 +165,58 @@ async fn fake_loki(statuses: Vec<u16>) -> (String, Pushes) {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/loki/api/v1/push"), seen)
+    match tls {
+        None => {
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            (format!("http://{addr}/loki/api/v1/push"), seen)
+        }
+        Some(server) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(server.rustls().unwrap());
+            tokio::spawn(async move {
+                use hyper_util::rt::{TokioExecutor, TokioIo};
+                loop {
+                    let (tcp, _) = listener.accept().await.unwrap();
+                    let (acceptor, app) = (acceptor.clone(), app.clone());
+                    tokio::spawn(async move {
+                        // A client that does not trust us fails the handshake: nothing to serve.
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let svc = hyper_util::service::TowerToHyperService::new(app);
+                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(tls), svc)
+                            .await;
+                    });
+                }
+            });
+            (
+                format!("https://localhost:{}/loki/api/v1/push", addr.port()),
+                seen,
+            )
+        }
+    }
+}
+
+/// A CA (ca.pem) and a certificate it signed for localhost (server.pem, server.key).
+fn pki(dir: &std::path::Path) -> crate::receivers::otlp::TlsServerConfig {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca_cert, &ca_key)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    crate::receivers::otlp::TlsServerConfig {
+        cert_file: dir.join("server.pem").display().to_string(),
+        key_file: dir.join("server.key").display().to_string(),
+        client_ca_file: None,
+    }
 }
 
 fn ctx() -> BuildContext {
@@ -202,4 +259,30 @@ async fn a_down_loki_is_a_retryable_failure() {
     let sender = LokiSender::new(&cfg).unwrap();
     let err = sender.send(&Batch::Logs(logs())).await.unwrap_err();
     assert!(err.retryable, "{}", err.message);
+}
+
+#[tokio::test]
+async fn pushes_over_https_to_a_loki_signed_by_the_configured_ca() {
+    let dir = std::env::temp_dir().join(format!("otel-lab-loki-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (url, seen) = fake_loki_on(vec![], Some(pki(&dir))).await;
+    let exporter = |tls: &str| {
+        let yaml = format!(
+            "endpoint: {url}\n{tls}sending_queue: {{enabled: false}}\nretry_on_failure: {{enabled: false}}\n"
+        );
+        build(&Node::parse("t.yaml", &yaml).unwrap(), ctx(), Signal::Logs).unwrap()
+    };
+
+    let ca = dir.join("ca.pem").display().to_string();
+    exporter(&format!("tls: {{ca_file: {ca}}}\n"))
+        .consume(Batch::Logs(logs()))
+        .await
+        .unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1);
+
+    // Without the CA the server is not trusted: a retryable failure, nothing pushed.
+    let err = exporter("").consume(Batch::Logs(logs())).await.unwrap_err();
+    assert!(err.retryable, "{err}");
+    assert!(err.message.contains(&url), "{err}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
 }
