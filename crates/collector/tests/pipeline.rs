@@ -776,3 +776,52 @@ service:
         "everything accepted arrives, nothing refused does"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_refused_after_its_senders_were_acknowledged_is_reported_as_dropped() {
+    let (addr, _rec) = backend().await;
+    let (http, health) = (free_port(), free_port());
+    let mut c = Collector::start(&format!(
+        r#"
+extensions:
+  health_check: {{endpoint: "127.0.0.1:{health}"}}
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}"}}
+processors:
+  batch: {{timeout: 50ms}}
+exporters:
+  otlp:
+    endpoint: {addr}
+    tls: {{insecure: true}}
+    sending_queue: {{sizer: items, queue_size: 10}}
+service:
+  extensions: [health_check]
+  pipelines:
+    traces: {{receivers: [otlp], processors: [batch], exporters: [otlp]}}
+"#
+    ));
+    c.wait_healthy(health).await;
+    let accepted = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{http}/v1/traces"))
+        .header("content-type", "application/json")
+        .body(json_spans(0, 30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        accepted.status(),
+        200,
+        "the batch processor acknowledges at once"
+    );
+    assert!(
+        eventually(5, || c.logs().contains(
+            "batch refused downstream after its senders were acknowledged: dropped"
+        ))
+        .await,
+        "{}",
+        c.logs()
+    );
+    assert!(c.logs().contains("items=30"), "{}", c.logs());
+}

@@ -182,9 +182,15 @@ impl BatchProcessor {
             if piece.is_empty() {
                 break;
             }
-            self.send_size.record(piece.item_count() as f64);
+            let items = piece.item_count();
+            self.send_size.record(items as f64);
             if let Err(e) = self.next.consume(piece).await {
-                tracing::warn!(processor = %self.id, error = %e, "batch refused downstream; its senders are told to retry");
+                if self.cfg.wait_for_result {
+                    tracing::warn!(processor = %self.id, error = %e, "batch refused downstream; its senders are told to retry");
+                } else {
+                    // Its senders were acknowledged when it was queued here: nobody can retry it.
+                    tracing::error!(processor = %self.id, error = %e, items, "batch refused downstream after its senders were acknowledged: dropped (wait_for_result: true passes refusals back to them)");
+                }
                 if result.is_ok() {
                     result = Err(e);
                 }
