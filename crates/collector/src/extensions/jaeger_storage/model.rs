@@ -4,6 +4,8 @@
 //! Spans are kept already translated to Jaeger's vocabulary (typed tags, logs, process) so a
 //! query only filters and serialises; the translation from OTLP lives in `translate`.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -180,31 +182,10 @@ impl Serialize for KeyValue {
             Value::Float64(v) if v.is_finite() => st.serialize_field("value", v)?,
             Value::Float64(_) => st.serialize_field("value", &())?,
             // Go's encoding/json writes []byte as standard base64.
-            Value::Binary(v) => st.serialize_field("value", &base64(v))?,
+            Value::Binary(v) => st.serialize_field("value", &STANDARD.encode(v))?,
         }
         st.end()
     }
-}
-
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// A span event: Jaeger's log, `{"timestamp": µs, "fields": [...]}`.

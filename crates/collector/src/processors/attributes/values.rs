@@ -2,6 +2,8 @@
 //! (attributes, resource, filter, spanmetrics, prometheus, loki): lookup, Go-compatible
 //! text rendering of an `AnyValue`, and YAML scalars as typed `AnyValue`s.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use std::fmt;
@@ -54,7 +56,7 @@ pub fn as_text(v: &AnyValue) -> String {
         Some(Value::BoolValue(b)) => b.to_string(),
         Some(Value::IntValue(i)) => i.to_string(),
         Some(Value::DoubleValue(f)) => format_double(*f),
-        Some(Value::BytesValue(b)) => base64(b),
+        Some(Value::BytesValue(b)) => STANDARD.encode(b),
         Some(Value::ArrayValue(_)) | Some(Value::KvlistValue(_)) => to_json(v).to_string(),
     }
 }
@@ -81,7 +83,7 @@ fn to_json(v: &AnyValue) -> serde_json::Value {
         Some(Value::BoolValue(b)) => J::Bool(*b),
         Some(Value::IntValue(i)) => J::from(*i),
         Some(Value::DoubleValue(f)) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        Some(Value::BytesValue(b)) => J::String(base64(b)),
+        Some(Value::BytesValue(b)) => J::String(STANDARD.encode(b)),
         Some(Value::ArrayValue(a)) => J::Array(a.values.iter().map(to_json).collect()),
         Some(Value::KvlistValue(kv)) => J::Object(
             kv.values
@@ -93,28 +95,6 @@ fn to_json(v: &AnyValue) -> serde_json::Value {
                 .collect(),
         ),
     }
-}
-
-/// Standard base64 with padding (what Go's `AsString` uses for bytes).
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// A YAML scalar from a config (`value: 42`, `value: true`, `value: "x"`) kept with its
