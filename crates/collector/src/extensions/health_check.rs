@@ -6,13 +6,13 @@
 
 use crate::component::{BuildContext, Extension, Host};
 use crate::config::Node;
+use crate::extensions::HttpEndpoint;
 use crate::registry::{self, ComponentConfig, ExtensionFactory};
-use anyhow::Context;
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 pub const FACTORY: ExtensionFactory = ExtensionFactory {
     kind: "health_check",
@@ -114,7 +114,7 @@ fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
         id: ctx.id.to_string(),
         cfg,
         host: ctx.host,
-        task: Mutex::new(None),
+        http: HttpEndpoint::default(),
     }))
 }
 
@@ -122,20 +122,12 @@ struct HealthCheck {
     id: String,
     cfg: HealthCheckConfig,
     host: Arc<Host>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    http: HttpEndpoint,
 }
 
 #[async_trait]
 impl Extension for HealthCheck {
     async fn start(&self) -> anyhow::Result<()> {
-        let listener = tokio::net::TcpListener::bind(&self.cfg.endpoint)
-            .await
-            .with_context(|| {
-                format!(
-                    "extensions::{}: cannot listen on {}",
-                    self.id, self.cfg.endpoint
-                )
-            })?;
         let host = self.host.clone();
         let check = self.cfg.check_collector_pipeline.clone();
         let app = axum::Router::new().route(
@@ -146,16 +138,12 @@ impl Extension for HealthCheck {
                 async move { health(&host, &check) }
             }),
         );
+        self.http.start(&self.id, &self.cfg.endpoint, app).await?;
         tracing::info!(extension = %self.id, address = %self.cfg.endpoint, "health check listening");
-        *self.task.lock().expect("task lock") = Some(tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        }));
         Ok(())
     }
 
     async fn shutdown(&self) {
-        if let Some(t) = self.task.lock().expect("task lock").take() {
-            t.abort();
-        }
+        self.http.stop();
     }
 }

@@ -4,3 +4,34 @@ pub mod file_storage;
 pub mod health_check;
 pub mod jaeger_query;
 pub mod jaeger_storage;
+
+use anyhow::Context as _;
+use std::sync::Mutex;
+
+/// An extension's HTTP endpoint: bound at start, so a taken address fails the start with
+/// the extension's name, then served in the background until shutdown.
+#[derive(Default)]
+pub(crate) struct HttpEndpoint(Mutex<Option<tokio::task::JoinHandle<()>>>);
+
+impl HttpEndpoint {
+    pub(crate) async fn start(
+        &self,
+        id: &str,
+        endpoint: &str,
+        app: axum::Router,
+    ) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(endpoint)
+            .await
+            .with_context(|| format!("extensions::{id}: cannot listen on {endpoint}"))?;
+        *self.0.lock().expect("endpoint lock") = Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }));
+        Ok(())
+    }
+
+    pub(crate) fn stop(&self) {
+        if let Some(t) = self.0.lock().expect("endpoint lock").take() {
+            t.abort();
+        }
+    }
+}

@@ -20,17 +20,17 @@ pub mod params;
 
 use crate::component::{BuildContext, Extension};
 use crate::config::Node;
+use crate::extensions::HttpEndpoint;
 use crate::extensions::jaeger_storage::model::{JsonTrace, SpanKind, TraceId, TraceSpans};
 use crate::extensions::jaeger_storage::{find_store, store::MemoryStore};
 use crate::registry::{self, ComponentConfig, ExtensionFactory};
-use anyhow::Context;
 use async_trait::async_trait;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub const FACTORY: ExtensionFactory = ExtensionFactory {
@@ -102,7 +102,7 @@ fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
         id: ctx.id.to_string(),
         endpoint: cfg.http.endpoint,
         store,
-        task: Mutex::new(None),
+        http: HttpEndpoint::default(),
     }))
 }
 
@@ -110,32 +110,21 @@ struct JaegerQuery {
     id: String,
     endpoint: String,
     store: Arc<MemoryStore>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    http: HttpEndpoint,
 }
 
 #[async_trait]
 impl Extension for JaegerQuery {
     async fn start(&self) -> anyhow::Result<()> {
-        let listener = tokio::net::TcpListener::bind(&self.endpoint)
-            .await
-            .with_context(|| {
-                format!(
-                    "extensions::{}: cannot listen on {}",
-                    self.id, self.endpoint
-                )
-            })?;
-        let app = router(self.store.clone());
+        self.http
+            .start(&self.id, &self.endpoint, router(self.store.clone()))
+            .await?;
         tracing::info!(extension = %self.id, address = %self.endpoint, "trace explorer and Jaeger query API listening");
-        *self.task.lock().expect("task lock") = Some(tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        }));
         Ok(())
     }
 
     async fn shutdown(&self) {
-        if let Some(t) = self.task.lock().expect("task lock").take() {
-            t.abort();
-        }
+        self.http.stop();
     }
 }
 
