@@ -153,17 +153,15 @@ fn build(
         let mut tick = tokio::time::interval(interval);
         loop {
             tick.tick().await;
-            if watcher.measure() > watcher.soft {
+            let before = watcher.measure();
+            if before > watcher.soft {
                 // The Go limiter forces a garbage collection here. Our equivalent: glibc keeps
                 // freed memory in its arenas, so after a spike the process would look full
                 // long after the data is gone; give the free pages back and measure again.
-                let before = watcher.rss.load(Ordering::Relaxed);
-                let after = tokio::task::spawn_blocking(|| {
-                    return_free_memory();
-                })
-                .await
-                .map(|()| watcher.measure())
-                .unwrap_or(before);
+                let after = tokio::task::spawn_blocking(return_free_memory)
+                    .await
+                    .map(|()| watcher.measure())
+                    .unwrap_or(before);
                 tracing::debug!(processor = %watcher.id, before_mib = before >> 20, after_mib = after >> 20, "returned free memory to the system");
             }
         }
