@@ -12,13 +12,11 @@ use collector::exporters::loadbalancing::{LoadBalancer, RoutingKey};
 use collector::exporters::otlp::{self, GrpcExporterConfig};
 use collector::pdata::{Batch, Signal};
 use collector::telemetry::SelfTelemetry;
-use common::{Collector, Received, backend, eventually, free_port};
+use common::{Collector, Received, backend, eventually, free_port, resource_spans};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, trace_service_client::TraceServiceClient,
 };
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -48,23 +46,7 @@ fn requests(traces: std::ops::Range<u32>, round: u32) -> Vec<Vec<ResourceSpans>>
                     ..Default::default()
                 })
                 .collect();
-            vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![KeyValue {
-                        key: "service.name".into(),
-                        value: Some(AnyValue {
-                            value: Some(Value::StringValue("order-service".into())),
-                        }),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }]
+            vec![resource_spans("order-service", spans)]
         })
         .collect()
 }

@@ -47,16 +47,6 @@ service:
     )
 }
 
-fn request(first: u32, n: u32) -> String {
-    let spans: Vec<String> = (first..first + n)
-        .map(|i| format!(r#"{{"traceId":"{:032x}","spanId":"{:016x}","name":"op","kind":2,"startTimeUnixNano":"1","endTimeUnixNano":"2"}}"#, i / 10 + 1, i + 1))
-        .collect();
-    format!(
-        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"svc"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
-        spans.join(",")
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_after_acknowledging_loses_nothing_with_a_persistent_queue() {
     let dir = temp_dir("persistent-queue");
@@ -72,7 +62,7 @@ async fn sigkill_after_acknowledging_loses_nothing_with_a_persistent_queue() {
         let req = client
             .post(format!("http://127.0.0.1:{http}/v1/traces"))
             .header("content-type", "application/json")
-            .body(request(r * 100, 100))
+            .body(json_spans(r * 100, 100))
             .send();
         requests.push(async move { req.await.unwrap().status() });
     }

@@ -684,23 +684,6 @@ impl tonic::codec::Decoder for RawCodec {
     }
 }
 
-/// An OTLP/JSON request of `n` spans with ids starting at `first`.
-fn json_spans(first: u32, n: u32) -> String {
-    let spans: Vec<String> = (first..first + n)
-        .map(|i| {
-            format!(
-                r#"{{"traceId":"{:032x}","spanId":"{:016x}","name":"op"}}"#,
-                i + 1,
-                i + 1
-            )
-        })
-        .collect();
-    format!(
-        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
-        spans.join(",")
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sending_queue_refuses_upstream_counting_in_its_sizer_and_loses_nothing() {
     let (addr, rec) = backend().await;

@@ -280,6 +280,45 @@ pub async fn own_metrics(port: u16) -> String {
         .unwrap()
 }
 
+/// One resource (`service.name` = `service`) holding `spans` in one scope.
+pub fn resource_spans(
+    service: &str,
+    spans: Vec<opentelemetry_proto::tonic::trace::v1::Span>,
+) -> ResourceSpans {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::ScopeSpans;
+    ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![KeyValue {
+                key: "service.name".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::StringValue(service.into())),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// An OTLP/JSON request of `n` spans (ten to a trace) whose span ids are `first + 1`,
+/// `first + 2`, … as 16 hex digits.
+pub fn json_spans(first: u32, n: u32) -> String {
+    let spans: Vec<String> = (first..first + n)
+        .map(|i| format!(r#"{{"traceId":"{:032x}","spanId":"{:016x}","name":"op","kind":2,"startTimeUnixNano":"1","endTimeUnixNano":"2"}}"#, i / 10 + 1, i + 1))
+        .collect();
+    format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"svc"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+        spans.join(",")
+    )
+}
+
 /// Polls `f` until it is true or `secs` pass.
 pub async fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
