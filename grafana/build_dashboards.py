@@ -663,17 +663,20 @@ def collector_health():
         description="Failed attempts; queued data is retried. Stop the gateway and watch "
                     "the agent's line rise."), 8, 8))
     p.append(g.place(per_signal(
-        "Dropped per second (queue full)", "otelcol_exporter_enqueue_failed_{}_total",
+        "Refused per second (queue full)", "otelcol_exporter_enqueue_failed_{}_total",
         "collector, exporter", "{{{{collector}}}} {{{{exporter}}}} {}",
-        description="Items that did not fit in the sending queue: lost."), 8, 8))
+        description="Items that did not fit in the sending queue, refused upstream with a "
+                    "retryable error; lost only where a batch processor had already "
+                    "acknowledged them (without wait_for_result)."), 8, 8))
     p.append(g.place(timeseries(
         "Queue size vs capacity",
         [target("sum by (collector, exporter, data_type) (otelcol_exporter_queue_size)",
                 "size {{collector}} {{exporter}} {{data_type}}", ref="A"),
          target("sum by (collector, exporter, data_type) (otelcol_exporter_queue_capacity > 0)",
                 "capacity {{collector}} {{exporter}} {{data_type}}", ref="B")],
-        description="Batches waiting to be sent. Exporters without a queue are left out of "
-                    "the capacity lines."), 12, 8))
+        description="What waits to be sent, in the queue's sizer unit (batches unless "
+                    "sending_queue.sizer says items or bytes). Exporters without a queue are "
+                    "left out of the capacity lines."), 12, 8))
     p.append(g.place(timeseries(
         "Queue fill",
         [target("max by (collector, exporter, data_type) ("
