@@ -13,6 +13,7 @@
 //! fields); metrics with the OpenTelemetry API through [`opentelemetry::global::meter`].
 
 mod config;
+pub mod db;
 pub mod faults;
 pub mod http_client;
 pub mod http_server;
