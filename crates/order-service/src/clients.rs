@@ -177,20 +177,22 @@ impl Downstream {
         }
     }
 
-    pub async fn release(&self, order_id: &str) -> Result<(), DownstreamError> {
+    /// Releases what `order_id` holds; `resend_count` says which retry this is (0: the first
+    /// try), so each try's span says so.
+    pub async fn release(&self, order_id: &str, resend_count: u32) -> Result<(), DownstreamError> {
         const SERVICE: &str = "inventory-service";
         let request = self
             .http
             .post(format!("{}/inventory/release", self.inventory_url))
             .json(&json!({ "order_id": order_id }));
-        let response =
-            self.http
-                .send(request)
-                .await
-                .map_err(|source| DownstreamError::Unreachable {
-                    service: SERVICE,
-                    source,
-                })?;
+        let response = self
+            .http
+            .resend(request, resend_count)
+            .await
+            .map_err(|source| DownstreamError::Unreachable {
+                service: SERVICE,
+                source,
+            })?;
         if response.status().is_success() {
             Ok(())
         } else {

@@ -67,8 +67,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "payment-service listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+        telemetry::http_server::serve(self.listener, self.router, shutdown)
             .await
             .context("serving HTTP")
     }

@@ -20,6 +20,9 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use opentelemetry_semantic_conventions::attribute as semconv;
+
+use crate::http_server::{known_method, protocol_version};
 use crate::{DURATION_BUCKETS_SECONDS, propagation};
 
 /// A `reqwest::Client` that traces and propagates every request sent through
@@ -70,8 +73,20 @@ impl TracedClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, reqwest::Error> {
+        self.resend(request, 0).await
+    }
+
+    /// [`TracedClient::send`] for the `resend_count`-th retry of a request that was sent
+    /// before (`http.request.resend_count` on the span, as the conventions ask, so a
+    /// trace shows which try is which). `0` is the first try.
+    pub async fn resend(
+        &self,
+        request: reqwest::RequestBuilder,
+        resend_count: u32,
+    ) -> Result<reqwest::Response, reqwest::Error> {
         let mut request = request.build()?;
-        let method = request.method().as_str().to_owned();
+        let method = known_method(request.method());
+        let method_label = method.unwrap_or("_OTHER");
         let url = request.url();
         let host = url.host_str().unwrap_or_default().to_owned();
         let port = url.port_or_known_default().unwrap_or_default();
@@ -82,37 +97,52 @@ impl TracedClient {
 
         let span = tracing::info_span!(
             "http.client.request",
-            otel.name = %method,
+            otel.name = method.unwrap_or("HTTP"),
             otel.kind = "client",
             otel.status_code = Empty,
-            http.request.method = %method,
+            http.request.method = method_label,
+            http.request.method_original = Empty,
+            http.request.resend_count = Empty,
             url.full = %full,
             server.address = %host,
             server.port = port,
+            network.protocol.version = Empty,
             http.response.status_code = Empty,
             error.type = Empty,
         );
+        if method.is_none() {
+            span.record("http.request.method_original", request.method().as_str());
+        }
+        if resend_count > 0 {
+            span.record("http.request.resend_count", resend_count);
+        }
         propagation::inject(&span.context(), request.headers_mut());
 
         let mut attributes = vec![
-            KeyValue::new("http.request.method", method),
-            KeyValue::new("server.address", host),
-            KeyValue::new("server.port", i64::from(port)),
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, method_label),
+            KeyValue::new(semconv::SERVER_ADDRESS, host),
+            KeyValue::new(semconv::SERVER_PORT, i64::from(port)),
         ];
         let started = Instant::now();
         let result = self.client.execute(request).instrument(span.clone()).await;
         match &result {
             Ok(response) => {
                 let status = response.status();
+                let version = protocol_version(response.version());
+                span.record("network.protocol.version", version);
                 span.record("http.response.status_code", status.as_u16());
+                attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
                 attributes.push(KeyValue::new(
-                    "http.response.status_code",
+                    semconv::HTTP_RESPONSE_STATUS_CODE,
                     i64::from(status.as_u16()),
                 ));
                 if status.is_client_error() || status.is_server_error() {
                     span.record("otel.status_code", "ERROR");
                     span.record("error.type", status.as_str());
-                    attributes.push(KeyValue::new("error.type", status.as_str().to_owned()));
+                    attributes.push(KeyValue::new(
+                        semconv::ERROR_TYPE,
+                        status.as_str().to_owned(),
+                    ));
                 }
             }
             Err(err) => {
@@ -126,7 +156,7 @@ impl TracedClient {
                 span.record("otel.status_code", "ERROR");
                 span.record("error.type", error_type);
                 span.in_scope(|| tracing::warn!(error = %err, "HTTP request failed"));
-                attributes.push(KeyValue::new("error.type", error_type));
+                attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
             }
         }
         self.duration

@@ -1,21 +1,36 @@
 //! The axum server layer: one SERVER span per request, continuing the caller's trace, and
-//! the HTTP server RED metrics.
+//! the HTTP server metrics, both to the stable HTTP semantic conventions.
 //!
 //! Apply it with `Router::layer` *after* all routes are added (a route-level layer sees
-//! axum's `MatchedPath`, which gives `http.route` and the span name `"{METHOD} {route}"`).
-//! Only 5xx responses mark the span as an error; a 4xx is the client's mistake (HTTP
-//! semantic conventions). Baggage `customer.tier` from the caller is recorded on the span.
+//! axum's `MatchedPath`, which gives `http.route` and the span name `"{METHOD} {route}"`),
+//! and serve the router with [`serve`] so the layer sees the peer's address
+//! (`client.address`). What the conventions ask for, and this layer does:
+//! - Only 5xx responses mark the span as an error; a 4xx is the client's mistake.
+//! - A method outside the RFC 9110 set (plus PATCH) is recorded as `_OTHER`, with the
+//!   method as sent in `http.request.method_original` on the span: a client inventing
+//!   methods must not invent metric series.
+//! - A request whose future is dropped before it answers (the client hung up or timed
+//!   out) still ends its span, leaves `http.server.active_requests` where it was and is
+//!   recorded in the duration histogram, with `error.type = "cancelled"` and no status code.
+//! - Health checks (`/healthz` unless `UNTRACED_PATHS` says otherwise) are neither traced
+//!   nor counted: a kubelet probing every few seconds would otherwise be most of the
+//!   traces and RED points of an idle service.
+//!
+//! Baggage `customer.tier` from the caller is recorded on the span.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::response::Response;
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::metrics::{Histogram, UpDownCounter};
 use opentelemetry::{KeyValue, global};
+use opentelemetry_semantic_conventions::attribute as semconv;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -25,9 +40,82 @@ use crate::{DURATION_BUCKETS_SECONDS, propagation};
 /// Baggage entries copied onto the server span as attributes of the same name.
 const BAGGAGE_ATTRIBUTES: [&str; 1] = ["customer.tier"];
 
+/// Paths that are neither traced nor counted unless `UNTRACED_PATHS` (a comma-separated
+/// list of exact paths; empty to trace everything) says otherwise.
+pub const DEFAULT_UNTRACED_PATHS: [&str; 1] = ["/healthz"];
+
+/// `error.type` of a request whose future was dropped before a response was produced.
+pub const CANCELLED: &str = "cancelled";
+
 /// The layer; create it after [`crate::init`] so its instruments come from the real meter.
 pub fn layer() -> HttpServerLayer {
     HttpServerLayer::new()
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish. It passes each connection's peer address to the handlers, which is how the
+/// server layer knows `client.address`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// The methods the conventions know by name; every other is `_OTHER`.
+pub(crate) fn known_method(method: &http::Method) -> Option<&'static str> {
+    Some(match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::PATCH => "PATCH",
+        http::Method::CONNECT => "CONNECT",
+        http::Method::TRACE => "TRACE",
+        _ => return None,
+    })
+}
+
+/// `network.protocol.version` as the conventions spell it.
+pub(crate) fn protocol_version(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "0.9",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_11 => "1.1",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => "_OTHER",
+    }
+}
+
+/// `server.address` and `server.port` from the request's authority (HTTP/2 `:authority`
+/// or an absolute URI) or its `Host` header. An IPv6 host is given without its brackets;
+/// a missing port is the scheme's default.
+pub fn server_address(request: &http::request::Parts) -> Option<(String, u16)> {
+    let authority = match request.uri.authority() {
+        Some(authority) => authority.clone(),
+        None => request
+            .headers
+            .get(http::header::HOST)?
+            .to_str()
+            .ok()?
+            .parse::<http::uri::Authority>()
+            .ok()?,
+    };
+    let host = authority.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    Some((host.to_owned(), authority.port_u16().unwrap_or(80)))
 }
 
 #[derive(Clone)]
@@ -40,10 +128,22 @@ struct ServerMetrics {
 #[derive(Clone)]
 pub struct HttpServerLayer {
     metrics: ServerMetrics,
+    untraced: Arc<[String]>,
 }
 
 impl HttpServerLayer {
+    /// The layer with the untraced paths from `UNTRACED_PATHS`, or
+    /// [`DEFAULT_UNTRACED_PATHS`] when it is not set.
     pub fn new() -> Self {
+        let untraced: Vec<String> = match std::env::var("UNTRACED_PATHS") {
+            Ok(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            Err(_) => DEFAULT_UNTRACED_PATHS.map(str::to_owned).to_vec(),
+        };
         let meter = global::meter("telemetry.http_server");
         Self {
             metrics: ServerMetrics {
@@ -59,7 +159,14 @@ impl HttpServerLayer {
                     .with_description("Number of active HTTP server requests.")
                     .build(),
             },
+            untraced: untraced.into(),
         }
+    }
+
+    /// The same layer with exactly these paths untraced (none: trace everything).
+    pub fn untraced_paths<P: Into<String>>(mut self, paths: impl IntoIterator<Item = P>) -> Self {
+        self.untraced = paths.into_iter().map(Into::into).collect();
+        self
     }
 }
 
@@ -75,6 +182,7 @@ impl<S> tower::Layer<S> for HttpServerLayer {
         HttpServerService {
             inner,
             metrics: self.metrics.clone(),
+            untraced: self.untraced.clone(),
         }
     }
 }
@@ -84,6 +192,7 @@ impl<S> tower::Layer<S> for HttpServerLayer {
 pub struct HttpServerService<S> {
     inner: S,
     metrics: ServerMetrics,
+    untraced: Arc<[String]>,
 }
 
 impl<S> tower::Service<Request> for HttpServerService<S>
@@ -103,43 +212,89 @@ where
         // The clone that was polled ready is the one that must serve this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let metrics = self.metrics.clone();
+        if self.untraced.iter().any(|p| p == req.uri().path()) {
+            return Box::pin(inner.call(req));
+        }
+        let (parts, body) = req.into_parts();
+        let request = InFlight::start(&parts, self.metrics.clone());
+        let req = Request::from_parts(parts, body);
+        Box::pin(async move {
+            let result = inner.call(req).instrument(request.span.clone()).await;
+            request.finish(&result);
+            result
+        })
+    }
+}
 
-        let method = req.method().as_str().to_owned();
-        let route = req
-            .extensions()
+/// One request between its arrival and its response. If it is dropped unfinished, the
+/// request was cancelled: `Drop` ends it so that nothing leaks.
+struct InFlight {
+    span: tracing::Span,
+    metrics: ServerMetrics,
+    /// The duration histogram's attributes known before the response.
+    attributes: Vec<KeyValue>,
+    active_attributes: [KeyValue; 2],
+    started: Instant,
+    finished: bool,
+}
+
+impl InFlight {
+    fn start(parts: &http::request::Parts, metrics: ServerMetrics) -> Self {
+        let method = known_method(&parts.method);
+        let method_label = method.unwrap_or("_OTHER");
+        let route = parts
+            .extensions
             .get::<MatchedPath>()
-            .map(|p| p.as_str().to_owned());
-        let span_name = match &route {
-            Some(route) => format!("{method} {route}"),
-            None => method.clone(),
+            .map(MatchedPath::as_str);
+        // The conventions name a span of an unknown method "HTTP", not "_OTHER".
+        let span_method = method.unwrap_or("HTTP");
+        let span_name = match route {
+            Some(route) => format!("{span_method} {route}"),
+            None => span_method.to_owned(),
         };
-        let host = req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().host())
-            .map(|h| h.split(':').next().unwrap_or(h).to_owned());
-        let parent = propagation::extract(req.headers());
+        let version = protocol_version(parts.version);
+        let parent = propagation::extract(&parts.headers);
 
         let span = tracing::info_span!(
             "http.server.request",
             otel.name = %span_name,
             otel.kind = "server",
             otel.status_code = Empty,
-            http.request.method = %method,
-            http.route = Empty,
-            url.path = %req.uri().path(),
+            http.request.method = method_label,
+            http.request.method_original = Empty,
+            http.route = route,
+            url.path = parts.uri.path(),
+            url.query = parts.uri.query(),
             url.scheme = "http",
             server.address = Empty,
+            server.port = Empty,
+            client.address = Empty,
+            network.peer.address = Empty,
+            network.peer.port = Empty,
+            network.protocol.version = version,
+            user_agent.original = Empty,
             http.response.status_code = Empty,
             error.type = Empty,
         );
-        if let Some(route) = &route {
-            span.record("http.route", route.as_str());
+        if method.is_none() {
+            span.record("http.request.method_original", parts.method.as_str());
         }
-        if let Some(host) = &host {
+        if let Some((host, port)) = server_address(parts) {
             span.record("server.address", host.as_str());
+            span.record("server.port", port);
+        }
+        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            let ip = peer.ip().to_string();
+            span.record("client.address", ip.as_str());
+            span.record("network.peer.address", ip.as_str());
+            span.record("network.peer.port", peer.port());
+        }
+        if let Some(agent) = parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+        {
+            span.record("user_agent.original", agent);
         }
         for key in BAGGAGE_ATTRIBUTES {
             if let Some(value) = parent.baggage().get(key) {
@@ -149,43 +304,114 @@ where
         // Disabled when no subscriber exports spans; that is fine, the request still runs.
         let _ = span.set_parent(parent);
 
-        let mut attributes = vec![KeyValue::new("http.request.method", method.clone())];
+        let mut attributes = Vec::with_capacity(6);
+        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method_label));
+        attributes.push(KeyValue::new(semconv::URL_SCHEME, "http"));
+        attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
         if let Some(route) = route {
-            attributes.push(KeyValue::new("http.route", route));
+            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
         }
         let active_attributes = [
-            KeyValue::new("http.request.method", method),
-            KeyValue::new("url.scheme", "http"),
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, method_label),
+            KeyValue::new(semconv::URL_SCHEME, "http"),
         ];
         metrics.active.add(1, &active_attributes);
-        let started = Instant::now();
+        Self {
+            span,
+            metrics,
+            attributes,
+            active_attributes,
+            started: Instant::now(),
+            finished: false,
+        }
+    }
 
-        Box::pin(async move {
-            let result = inner.call(req).instrument(span.clone()).await;
-            let elapsed = started.elapsed().as_secs_f64();
-            metrics.active.add(-1, &active_attributes);
-            match &result {
-                Ok(response) => {
-                    let status = response.status();
-                    span.record("http.response.status_code", status.as_u16());
-                    attributes.push(KeyValue::new(
-                        "http.response.status_code",
-                        i64::from(status.as_u16()),
-                    ));
-                    if status.is_server_error() {
-                        span.record("otel.status_code", "ERROR");
-                        span.record("error.type", status.as_str());
-                        attributes.push(KeyValue::new("error.type", status.as_str().to_owned()));
-                    }
-                }
-                Err(_) => {
-                    span.record("otel.status_code", "ERROR");
-                    span.record("error.type", "_OTHER");
-                    attributes.push(KeyValue::new("error.type", "_OTHER"));
+    fn finish<E>(mut self, result: &Result<Response, E>) {
+        match result {
+            Ok(response) => {
+                let status = response.status();
+                self.span
+                    .record("http.response.status_code", status.as_u16());
+                self.attributes.push(KeyValue::new(
+                    semconv::HTTP_RESPONSE_STATUS_CODE,
+                    i64::from(status.as_u16()),
+                ));
+                if status.is_server_error() {
+                    self.fail(status.as_str().to_owned(), true);
                 }
             }
-            metrics.duration.record(elapsed, &attributes);
-            result
-        })
+            Err(_) => self.fail("_OTHER".to_owned(), true),
+        }
+        self.end();
+    }
+
+    fn fail(&mut self, error_type: String, is_error: bool) {
+        if is_error {
+            self.span.record("otel.status_code", "ERROR");
+        }
+        self.span.record("error.type", error_type.as_str());
+        self.attributes
+            .push(KeyValue::new(semconv::ERROR_TYPE, error_type));
+    }
+
+    fn end(&mut self) {
+        self.finished = true;
+        self.metrics.active.add(-1, &self.active_attributes);
+        self.metrics
+            .duration
+            .record(self.started.elapsed().as_secs_f64(), &self.attributes);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The client went away; the server did not fail, so the span status stays
+            // unset (as for a 4xx), but the reason there is no status code is recorded.
+            self.fail(CANCELLED.to_owned(), false);
+            self.end();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, host: Option<&str>) -> http::request::Parts {
+        let mut builder = http::Request::builder().uri(uri);
+        if let Some(host) = host {
+            builder = builder.header(http::header::HOST, host);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn server_address_reads_host_with_and_without_port_and_ipv6() {
+        assert_eq!(
+            server_address(&parts("/x", Some("shop.example:8080"))),
+            Some(("shop.example".to_owned(), 8080))
+        );
+        assert_eq!(
+            server_address(&parts("/x", Some("shop.example"))),
+            Some(("shop.example".to_owned(), 80))
+        );
+        assert_eq!(
+            server_address(&parts("/x", Some("[::1]:8082"))),
+            Some(("::1".to_owned(), 8082))
+        );
+        assert_eq!(
+            server_address(&parts("http://[2001:db8::7]/x", None)),
+            Some(("2001:db8::7".to_owned(), 80))
+        );
+        assert_eq!(server_address(&parts("/x", None)), None);
+    }
+
+    #[test]
+    fn unknown_methods_are_other() {
+        assert_eq!(known_method(&http::Method::GET), Some("GET"));
+        assert_eq!(known_method(&http::Method::PATCH), Some("PATCH"));
+        let propfind = http::Method::from_bytes(b"PROPFIND").unwrap();
+        assert_eq!(known_method(&propfind), None);
     }
 }

@@ -11,9 +11,25 @@
 //!
 //! Spans are written with `tracing` (`tracing::info_span!` with `otel.kind`/`otel.name`
 //! fields); metrics with the OpenTelemetry API through [`opentelemetry::global::meter`].
+//!
+//! **Log lines travel once, as OTLP log records.** A `tracing` event becomes a log record
+//! carrying the trace and span id of the span it happened in, with its severity and fields;
+//! it is not also copied onto the span as a span event (tracing-opentelemetry's default).
+//! The OpenTelemetry project is moving events to the logs signal (span events are on their
+//! way out), a log record keeps the severity and every field as a typed attribute, and
+//! records outside any span are kept too; the copy cost a second encoding of every line.
+//! What span events did besides, an `error!` event marking its span failed, is kept
+//! (`error_status`). Exceptions recorded with [`record_error`] stay span events, as the
+//! trace semantic conventions still describe them.
+//!
+//! **Attribute names** follow the stable semantic conventions. Where the OpenTelemetry API
+//! takes a key (metric attributes) it is the constant of `opentelemetry-semantic-conventions`;
+//! `tracing` macros need field names as tokens, so span attributes are written out there and
+//! a test compares every one with the conventions crate.
 
 mod config;
 pub mod db;
+mod error_status;
 pub mod faults;
 pub mod http_client;
 pub mod http_server;
@@ -67,8 +83,12 @@ pub async fn run_service<Fut>(
 where
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    // Before anything else, and long before the listener answers: a SIGTERM that arrives
+    // while the service starts (a pod stopped during start-up) must stop it gracefully, not
+    // kill it with the default action and lose its telemetry.
+    let shutdown = shutdown_signal();
     let guard = init(info)?;
-    let result = serve(Box::pin(shutdown_signal())).await;
+    let result = serve(Box::pin(shutdown)).await;
     if let Err(err) = &result {
         tracing::error!(
             error = format!("{err:#}"),
@@ -80,32 +100,42 @@ where
     result
 }
 
-/// Resolves when the process receives SIGTERM or Ctrl-C; pass it to
-/// `axum::serve(..).with_graceful_shutdown(..)` and then call [`TelemetryGuard::shutdown`].
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+/// A future that resolves when the process receives SIGTERM or Ctrl-C; pass it to
+/// [`http_server::serve`] and then call [`TelemetryGuard::shutdown`]. The signal handlers
+/// are installed when this function is called, not when the future is first polled, so
+/// call it early: from then on those signals no longer kill the process.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            let next = |stream: std::io::Result<tokio::signal::unix::Signal>,
+                        name: &'static str| async move {
+                match stream {
+                    Ok(mut stream) => {
+                        stream.recv().await;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot listen for {name}");
+                        futures::future::pending::<()>().await;
+                    }
+                }
+            };
+            tokio::select! {
+                () = next(interrupt, "Ctrl-C") => tracing::info!("Ctrl-C received, shutting down"),
+                () = next(terminate, "SIGTERM") => tracing::info!("SIGTERM received, shutting down"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::warn!(error = %err, "cannot listen for Ctrl-C");
             futures::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM");
-                futures::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = futures::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+        tracing::info!("Ctrl-C received, shutting down");
     }
 }
 

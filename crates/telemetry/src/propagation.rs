@@ -2,7 +2,7 @@
 //! [`crate::init`] installs.
 
 use opentelemetry::Context;
-use opentelemetry::baggage::BaggageExt as _;
+use opentelemetry::baggage::{Baggage, BaggageExt as _};
 use opentelemetry::global;
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 
@@ -37,6 +37,10 @@ pub fn current_baggage(key: &str) -> Option<String> {
 /// carries that baggage. Baggage must be in place when the span is created: a started
 /// span's context cannot change.
 ///
+/// The entries are merged into what the caller sent (an entry of the same key is
+/// replaced): `Context::current_with_baggage` alone would drop every entry the caller put
+/// in the `baggage` header, and the next hop would never see them.
+///
 /// ```no_run
 /// let span = telemetry::propagation::with_baggage(
 ///     [opentelemetry::KeyValue::new("customer.tier", "gold")],
@@ -47,6 +51,49 @@ pub fn with_baggage<T>(
     entries: impl IntoIterator<Item = opentelemetry::KeyValue>,
     make_span: impl FnOnce() -> T,
 ) -> T {
-    let _attached = Context::current_with_baggage(entries).attach();
+    let _attached =
+        Context::map_current(|cx| cx.with_baggage(merged(cx.baggage(), entries))).attach();
     make_span()
+}
+
+fn merged(
+    current: &Baggage,
+    entries: impl IntoIterator<Item = opentelemetry::KeyValue>,
+) -> Baggage {
+    // Baggage is not Clone: copy the caller's entries, metadata included.
+    let mut baggage = Baggage::new();
+    for (key, (value, metadata)) in current {
+        let _ = baggage.insert_with_metadata(key.clone(), value.clone(), metadata.clone());
+    }
+    for entry in entries {
+        // Over the W3C limits (180 entries, 8192 bytes) the entry is refused and the
+        // caller's baggage travels on unchanged.
+        let _ = baggage.insert(entry.key, entry.value.as_str().into_owned());
+    }
+    baggage
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::KeyValue;
+    use opentelemetry::baggage::BaggageExt as _;
+
+    use super::*;
+
+    #[test]
+    fn added_entries_keep_the_callers_baggage() {
+        let caller = Context::new().with_baggage([
+            KeyValue::new("session.id", "s-1"),
+            KeyValue::new("customer.tier", "silver"),
+        ]);
+        let _attached = caller.attach();
+        let (session, tier) = with_baggage([KeyValue::new("customer.tier", "gold")], || {
+            (
+                current_baggage("session.id"),
+                current_baggage("customer.tier"),
+            )
+        });
+        assert_eq!(session.as_deref(), Some("s-1"));
+        assert_eq!(tier.as_deref(), Some("gold"));
+    }
 }

@@ -216,12 +216,18 @@ fn spans_metrics_and_logs_reach_the_collector_with_http_semantics() {
             assert!(
                 keys.iter().all(|k| [
                     "http.request.method",
+                    "url.scheme",
+                    "network.protocol.version",
                     "http.route",
                     "http.response.status_code",
                     "error.type"
                 ]
                 .contains(k)),
                 "unexpected metric attribute in {keys:?}"
+            );
+            assert_eq!(
+                attr(&point.attributes, "url.scheme").as_deref(),
+                Some("http")
             );
         }
         assert!(

@@ -1,4 +1,9 @@
-//! `OTEL_SDK_DISABLED=true`: no providers, yet the service and its layers keep working.
+//! `OTEL_SDK_DISABLED=true`: no providers, yet the service and its layers keep working, and
+//! nothing is sent to the collector the environment names.
+
+#[path = "../src/testing.rs"]
+#[allow(dead_code)]
+mod testing;
 
 use std::time::Duration;
 
@@ -6,20 +11,24 @@ use axum::Router;
 use axum::routing::get;
 use telemetry::http_client::TracedClient;
 use telemetry::{ServiceInfo, http_server};
+use testing::OtlpReceiver;
 
 #[test]
-fn disabled_sdk_installs_no_providers_and_requests_still_work() {
-    // SAFETY: set before any other thread of this test binary's only test exists.
-    unsafe {
-        std::env::set_var("OTEL_SDK_DISABLED", "true");
-        // Would be unreachable: proves nothing tries to export.
-        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9");
-    }
+fn disabled_sdk_exports_nothing_and_requests_still_work() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    // A real receiver at the configured endpoint: if anything were exported, it would land.
+    let receiver = runtime.block_on(OtlpReceiver::start()).unwrap();
+    // SAFETY: set before the runtime runs anything that reads the environment.
+    unsafe {
+        std::env::set_var("OTEL_SDK_DISABLED", "true");
+        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint());
+        std::env::set_var("OTEL_METRIC_EXPORT_INTERVAL", "100");
+        std::env::set_var("OTEL_BSP_SCHEDULE_DELAY", "100");
+    }
     runtime.block_on(async {
         let guard = telemetry::init(ServiceInfo {
             name: "disabled-test",
@@ -28,7 +37,13 @@ fn disabled_sdk_installs_no_providers_and_requests_still_work() {
         .unwrap();
         assert!(!guard.is_enabled());
         let app = Router::new()
-            .route("/hello", get(|| async { "hi" }))
+            .route(
+                "/hello",
+                get(|| async {
+                    tracing::info!("saying hello");
+                    "hi"
+                }),
+            )
             .layer(http_server::layer());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hello", listener.local_addr().unwrap());
@@ -39,5 +54,10 @@ fn disabled_sdk_installs_no_providers_and_requests_still_work() {
         assert_eq!(response.text().await.unwrap(), "hi");
         guard.shutdown().await;
         server.abort();
+        // Several export intervals after a shutdown that would have flushed everything.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     });
+    assert!(receiver.spans().is_empty(), "spans were exported");
+    assert!(receiver.logs().is_empty(), "logs were exported");
+    assert!(receiver.metrics().is_empty(), "metrics were exported");
 }

@@ -284,7 +284,7 @@ async fn release_with_retry(
     let mut wait = Duration::from_millis(100);
     let mut attempt = 1;
     loop {
-        match downstream.release(order_id).await {
+        match downstream.release(order_id, attempt - 1).await {
             Err(err) if attempt < 3 && err.may_pass() => {
                 tracing::warn!(error = %err, attempt, "releasing reserved stock failed; trying again");
                 tokio::time::sleep(wait).await;
