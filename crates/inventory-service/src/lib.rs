@@ -3,8 +3,11 @@
 //! reserve the items of an order (`POST /inventory/reserve`, all or nothing) and to give them
 //! back when fraud check or payment fails (`POST /inventory/release`). Stock lives in SQLite;
 //! every statement shows up as a database CLIENT span under the `inventory.reserve_stock` /
-//! `inventory.release_stock` business spans, and the `inventory.stock_level` gauge reports
-//! stock per sku. Fault scenarios: `slow_inventory_queries`, `inventory_lock`.
+//! `inventory.release_stock` business spans and as a `db.client.operation.duration` point
+//! (a request waiting for the one connection shows a `wait for connection` span), and the
+//! `inventory.stock_level` gauge reports stock per sku. Fault scenarios:
+//! `slow_inventory_queries` (every statement 150-400 ms slower), `inventory_lock` (reserve
+//! and release take one lock for the whole request: `inventory.wait_for_lock`).
 
 pub mod app;
 pub mod config;

@@ -1,10 +1,13 @@
 //! The SQLite store: products with their stock, and per-order reservations.
 //!
 //! rusqlite is blocking, so every call runs on tokio's blocking pool with the caller's
-//! `tracing` span re-entered there; each statement gets a CLIENT span named like
-//! `UPDATE products` carrying the database semantic conventions, with the query text as
-//! written (placeholders, never values).
+//! `tracing` span re-entered there. Each statement runs through [`telemetry::db`]: a CLIENT
+//! span named like `UPDATE products` carrying the database semantic conventions (query text
+//! as written, placeholders, never values; status Error and `error.type` when it fails) and
+//! a `db.client.operation.duration` point. There is one connection: a request that finds it
+//! taken shows the wait as a `wait for connection` span before its statements.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
@@ -13,6 +16,7 @@ use std::time::Duration;
 use rand::Rng as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
+use telemetry::db::{DbClient, Statement};
 use telemetry::faults::Faults;
 use tracing::Instrument as _;
 
@@ -76,8 +80,59 @@ pub type StockLevels = Arc<RwLock<HashMap<String, i64>>>;
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
-    faults: Faults,
+    db: Db,
     stock_levels: StockLevels,
+}
+
+/// What every statement runs through: the telemetry and the slow-query fault.
+#[derive(Clone)]
+struct Db {
+    client: DbClient<rusqlite::Error>,
+    faults: Faults,
+}
+
+impl Db {
+    /// Runs one statement inside its database CLIENT span.
+    fn statement<T>(
+        &self,
+        operation: &'static str,
+        collection: &'static str,
+        sql: &str,
+        run: impl FnOnce() -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.client
+            .statement(Statement::new(operation, collection, sql), || {
+                // Inside the span: the simulated slowness is the database's, so the span
+                // and db.client.operation.duration show it.
+                if self.faults.scenario("slow_inventory_queries") {
+                    std::thread::sleep(slow_query_delay());
+                }
+                run()
+            })
+    }
+}
+
+/// `error.type` of a failed statement: SQLite's result code name (`SQLITE_BUSY`,
+/// `SQLITE_CONSTRAINT`, ...) or the name of rusqlite's own error (`QueryReturnedNoRows`);
+/// never the message, which can carry values.
+pub fn sqlite_error_type(err: &rusqlite::Error) -> Cow<'static, str> {
+    match err {
+        rusqlite::Error::SqliteFailure(failure, _) => {
+            telemetry::db::sqlite_result_code_name(failure.extended_code).into()
+        }
+        other => {
+            let debug = format!("{other:?}");
+            let variant = debug
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .next()
+                .unwrap_or_default();
+            if variant.is_empty() {
+                "_OTHER".into()
+            } else {
+                variant.to_owned().into()
+            }
+        }
+    }
 }
 
 const MIGRATIONS: &str = "
@@ -150,7 +205,10 @@ impl Store {
         .map_err(|e| StoreError::Task(e.to_string()))??;
         let store = Self {
             conn: Arc::new(Mutex::new(conn)),
-            faults,
+            db: Db {
+                client: DbClient::new("sqlite", sqlite_error_type),
+                faults,
+            },
             stock_levels: StockLevels::default(),
         };
         // Its own trace, named for what it is, rather than a bare `SELECT products` root.
@@ -176,28 +234,25 @@ impl Store {
     /// Runs `work` on the blocking pool inside the caller's span, holding the connection.
     async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Connection, &Faults) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&mut Connection, &Db) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
-        let faults = self.faults.clone();
+        let db = self.db.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            // A panic while holding the lock leaves the connection usable: SQLite rolls an
-            // unfinished transaction back when it is dropped.
-            let mut conn = conn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            work(&mut conn, &faults)
+            // Waiting for another request's transaction shows in the trace as its own span.
+            let mut conn = db.client.lock(&conn);
+            work(&mut conn, &db)
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
     pub async fn list_products(&self) -> Result<Vec<Product>, StoreError> {
-        self.blocking(|conn, faults| {
+        self.blocking(|conn, db| {
             let sql = "SELECT sku, name, price_cents, stock FROM products ORDER BY sku";
-            Ok(statement(faults, "SELECT", "products", sql, || {
+            Ok(db.statement("SELECT", "products", sql, || {
                 let mut stmt = conn.prepare_cached(sql)?;
                 stmt.query_map([], product_from_row)?
                     .collect::<Result<Vec<_>, _>>()
@@ -207,7 +262,7 @@ impl Store {
     }
 
     pub async fn product(&self, sku: Sku) -> Result<Option<Product>, StoreError> {
-        self.blocking(move |conn, faults| Ok(select_product(conn, faults, sku.as_str())?))
+        self.blocking(move |conn, db| Ok(select_product(conn, db, sku.as_str())?))
             .await
     }
 
@@ -215,9 +270,9 @@ impl Store {
     /// returns that reservation unchanged (a retried request must not take stock twice).
     pub async fn reserve(&self, order: ReservationOrder) -> Result<Reservation, StoreError> {
         let reservation = self
-            .blocking(move |conn, faults| {
+            .blocking(move |conn, db| {
                 let tx = conn.transaction()?;
-                let existing = active_reservation(&tx, faults, &order.order_id)?;
+                let existing = active_reservation(&tx, db, &order.order_id)?;
                 let take_stock = existing.is_empty();
                 let lines: Vec<(String, u32)> = if take_stock {
                     order
@@ -232,7 +287,7 @@ impl Store {
                 let mut items = Vec::with_capacity(lines.len());
                 let mut levels = Vec::new();
                 for (sku, quantity) in &lines {
-                    let product = select_product(&tx, faults, sku)?
+                    let product = select_product(&tx, db, sku)?
                         .ok_or_else(|| StoreError::UnknownSku(sku.clone()))?;
                     if take_stock {
                         if product.stock < i64::from(*quantity) {
@@ -243,13 +298,13 @@ impl Store {
                             });
                         }
                         let sql = "UPDATE products SET stock = stock - ?1 WHERE sku = ?2";
-                        statement(faults, "UPDATE", "products", sql, || {
+                        db.statement("UPDATE", "products", sql, || {
                             tx.prepare_cached(sql)?.execute(params![quantity, sku])
                         })?;
                         let sql = "INSERT INTO reservations (order_id, sku, quantity, released) \
                                    VALUES (?1, ?2, ?3, 0) \
                                    ON CONFLICT (order_id, sku) DO UPDATE SET quantity = excluded.quantity, released = 0";
-                        statement(faults, "INSERT", "reservations", sql, || {
+                        db.statement("INSERT", "reservations", sql, || {
                             tx.prepare_cached(sql)?
                                 .execute(params![order.order_id, sku, quantity])
                         })?;
@@ -284,14 +339,14 @@ impl Store {
     /// reserved, or already released) changes nothing and returns no lines.
     pub async fn release(&self, order_id: String) -> Result<Vec<ReleasedLine>, StoreError> {
         let (released, levels) = self
-            .blocking(move |conn, faults| {
+            .blocking(move |conn, db| {
                 let tx = conn.transaction()?;
-                let lines = active_reservation(&tx, faults, &order_id)?;
+                let lines = active_reservation(&tx, db, &order_id)?;
                 let mut levels = Vec::new();
                 for (sku, quantity) in &lines {
                     let sql =
                         "UPDATE products SET stock = stock + ?1 WHERE sku = ?2 RETURNING stock";
-                    let stock: i64 = statement(faults, "UPDATE", "products", sql, || {
+                    let stock: i64 = db.statement("UPDATE", "products", sql, || {
                         tx.prepare_cached(sql)?
                             .query_row(params![quantity, sku], |r| r.get(0))
                     })?;
@@ -299,7 +354,7 @@ impl Store {
                 }
                 if !lines.is_empty() {
                     let sql = "UPDATE reservations SET released = 1 WHERE order_id = ?1";
-                    statement(faults, "UPDATE", "reservations", sql, || {
+                    db.statement("UPDATE", "reservations", sql, || {
                         tx.prepare_cached(sql)?.execute(params![order_id])
                     })?;
                 }
@@ -325,13 +380,9 @@ fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
     })
 }
 
-fn select_product(
-    conn: &Connection,
-    faults: &Faults,
-    sku: &str,
-) -> rusqlite::Result<Option<Product>> {
+fn select_product(conn: &Connection, db: &Db, sku: &str) -> rusqlite::Result<Option<Product>> {
     let sql = "SELECT sku, name, price_cents, stock FROM products WHERE sku = ?1";
-    statement(faults, "SELECT", "products", sql, || {
+    db.statement("SELECT", "products", sql, || {
         conn.prepare_cached(sql)?
             .query_row(params![sku], product_from_row)
             .optional()
@@ -340,42 +391,14 @@ fn select_product(
 
 fn active_reservation(
     conn: &Connection,
-    faults: &Faults,
+    db: &Db,
     order_id: &str,
 ) -> rusqlite::Result<Vec<(String, u32)>> {
     let sql =
         "SELECT sku, quantity FROM reservations WHERE order_id = ?1 AND released = 0 ORDER BY sku";
-    statement(faults, "SELECT", "reservations", sql, || {
+    db.statement("SELECT", "reservations", sql, || {
         conn.prepare_cached(sql)?
             .query_map(params![order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect()
     })
-}
-
-/// Runs one statement inside its database CLIENT span.
-fn statement<T>(
-    faults: &Faults,
-    operation: &'static str,
-    collection: &'static str,
-    sql: &'static str,
-    run: impl FnOnce() -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    let span = tracing::info_span!(
-        "db.statement",
-        otel.name = format!("{operation} {collection}"),
-        otel.kind = "client",
-        db.system.name = "sqlite",
-        db.operation.name = operation,
-        db.collection.name = collection,
-        db.query.text = sql,
-    );
-    let _entered = span.enter();
-    if faults.scenario("slow_inventory_queries") {
-        std::thread::sleep(slow_query_delay());
-    }
-    let result = run();
-    if let Err(err) = &result {
-        tracing::error!(error = %err, "statement failed");
-    }
-    result
 }

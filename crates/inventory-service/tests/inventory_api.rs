@@ -1,10 +1,14 @@
 //! inventory-service as a real process: real sockets, a real SQLite file in a temp dir, a
 //! real OTLP receiver.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode as OtlpStatus;
 use serde_json::{Value, json};
-use telemetry::testing::{OtlpReceiver, ServiceProcess, attr};
+use telemetry::testing::{OtlpReceiver, ReceivedSpan, ServiceProcess, attr};
 
 struct Inventory {
     process: ServiceProcess,
@@ -56,6 +60,25 @@ impl Inventory {
             .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn set_scenarios(&self, scenarios: &[&str]) {
+        let (status, body) = self
+            .post("/admin/faults", json!({ "scenarios": scenarios }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Two reservations sent at the same moment, each answered 200.
+    async fn reserve_two_at_once(&self, first: &str, second: &str) {
+        let reserve = |order: &str| {
+            self.post(
+                "/inventory/reserve",
+                json!({"order_id": order, "items": [{"sku": "DM-011", "quantity": 1}]}),
+            )
+        };
+        let ((a, body_a), (b, body_b)) = tokio::join!(reserve(first), reserve(second));
+        assert_eq!((a, b), (200, 200), "{body_a} {body_b}");
     }
 
     async fn stock(&self, sku: &str) -> i64 {
@@ -243,36 +266,270 @@ async fn reserve_is_traced_with_database_spans_without_values() {
     assert_eq!(business.parent_span_id(), server.span_id());
 }
 
+fn is_error(span: &ReceivedSpan) -> bool {
+    span.span.status.clone().unwrap_or_default().code == OtlpStatus::Error as i32
+}
+
+fn millis(span: &ReceivedSpan) -> u64 {
+    (span.span.end_time_unix_nano - span.span.start_time_unix_nano) / 1_000_000
+}
+
+/// Whether `outer` began before `inner` and ended after it (same process, same clock).
+fn contains(outer: &ReceivedSpan, inner: &ReceivedSpan) -> bool {
+    outer.span.start_time_unix_nano <= inner.span.start_time_unix_nano
+        && inner.span.end_time_unix_nano <= outer.span.end_time_unix_nano
+}
+
+/// The `inventory.reserve_stock` span of `order`, and the database statement spans of its
+/// trace.
+fn reservation<'a>(
+    spans: &'a [ReceivedSpan],
+    order: &str,
+) -> (&'a ReceivedSpan, Vec<&'a ReceivedSpan>) {
+    let business = spans
+        .iter()
+        .find(|s| {
+            s.span.name == "inventory.reserve_stock" && s.attr("order.id").as_deref() == Some(order)
+        })
+        .unwrap_or_else(|| panic!("no inventory.reserve_stock span for {order}"));
+    let statements = spans
+        .iter()
+        .filter(|s| s.trace_id() == business.trace_id() && s.attr("db.system.name").is_some())
+        .filter(|s| s.span.kind == SpanKind::Client as i32)
+        .collect();
+    (business, statements)
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn inventory_lock_scenario_makes_requests_wait_for_the_lock() {
+async fn statements_are_measured_in_seconds_by_operation_and_table_only() {
     let receiver = OtlpReceiver::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let inventory = start(&dir.path().join("inventory.db"), Some(&receiver));
     let (status, _) = inventory
         .post(
-            "/admin/faults",
-            json!({"scenarios": ["inventory_lock", "slow_inventory_queries"]}),
+            "/inventory/reserve",
+            json!({"order_id": "o-measured", "items": [{"sku": "KB-001", "quantity": 1}]}),
         )
         .await;
     assert_eq!(status, 200);
-    let (status, _) = inventory
+    let has_update = |r: &OtlpReceiver| {
+        r.metrics().iter().any(|m| {
+            m.metric.name == "db.client.operation.duration"
+                && matches!(&m.metric.data, Some(Data::Histogram(h)) if h.data_points.iter().any(|p| {
+                    attr(&p.attributes, "db.operation.name").as_deref() == Some("UPDATE")
+                }))
+        })
+    };
+    let seen = receiver
+        .wait_until(Duration::from_secs(10), has_update)
+        .await;
+    assert!(inventory.process.stop().unwrap().success());
+    assert!(
+        seen,
+        "db.client.operation.duration with an UPDATE point was not exported"
+    );
+
+    let mut series = HashSet::new();
+    for metric in receiver
+        .metrics()
+        .iter()
+        .filter(|m| m.metric.name == "db.client.operation.duration")
+    {
+        assert_eq!(metric.metric.unit, "s");
+        let Some(Data::Histogram(histogram)) = &metric.metric.data else {
+            panic!("db.client.operation.duration is not a histogram")
+        };
+        for point in &histogram.data_points {
+            assert_eq!(
+                point.explicit_bounds,
+                [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0],
+                "the semantic conventions' advised boundaries"
+            );
+            let mut keys: Vec<_> = point.attributes.iter().map(|kv| kv.key.as_str()).collect();
+            keys.sort_unstable();
+            assert_eq!(
+                keys,
+                ["db.collection.name", "db.operation.name", "db.system.name"],
+                "no query text, no ids, no error.type on success"
+            );
+            assert_eq!(
+                attr(&point.attributes, "db.system.name").as_deref(),
+                Some("sqlite")
+            );
+            // An embedded database answers well under a second.
+            assert!(point.count > 0 && point.sum.unwrap() < point.count as f64);
+            series.insert((
+                attr(&point.attributes, "db.operation.name").unwrap(),
+                attr(&point.attributes, "db.collection.name").unwrap(),
+            ));
+        }
+    }
+    for (operation, table) in [
+        ("SELECT", "products"),
+        ("SELECT", "reservations"),
+        ("UPDATE", "products"),
+        ("INSERT", "reservations"),
+    ] {
+        assert!(
+            series.contains(&(operation.to_owned(), table.to_owned())),
+            "no {operation} {table} series in {series:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_statement_is_an_error_span_and_an_error_type_point() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("inventory.db");
+    let inventory = start(&db, Some(&receiver));
+    // Another writer holds SQLite's write lock: the service's UPDATE waits out its busy
+    // timeout (rusqlite's default, 5 s) and fails with SQLITE_BUSY.
+    let writer = rusqlite::Connection::open(&db).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (status, body) = inventory
         .post(
             "/inventory/reserve",
-            json!({"order_id": "o-locked", "items": [{"sku": "DM-011", "quantity": 1}]}),
+            json!({"order_id": "o-busy", "items": [{"sku": "KB-001", "quantity": 1}]}),
         )
         .await;
-    assert_eq!(status, 200);
+    writer.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(status, 500, "{body}");
+    let busy_point = |r: &OtlpReceiver| {
+        r.metrics().iter().any(|m| {
+            m.metric.name == "db.client.operation.duration"
+                && matches!(&m.metric.data, Some(Data::Histogram(h)) if h.data_points.iter().any(|p| {
+                    attr(&p.attributes, "error.type").as_deref() == Some("SQLITE_BUSY")
+                        && attr(&p.attributes, "db.operation.name").as_deref() == Some("UPDATE")
+                        && attr(&p.attributes, "db.collection.name").as_deref() == Some("products")
+                }))
+        })
+    };
+    let seen = receiver
+        .wait_until(Duration::from_secs(10), busy_point)
+        .await;
     assert!(inventory.process.stop().unwrap().success());
-    let spans = receiver.spans();
-    let business = spans
-        .iter()
-        .find(|s| s.span.name == "inventory.reserve_stock")
-        .unwrap();
     assert!(
+        seen,
+        "no db.client.operation.duration point with error.type SQLITE_BUSY"
+    );
+
+    let spans = receiver.spans();
+    let (_, statements) = reservation(&spans, "o-busy");
+    let update = statements
+        .iter()
+        .find(|s| s.span.name == "UPDATE products")
+        .expect("UPDATE products span exported");
+    assert!(is_error(update), "the failed statement's span is an error");
+    assert_eq!(update.attr("error.type").as_deref(), Some("SQLITE_BUSY"));
+    assert!(update.span.events.iter().any(|e| e.name == "exception"));
+    for ok in statements
+        .iter()
+        .filter(|s| s.span.name != "UPDATE products")
+    {
+        assert!(!is_error(ok), "{} did not fail", ok.span.name);
+        assert_eq!(ok.attr("error.type"), None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_that_finds_the_connection_taken_shows_the_wait_in_its_trace() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = start(&dir.path().join("inventory.db"), Some(&receiver));
+    // Each statement takes 150-400 ms: the first reservation holds the one connection for
+    // four statements while the second waits for it.
+    inventory.set_scenarios(&["slow_inventory_queries"]).await;
+    inventory.reserve_two_at_once("o-first", "o-second").await;
+    assert!(inventory.process.stop().unwrap().success());
+
+    let spans = receiver.spans();
+    let requests = [
+        reservation(&spans, "o-first"),
+        reservation(&spans, "o-second"),
+    ];
+    let waits: Vec<_> = spans
+        .iter()
+        .filter(|s| s.span.name == "wait for connection")
+        .collect();
+    assert_eq!(
+        waits.len(),
+        1,
+        "one request waited, the other found the connection free"
+    );
+    let wait = waits[0];
+    let (waiter, holder) = if wait.parent_span_id() == requests[0].0.span_id() {
+        (&requests[0], &requests[1])
+    } else {
+        (&requests[1], &requests[0])
+    };
+    assert_eq!(
+        wait.parent_span_id(),
+        waiter.0.span_id(),
+        "under the business span"
+    );
+    assert_eq!(wait.attr("db.system.name").as_deref(), Some("sqlite"));
+    assert!(millis(wait) >= 100, "waited only {} ms", millis(wait));
+    assert!(
+        holder.1.iter().any(|statement| contains(wait, statement)),
+        "the other request's statements ran while this one waited"
+    );
+    assert!(
+        waiter
+            .1
+            .iter()
+            .all(|s| s.span.start_time_unix_nano >= wait.span.end_time_unix_nano),
+        "the waiting request's statements start after its wait"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inventory_lock_scenario_makes_concurrent_requests_wait_for_each_other() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = start(&dir.path().join("inventory.db"), Some(&receiver));
+    inventory
+        .set_scenarios(&["inventory_lock", "slow_inventory_queries"])
+        .await;
+    inventory
+        .reserve_two_at_once("o-locked-1", "o-locked-2")
+        .await;
+    assert!(inventory.process.stop().unwrap().success());
+
+    let spans = receiver.spans();
+    let requests = [
+        reservation(&spans, "o-locked-1"),
+        reservation(&spans, "o-locked-2"),
+    ];
+    let wait_of = |business: &ReceivedSpan| {
         spans
             .iter()
-            .any(|s| s.span.name == "inventory.wait_for_lock"
-                && s.parent_span_id() == business.span_id()),
-        "no lock wait under the business span"
+            .find(|s| {
+                s.span.name == "inventory.wait_for_lock" && s.parent_span_id() == business.span_id()
+            })
+            .unwrap_or_else(|| panic!("no lock wait under {}", business.span_id()))
+    };
+    let mut waits = [
+        (wait_of(requests[0].0), &requests[1]),
+        (wait_of(requests[1].0), &requests[0]),
+    ];
+    waits.sort_by_key(|(wait, _)| millis(wait));
+    let [(first_wait, _), (second_wait, holder)] = waits;
+    assert!(
+        millis(first_wait) < 100,
+        "the first request found the lock free ({} ms)",
+        millis(first_wait)
+    );
+    assert!(
+        millis(second_wait) >= 100,
+        "the second request waited only {} ms",
+        millis(second_wait)
+    );
+    assert!(
+        holder
+            .1
+            .iter()
+            .any(|statement| contains(second_wait, statement)),
+        "the first request's statements ran while the second waited for the lock"
     );
 }

@@ -174,6 +174,44 @@ impl<E: std::error::Error> DbClient<E> {
     }
 }
 
+/// The name of SQLite's primary result code in an (extended) result code, such as
+/// `SQLITE_BUSY` for 5 or 517 (`SQLITE_BUSY_SNAPSHOT`): SQLite's own low-cardinality names
+/// for `error.type` (<https://sqlite.org/rescode.html>), whichever Rust driver reported it.
+pub fn sqlite_result_code_name(code: i32) -> &'static str {
+    match code & 0xff {
+        1 => "SQLITE_ERROR",
+        2 => "SQLITE_INTERNAL",
+        3 => "SQLITE_PERM",
+        4 => "SQLITE_ABORT",
+        5 => "SQLITE_BUSY",
+        6 => "SQLITE_LOCKED",
+        7 => "SQLITE_NOMEM",
+        8 => "SQLITE_READONLY",
+        9 => "SQLITE_INTERRUPT",
+        10 => "SQLITE_IOERR",
+        11 => "SQLITE_CORRUPT",
+        12 => "SQLITE_NOTFOUND",
+        13 => "SQLITE_FULL",
+        14 => "SQLITE_CANTOPEN",
+        15 => "SQLITE_PROTOCOL",
+        16 => "SQLITE_EMPTY",
+        17 => "SQLITE_SCHEMA",
+        18 => "SQLITE_TOOBIG",
+        19 => "SQLITE_CONSTRAINT",
+        20 => "SQLITE_MISMATCH",
+        21 => "SQLITE_MISUSE",
+        22 => "SQLITE_NOLFS",
+        23 => "SQLITE_AUTH",
+        24 => "SQLITE_FORMAT",
+        25 => "SQLITE_RANGE",
+        26 => "SQLITE_NOTADB",
+        27 => "SQLITE_NOTICE",
+        28 => "SQLITE_WARNING",
+        // The semantic conventions' value for "none of the known ones".
+        _ => "_OTHER",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,9 +225,19 @@ mod tests {
         let db = DbClient::new("sqlite", |_: &Constraint| "ConstraintViolation".into());
         let ok = db.statement(Statement::new("SELECT", "t", "SELECT 1"), || Ok(1));
         assert_eq!(ok.unwrap(), 1);
-        let failed: Result<(), _> =
-            db.statement(Statement::new("INSERT", "t", "INSERT ..."), || Err(Constraint));
+        let failed: Result<(), _> = db
+            .statement(Statement::new("INSERT", "t", "INSERT ..."), || {
+                Err(Constraint)
+            });
         assert!(failed.is_err());
+    }
+
+    #[test]
+    fn sqlite_codes_are_named_by_their_primary_code() {
+        assert_eq!(sqlite_result_code_name(5), "SQLITE_BUSY");
+        assert_eq!(sqlite_result_code_name(517), "SQLITE_BUSY");
+        assert_eq!(sqlite_result_code_name(2067), "SQLITE_CONSTRAINT");
+        assert_eq!(sqlite_result_code_name(0), "_OTHER");
     }
 
     #[test]
