@@ -84,24 +84,12 @@ pub struct FraudAssessment {
     pub reasons: Vec<String>,
 }
 
-/// Fault scenarios the function honours (from `FAULT_SCENARIOS`, comma separated).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Faults {
-    pub reject_all: bool,
-}
+/// The fault scenario (of the shared [`telemetry::faults`] set) that makes this function
+/// reject every order.
+pub const REJECT_ALL_SCENARIO: &str = "fraud_reject_all";
 
-impl Faults {
-    pub fn from_scenarios(scenarios: &str) -> Self {
-        Self {
-            reject_all: scenarios
-                .split([',', ' '])
-                .any(|s| s.trim() == "fraud_reject_all"),
-        }
-    }
-}
-
-/// Scores a valid request.
-pub fn assess(request: &FraudCheckRequest, faults: Faults) -> FraudAssessment {
+/// Scores a valid request; `reject_all` is the [`REJECT_ALL_SCENARIO`] fault.
+pub fn assess(request: &FraudCheckRequest, reject_all: bool) -> FraudAssessment {
     let mut reasons = Vec::new();
     let mut score = 0.05 + customer_nudge(&request.customer_id);
 
@@ -129,7 +117,7 @@ pub fn assess(request: &FraudCheckRequest, faults: Faults) -> FraudAssessment {
         reject = true;
         reasons.push("amount_over_limit".to_owned());
     }
-    if faults.reject_all {
+    if reject_all {
         reject = true;
         reasons.push("fault_injection".to_owned());
     }
@@ -167,7 +155,7 @@ mod tests {
 
     #[test]
     fn an_ordinary_order_is_approved_with_a_low_score() {
-        let result = assess(&order("cust-42", 4_999, 2), Faults::default());
+        let result = assess(&order("cust-42", 4_999, 2), false);
         assert_eq!(result.decision, FraudDecision::Approve);
         assert!(result.score < 0.2, "score {}", result.score);
         assert!(result.reasons.is_empty());
@@ -175,40 +163,35 @@ mod tests {
 
     #[test]
     fn flagged_customers_are_rejected() {
-        let result = assess(&order("fraudster-1", 1_000, 1), Faults::default());
+        let result = assess(&order("fraudster-1", 1_000, 1), false);
         assert_eq!(result.decision, FraudDecision::Reject);
         assert_eq!(result.reasons, ["customer_flagged"]);
     }
 
     #[test]
     fn amounts_over_the_limit_are_rejected() {
-        let result = assess(
-            &order("cust-1", AMOUNT_LIMIT_CENTS + 1, 1),
-            Faults::default(),
-        );
+        let result = assess(&order("cust-1", AMOUNT_LIMIT_CENTS + 1, 1), false);
         assert_eq!(result.decision, FraudDecision::Reject);
         assert!(result.reasons.contains(&"amount_over_limit".to_owned()));
     }
 
     #[test]
     fn large_baskets_of_expensive_items_cross_the_threshold() {
-        let result = assess(&order("cust-1", 600_000, 12), Faults::default());
+        let result = assess(&order("cust-1", 600_000, 12), false);
         assert_eq!(result.decision, FraudDecision::Reject);
         assert!(result.score >= REJECT_THRESHOLD);
     }
 
     #[test]
     fn the_same_order_always_gets_the_same_score() {
-        let a = assess(&order("cust-7", 12_345, 3), Faults::default());
-        let b = assess(&order("cust-7", 12_345, 3), Faults::default());
+        let a = assess(&order("cust-7", 12_345, 3), false);
+        let b = assess(&order("cust-7", 12_345, 3), false);
         assert_eq!(a, b);
     }
 
     #[test]
     fn reject_all_fault_rejects_ordinary_orders() {
-        let faults = Faults::from_scenarios("payment_slow, fraud_reject_all");
-        assert!(faults.reject_all);
-        let result = assess(&order("cust-42", 100, 1), faults);
+        let result = assess(&order("cust-42", 100, 1), true);
         assert_eq!(result.decision, FraudDecision::Reject);
         assert_eq!(result.reasons, ["fault_injection"]);
     }

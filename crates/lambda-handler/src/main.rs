@@ -22,13 +22,19 @@ async fn run() -> Result<(), lambda_runtime::Error> {
         version: env!("CARGO_PKG_VERSION"),
     })?);
     let flush_guard = guard.clone();
-    let function = FraudCheckFunction::from_env(Arc::new(move || flush_guard.flush()));
+    // Invalid FAULT_* settings fail the initialisation, as a misconfigured function would.
+    let function = FraudCheckFunction::from_env(Arc::new(move || flush_guard.flush()))?;
     // No TracingLayer: the function opens its own invocation span, which must be created
     // after the event is read so it can continue the caller's trace.
     let runtime = Runtime::new(service_fn(move |event| {
         let function = function.clone();
         async move { function.invoke(event).await }
     }));
+    // `run` returns only when the Runtime API goes away. Nothing should be left to export by
+    // then: every invocation flushed its own telemetry, and that flush is the one that
+    // counts, because Lambda gives the runtime a SIGTERM and a moment to clean up only when
+    // an extension is registered; otherwise it just ends the environment (so does the
+    // emulator). A clean shutdown still costs nothing when it can happen.
     let result = runtime.run().await;
     if let Ok(guard) = Arc::try_unwrap(guard) {
         guard.shutdown().await;

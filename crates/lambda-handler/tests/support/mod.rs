@@ -1,15 +1,19 @@
-//! Runs the real `lambda-emulator` binary for the tests and reads what it logs.
+//! Runs the real `lambda-emulator` binary for the tests and reads what it logs, and reads
+//! what the function exported to the in-process OTLP receiver of `telemetry::testing`.
 #![allow(dead_code)] // each test file uses its own part of the support code
-
-pub mod otlp;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::metrics::v1::{Metric, metric, number_data_point};
+use telemetry::testing::{OtlpReceiver, ReceivedSpan, attr};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+/// The real function binary.
+pub const BOOTSTRAP: &str = env!("CARGO_BIN_EXE_bootstrap");
 
 pub struct RunningEmulator {
     child: Child,
@@ -111,4 +115,114 @@ pub fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
+}
+
+/// The environment that sends the function's telemetry to `receiver` over OTLP/HTTP (the
+/// protocol the function uses inside Lambda), plus `extra`.
+pub fn otel_env(receiver: &OtlpReceiver, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("OTEL_SDK_DISABLED".to_owned(), "false".to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+            receiver.http_endpoint(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
+            "http/protobuf".to_owned(),
+        ),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES".to_owned(),
+            "deployment.environment.name=test".to_owned(),
+        ),
+    ];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    env
+}
+
+/// Starts the emulator running the real function with `env`.
+pub async fn start_function(args: &[&str], env: &[(String, String)]) -> RunningEmulator {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    RunningEmulator::start(BOOTSTRAP.as_ref(), args, &env).await
+}
+
+/// The spans named `name` received so far.
+pub fn spans_named(receiver: &OtlpReceiver, name: &str) -> Vec<ReceivedSpan> {
+    receiver
+        .spans()
+        .into_iter()
+        .filter(|s| s.span.name == name)
+        .collect()
+}
+
+/// Waits (up to 20 s) for `count` spans named `name`, for tests about what is exported
+/// rather than when.
+pub async fn wait_for_spans(
+    receiver: &OtlpReceiver,
+    name: &str,
+    count: usize,
+) -> Vec<ReceivedSpan> {
+    let arrived = receiver
+        .wait_until(Duration::from_secs(20), |r| {
+            spans_named(r, name).len() >= count
+        })
+        .await;
+    let spans = spans_named(receiver, name);
+    assert!(
+        arrived,
+        "expected {count} span(s) named {name}, got {}: {:?}",
+        spans.len(),
+        receiver
+            .spans()
+            .iter()
+            .map(|s| s.span.name.clone())
+            .collect::<Vec<_>>()
+    );
+    spans
+}
+
+/// The value of a resource attribute of a span, as a string.
+pub fn resource_attr(span: &ReceivedSpan, key: &str) -> Option<String> {
+    attr(&span.resource.attributes, key)
+}
+
+/// The most recent export of metric `name`. Temporality is cumulative, so it carries the
+/// running totals of the execution environment that sent it.
+pub fn latest_metric(receiver: &OtlpReceiver, name: &str) -> Option<Metric> {
+    receiver
+        .metrics()
+        .into_iter()
+        .rev()
+        .find(|m| m.metric.name == name)
+        .map(|m| m.metric)
+}
+
+/// A counter's value for the data point whose attributes are exactly `attributes`.
+pub fn counter_value(metric: &Metric, attributes: &[(&str, &str)]) -> Option<i64> {
+    let Some(metric::Data::Sum(sum)) = &metric.data else {
+        panic!("{} is not a sum: {:?}", metric.name, metric.data);
+    };
+    assert!(sum.is_monotonic, "{} is a counter", metric.name);
+    sum.data_points
+        .iter()
+        .find(|p| same_attributes(&p.attributes, attributes))
+        .map(|p| match p.value {
+            Some(number_data_point::Value::AsInt(v)) => v,
+            Some(number_data_point::Value::AsDouble(v)) => v as i64,
+            None => panic!("a data point of {} without a value", metric.name),
+        })
+}
+
+/// Whether an OTLP attribute list is exactly `expected` (as strings).
+pub fn same_attributes(
+    actual: &[opentelemetry_proto::tonic::common::v1::KeyValue],
+    expected: &[(&str, &str)],
+) -> bool {
+    actual.len() == expected.len()
+        && expected
+            .iter()
+            .all(|(key, value)| attr(actual, key).as_deref() == Some(*value))
 }
