@@ -5,10 +5,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Parser;
 use lambda_handler::emulator::{Emulator, EmulatorConfig};
+use telemetry::faults::Faults;
 
 /// Local AWS Lambda Runtime API and Function URL emulator.
+///
+/// FAULT_ERROR_RATE, FAULT_LATENCY_MS, FAULT_JITTER_MS and FAULT_SCENARIOS are the function's
+/// initial fault configuration; `POST /admin/faults` on the Function URL changes it.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
@@ -47,6 +52,10 @@ async fn main() -> anyhow::Result<()> {
             cli.function.display()
         );
     }
+    // Checked here so a typo fails the start, not every cold start of the function.
+    let faults = Faults::from_env()
+        .context("invalid FAULT_* variables")?
+        .settings();
     let config = EmulatorConfig {
         function: cli.function,
         function_name: cli.function_name,
@@ -54,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         memory_size_mb: cli.memory_size,
         invocation_timeout: cli.timeout,
         idle_timeout: cli.idle_timeout,
+        faults,
         ..EmulatorConfig::new("")
     };
     let emulator = Emulator::bind(config.clone(), cli.listen, cli.runtime_api).await?;

@@ -4,6 +4,7 @@
 use std::io::IsTerminal as _;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -42,19 +43,27 @@ impl InstanceSlot {
 
 /// One execution environment: the child process and the channel its Runtime API polls.
 pub(super) struct FunctionInstance {
-    pid: Option<u32>,
+    pub(super) pid: Option<u32>,
     pub(super) queue: Arc<InvocationQueue>,
     exit: watch::Receiver<Option<String>>,
     /// Dropping it (with the instance) kills the process: see `watch_process`.
     kill: Option<oneshot::Sender<()>>,
     pub(super) last_used: Instant,
+    /// The configuration revision it was started with (see `Shared::revision`).
+    pub(super) revision: u64,
 }
 
 impl FunctionInstance {
     /// Starts the function process. Like Lambda, it inherits nothing of the invocation: the
-    /// environment is the emulator's own (so OTEL_* reach it) plus the Lambda variables.
+    /// environment is the emulator's own (so OTEL_* reach it) plus the Lambda variables and
+    /// the function's current fault configuration as `FAULT_*`.
     pub(super) fn start(shared: &Shared) -> std::io::Result<Self> {
         let config = &shared.config;
+        // The revision first, then the settings: a change landing in between then costs one
+        // needless restart, never an environment running stale settings as if current.
+        let revision = shared.revision.load(Ordering::SeqCst);
+        let faults = shared.faults.settings();
+        let scenarios: Vec<&str> = faults.scenarios.iter().map(String::as_str).collect();
         let mut child = Command::new(&config.function)
             .env(
                 "AWS_LAMBDA_RUNTIME_API",
@@ -83,6 +92,10 @@ impl FunctionInstance {
             .env("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023")
             .env("_HANDLER", "bootstrap")
             .env("LAMBDA_TASK_ROOT", task_root(&config.function))
+            .env("FAULT_ERROR_RATE", faults.error_rate.to_string())
+            .env("FAULT_LATENCY_MS", faults.latency_ms.to_string())
+            .env("FAULT_JITTER_MS", faults.jitter_ms.to_string())
+            .env("FAULT_SCENARIOS", scenarios.join(","))
             .envs(
                 // Lambda logs are plain text; colour codes only help on a terminal.
                 (!std::io::stderr().is_terminal()).then_some(("NO_COLOR", "1")),
@@ -138,6 +151,7 @@ impl FunctionInstance {
             exit,
             kill: Some(kill),
             last_used: Instant::now(),
+            revision,
         })
     }
 

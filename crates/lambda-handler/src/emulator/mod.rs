@@ -6,6 +6,20 @@
 //! first request (a cold start), kept warm between requests, and stopped after
 //! `idle_timeout` without traffic, after a timed-out invocation, or when it crashes. The next
 //! request then starts a new process, so learners see `faas.coldstart=true` again.
+//!
+//! `GET|POST /admin/faults` on the Function URL is the function's configuration, not an
+//! invocation: the emulator plays the Lambda control plane there. The function reads its
+//! faults from the `FAULT_*` environment when an execution environment starts (as a Lambda
+//! function reads any configuration), so a `POST` does what
+//! `aws lambda update-function-configuration --environment Variables={FAULT_...}` does in
+//! AWS: the settings (the shared [`telemetry::faults`] types, validated the same way as on
+//! every service) become the environment of new execution environments, and an environment
+//! started with the old ones is not used again: the next invocation is a cold start with the
+//! new settings. The alternatives were less faithful: forwarding the request to the function
+//! (a function cannot change its own configuration, and with several environments only one
+//! would hear it) or a side channel into the running process (Lambda has none). `GET` shows
+//! the current configuration, like `get-function-configuration`. The emulator's own
+//! `FAULT_*` variables are the configuration it starts with.
 
 mod event;
 mod instance;
@@ -15,9 +29,11 @@ mod url;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use telemetry::faults::{FaultSettings, FaultUpdate, Faults};
 use tokio::net::TcpListener;
 
 use instance::InstanceSlot;
@@ -40,6 +56,9 @@ pub struct EmulatorConfig {
     pub invocation_timeout: Duration,
     /// How long a warm process is kept without invocations before it is stopped.
     pub idle_timeout: Duration,
+    /// The fault settings the function starts with (as `FAULT_*` in its environment), until
+    /// `POST /admin/faults` changes them.
+    pub faults: FaultSettings,
 }
 
 impl EmulatorConfig {
@@ -53,6 +72,7 @@ impl EmulatorConfig {
             region: "us-east-1".to_owned(),
             invocation_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            faults: FaultSettings::default(),
         }
     }
 
@@ -70,6 +90,11 @@ struct Shared {
     runtime_api_addr: SocketAddr,
     slot: InstanceSlot,
     runtime: RuntimeApiState,
+    /// The function's fault configuration: what new execution environments get as `FAULT_*`.
+    faults: Faults,
+    /// Bumped each time `faults` changes; an execution environment started at an older
+    /// revision is not given another invocation.
+    revision: AtomicU64,
 }
 
 /// An emulator whose two listeners are bound; [`Emulator::serve`] runs it.
@@ -93,11 +118,22 @@ impl Emulator {
         let runtime_listener = TcpListener::bind(runtime_api_addr)
             .await
             .with_context(|| format!("cannot listen for the Runtime API on {runtime_api_addr}"))?;
+        let faults = Faults::new();
+        faults
+            .update(FaultUpdate {
+                error_rate: Some(config.faults.error_rate),
+                latency_ms: Some(config.faults.latency_ms),
+                jitter_ms: Some(config.faults.jitter_ms),
+                scenarios: Some(config.faults.scenarios.iter().cloned().collect()),
+            })
+            .context("invalid initial fault settings")?;
         let shared = Arc::new(Shared {
             runtime_api_addr: runtime_listener.local_addr()?,
             config,
             slot: InstanceSlot::default(),
             runtime: RuntimeApiState::default(),
+            faults,
+            revision: AtomicU64::new(0),
         });
         Ok(Self {
             shared,

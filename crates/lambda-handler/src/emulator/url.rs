@@ -1,13 +1,17 @@
-//! The Function URL: every HTTP request except `GET /healthz` becomes one invocation.
+//! The Function URL: every HTTP request becomes one invocation, except `GET /healthz` (the
+//! emulator's own health) and `GET|POST /admin/faults` (the function's configuration; see
+//! the [module docs](super)).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -18,10 +22,35 @@ use super::instance::FunctionInstance;
 use super::runtime_api::{Invocation, Outcome};
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
+    // The shared handlers validate and apply the change (400 with the reason otherwise);
+    // the layer turns an accepted change into a new configuration revision.
+    let configuration = shared
+        .faults
+        .router()
+        .route_layer(middleware::from_fn_with_state(shared.clone(), reconfigure));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(configuration)
         .fallback(invoke)
         .with_state(shared)
+}
+
+/// After a `POST /admin/faults` that changed the settings, marks the running execution
+/// environment as outdated: the next invocation starts a new one with the new `FAULT_*`.
+async fn reconfigure(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let before = shared.faults.settings();
+    let is_post = request.method() == Method::POST;
+    let response = next.run(request).await;
+    let after = shared.faults.settings();
+    if is_post && response.status().is_success() && after != before {
+        let revision = shared.revision.fetch_add(1, Ordering::SeqCst) + 1;
+        eprintln!(
+            "lambda-emulator: {} configuration updated (revision {revision}): faults {}; the next invocation starts a new execution environment",
+            shared.config.function_name,
+            serde_json::to_string(&after).unwrap_or_default()
+        );
+    }
+    response
 }
 
 async fn invoke(
@@ -73,6 +102,21 @@ async fn invoke_function(
     if let Some(status) = slot.as_ref().and_then(FunctionInstance::exit_status) {
         eprintln!("lambda-emulator: {name} had exited ({status}); starting a new process");
         *slot = None;
+    }
+    // An environment started before the last configuration change is not reused, as in
+    // Lambda after UpdateFunctionConfiguration.
+    if slot
+        .as_ref()
+        .is_some_and(|instance| instance.revision != shared.revision.load(Ordering::SeqCst))
+        && let Some(outdated) = slot.take()
+    {
+        eprintln!(
+            "lambda-emulator: stopping {name} (pid {}): its configuration is outdated",
+            outdated
+                .pid
+                .map_or_else(|| "?".to_owned(), |p| p.to_string())
+        );
+        outdated.stop().await;
     }
     if slot.is_none() {
         match FunctionInstance::start(shared) {
