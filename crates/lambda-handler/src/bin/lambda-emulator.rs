@@ -56,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
     let faults = Faults::from_env()
         .context("invalid FAULT_* variables")?
         .settings();
+    let shutdown = shutdown_signal()?;
     let config = EmulatorConfig {
         function: cli.function,
         function_name: cli.function_name,
@@ -75,29 +76,31 @@ async fn main() -> anyhow::Result<()> {
         humantime::format_duration(config.invocation_timeout),
         humantime::format_duration(config.idle_timeout),
     );
-    emulator.serve(shutdown_signal()).await?;
+    emulator.serve(shutdown).await?;
     eprintln!("lambda-emulator: stopped");
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM (what `lab` and Kubernetes send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// Resolves on SIGTERM (what `lab` and Kubernetes send) or Ctrl-C. The handlers are installed
+/// when this is called, not when the future is first polled: called before the listeners are
+/// bound, a SIGTERM that arrives while the emulator is starting stops it cleanly instead of
+/// killing it by the signal's default action.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
