@@ -4,8 +4,14 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::{Value as Json, json};
-use support::{BOOTSTRAP, RunningEmulator, client, start_function};
+use support::{
+    BOOTSTRAP, RunningEmulator, client, counter_value, latest_metric, otel_env, spans_named,
+    start_function,
+};
+use telemetry::testing::OtlpReceiver;
 
 /// What order-service sends to the function URL for an order.
 fn order_check() -> Json {
@@ -101,7 +107,8 @@ async fn an_invalid_or_unchanged_configuration_keeps_the_warm_environment() {
 
 #[tokio::test]
 async fn error_rate_fails_invocations_as_function_errors_and_latency_delays_them() {
-    let emulator = start_function(&[], &[]).await;
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let emulator = start_function(&[], &otel_env(&receiver, &[])).await;
     let (status, _) = faults(&emulator, Some(json!({"error_rate": 1.0}))).await;
     assert_eq!(status, 200);
     let response = client()
@@ -114,6 +121,24 @@ async fn error_rate_fails_invocations_as_function_errors_and_latency_delays_them
     assert_eq!(response.status(), 502);
     let body: Json = response.json().await.unwrap();
     assert_eq!(body["errorType"], "InjectedFault", "{body}");
+    // Counted and traced as a failed invocation.
+    let counted = receiver
+        .wait_until(Duration::from_secs(5), |r| {
+            latest_metric(r, "faas.errors")
+                .is_some_and(|m| counter_value(&m, &[("faas.trigger", "http")]) == Some(1))
+        })
+        .await;
+    assert!(counted, "{:?}", latest_metric(&receiver, "faas.errors"));
+    let failed = spans_named(&receiver, "fraud-check");
+    let [failed] = failed.as_slice() else {
+        panic!("one invocation span: {failed:?}");
+    };
+    assert_eq!(failed.attr("error.type").as_deref(), Some("InjectedFault"));
+    assert_eq!(
+        failed.span.status.as_ref().map(|s| s.code),
+        Some(2),
+        "status Error"
+    );
 
     let (status, _) = faults(
         &emulator,
