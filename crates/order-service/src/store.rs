@@ -1,11 +1,15 @@
 //! The SQLite order store. rusqlite is blocking: every call runs on tokio's blocking pool
-//! with the caller's span re-entered, each statement in a database CLIENT span (query text
-//! with placeholders, never values).
+//! with the caller's span re-entered. Each statement runs through [`telemetry::db`]: a
+//! database CLIENT span (query text with placeholders, never values; status Error and
+//! `error.type` when it fails) and a `db.client.operation.duration` point. A request that
+//! finds the one connection taken shows the wait as a `wait for connection` span.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension as _, params};
+use telemetry::db::{DbClient, Statement};
 
 use crate::domain::Order;
 
@@ -44,6 +48,7 @@ const SELECT_COLUMNS: &str = "id, status, customer_id, customer_tier, items_json
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    db: DbClient<rusqlite::Error>,
 }
 
 impl Store {
@@ -68,21 +73,22 @@ impl Store {
         .map_err(|e| StoreError::Task(e.to_string()))??;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            db: DbClient::new("sqlite", sqlite_error_type),
         })
     }
 
+    /// Runs `work` on the blocking pool inside the caller's span, holding the connection.
     async fn blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&Connection, &Db) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
+        let db = self.db.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let conn = conn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            work(&conn)
+            let conn = db.lock(&conn);
+            work(&conn, &db)
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
@@ -95,7 +101,7 @@ impl Store {
         order: Order,
         idempotency_key: Option<String>,
     ) -> Result<Order, StoreError> {
-        self.blocking(move |conn| {
+        self.blocking(move |conn, db| {
             let items_json = serde_json::to_string(&order.items).map_err(|e| {
                 StoreError::Corrupt {
                     id: order.id.clone(),
@@ -105,7 +111,7 @@ impl Store {
             let sql = "INSERT INTO orders (id, status, customer_id, customer_tier, items_json, total_cents, currency, trace_id, payment_id, reason, idempotency_key, created_at, http_status) \
                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
                        ON CONFLICT (idempotency_key) DO NOTHING";
-            let inserted = statement("INSERT", sql, || {
+            let inserted = statement(db, "INSERT", sql, || {
                 conn.prepare_cached(sql)?.execute(params![
                     order.id,
                     order.status,
@@ -123,7 +129,7 @@ impl Store {
                 ])
             })?;
             match (inserted, idempotency_key) {
-                (0, Some(key)) => select_by_key(conn, &key)?.ok_or_else(|| StoreError::Corrupt {
+                (0, Some(key)) => select_by_key(conn, db, &key)?.ok_or_else(|| StoreError::Corrupt {
                     id: order.id,
                     reason: "idempotency key conflict without a stored order".to_owned(),
                 }),
@@ -134,9 +140,9 @@ impl Store {
     }
 
     pub async fn get(&self, id: String) -> Result<Option<Order>, StoreError> {
-        self.blocking(move |conn| {
+        self.blocking(move |conn, db| {
             let sql = format!("SELECT {SELECT_COLUMNS} FROM orders WHERE id = ?1");
-            statement("SELECT", &sql, || {
+            statement(db, "SELECT", &sql, || {
                 conn.prepare_cached(&sql)?
                     .query_row(params![id], order_from_row)
                     .optional()
@@ -147,13 +153,14 @@ impl Store {
     }
 
     pub async fn by_idempotency_key(&self, key: String) -> Result<Option<Order>, StoreError> {
-        self.blocking(move |conn| select_by_key(conn, &key)).await
+        self.blocking(move |conn, db| select_by_key(conn, db, &key))
+            .await
     }
 }
 
-fn select_by_key(conn: &Connection, key: &str) -> Result<Option<Order>, StoreError> {
+fn select_by_key(conn: &Connection, db: &Db, key: &str) -> Result<Option<Order>, StoreError> {
     let sql = format!("SELECT {SELECT_COLUMNS} FROM orders WHERE idempotency_key = ?1");
-    statement("SELECT", &sql, || {
+    statement(db, "SELECT", &sql, || {
         conn.prepare_cached(&sql)?
             .query_row(params![key], order_from_row)
             .optional()
@@ -190,26 +197,37 @@ fn order_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Order, Sto
     }))
 }
 
+type Db = DbClient<rusqlite::Error>;
+
 /// Runs one statement on the `orders` table inside its database CLIENT span.
 fn statement<T>(
+    db: &Db,
     operation: &'static str,
     sql: &str,
     run: impl FnOnce() -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
-    let span = tracing::info_span!(
-        "db.statement",
-        otel.name = format!("{operation} orders"),
-        otel.kind = "client",
-        db.system.name = "sqlite",
-        db.operation.name = operation,
-        db.collection.name = "orders",
-        db.query.text = sql,
-    );
-    let _entered = span.enter();
-    let result = run();
-    if let Err(err) = &result {
-        telemetry::record_error(err);
-        tracing::error!(error = %err, "statement failed");
+    db.statement(Statement::new(operation, "orders", sql), run)
+}
+
+/// `error.type` of a failed statement: SQLite's result code name (`SQLITE_BUSY`,
+/// `SQLITE_CONSTRAINT`, ...) or the name of rusqlite's own error (`QueryReturnedNoRows`);
+/// never the message, which can carry values.
+fn sqlite_error_type(err: &rusqlite::Error) -> Cow<'static, str> {
+    match err {
+        rusqlite::Error::SqliteFailure(failure, _) => {
+            telemetry::db::sqlite_result_code_name(failure.extended_code).into()
+        }
+        other => {
+            let debug = format!("{other:?}");
+            let variant = debug
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .next()
+                .unwrap_or_default();
+            if variant.is_empty() {
+                "_OTHER".into()
+            } else {
+                variant.to_owned().into()
+            }
+        }
     }
-    result
 }
