@@ -17,9 +17,13 @@
 //! `fraud_check.unavailable` event on the span and a warning log. An `Idempotency-Key`
 //! header makes a retry return the stored order (same status code) without redoing work.
 //!
-//! Metrics: `orders.created` (counter, `{order}`, attributes `order.status`,
-//! `customer.tier`) and `orders.value` (histogram of order totals in minor units, unit
-//! `{minor_unit}`, same attributes).
+//! Metrics: `orders.created` (counter, `{order}`) counts every checkout once, by how it
+//! ended: `order.status` is `created`, `rejected` or `payment_failed` for a stored order,
+//! `invalid` (400), `out_of_stock` (409) or `failed` (5xx: inventory unavailable, database
+//! failure) when none was stored; `customer.tier` when known (not on a request refused
+//! before it was read). An `Idempotency-Key` replay is not counted again. `orders.value`
+//! (histogram of stored orders' totals in minor units, unit `{minor_unit}`, same
+//! attributes). Every statement on the orders table: `db.client.operation.duration`.
 
 pub mod app;
 pub mod clients;

@@ -3,6 +3,8 @@
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 
+use crate::domain::CustomerTier;
+
 /// Boundaries for `orders.value` in minor units: 5 .. 10 000 in major units.
 const VALUE_BOUNDARIES: [f64; 11] = [
     500.0,
@@ -18,6 +20,48 @@ const VALUE_BOUNDARIES: [f64; 11] = [
     1_000_000.0,
 ];
 
+/// How one `POST /orders` ended, as `orders.created` counts it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checkout {
+    /// An order was stored with `status` (created, rejected, payment_failed) and answered.
+    Stored {
+        status: String,
+        tier: String,
+        total_cents: i64,
+    },
+    /// The checkout ended before an order could be stored.
+    NotStored {
+        reason: NotStored,
+        /// Unknown when the request was refused before it was read.
+        tier: Option<CustomerTier>,
+    },
+    /// An `Idempotency-Key` seen before: the stored order is answered again. Not counted:
+    /// the order was counted when it was processed, and counting it again would show one
+    /// checkout as two (http.server.request.duration still counts the request).
+    Replayed,
+}
+
+/// Why no order was stored: the `order.status` values beside the stored orders' statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStored {
+    /// 400: the request, or its items at inventory (unknown sku), was refused.
+    Invalid,
+    /// 409: not enough stock.
+    OutOfStock,
+    /// 5xx: a dependency (inventory) or order-service's own database failed.
+    Failed,
+}
+
+impl NotStored {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invalid => "invalid",
+            Self::OutOfStock => "out_of_stock",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct OrderMetrics {
     created: Counter<u64>,
@@ -31,24 +75,49 @@ impl OrderMetrics {
             created: meter
                 .u64_counter("orders.created")
                 .with_unit("{order}")
-                .with_description("Orders processed, by final status.")
+                .with_description(
+                    "Checkouts by how they ended (order.status): created, rejected, \
+                     payment_failed (stored orders), invalid, out_of_stock, failed (none stored).",
+                )
                 .build(),
             value: meter
                 .f64_histogram("orders.value")
                 .with_unit("{minor_unit}")
-                .with_description("Order totals, in the currency's minor units.")
+                .with_description("Totals of stored orders, in the currency's minor units.")
                 .with_boundaries(VALUE_BOUNDARIES.to_vec())
                 .build(),
         }
     }
 
-    pub fn record(&self, status: &str, tier: &str, total_cents: i64) {
-        let attributes = [
-            KeyValue::new("order.status", status.to_owned()),
-            KeyValue::new("customer.tier", tier.to_owned()),
-        ];
-        self.created.add(1, &attributes);
-        self.value.record(total_cents as f64, &attributes);
+    /// Counts one checkout. Every answer of `POST /orders` goes through here, so the
+    /// counter sees each outcome, not only the orders that were stored.
+    pub fn count(&self, checkout: &Checkout) {
+        match checkout {
+            Checkout::Stored {
+                status,
+                tier,
+                total_cents,
+            } => {
+                let attributes = [
+                    KeyValue::new("order.status", status.clone()),
+                    KeyValue::new("customer.tier", tier.clone()),
+                ];
+                self.created.add(1, &attributes);
+                self.value.record(*total_cents as f64, &attributes);
+            }
+            Checkout::NotStored { reason, tier } => {
+                let status = KeyValue::new("order.status", reason.as_str());
+                match tier {
+                    Some(tier) => self
+                        .created
+                        .add(1, &[status, KeyValue::new("customer.tier", tier.as_str())]),
+                    // Left out rather than invented: the request was refused before it
+                    // said who the customer is.
+                    None => self.created.add(1, &[status]),
+                }
+            }
+            Checkout::Replayed => {}
+        }
     }
 }
 

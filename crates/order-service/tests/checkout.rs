@@ -3,16 +3,21 @@
 //! Lambda belongs to another crate; a tiny axum handler answering its JSON stands in for
 //! its function URL.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use axum::Json;
 use axum::routing::post;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode as OtlpStatus;
+use order_service::domain::CustomerTier;
 use serde_json::{Value, json};
-use telemetry::testing::{OtlpReceiver, ReceivedSpan, ServiceProcess, workspace_binary};
+use telemetry::testing::{
+    OtlpReceiver, ReceivedSpan, ServiceProcess, any_value_string, workspace_binary,
+};
 
 /// Rejects customers whose id starts with "fraudster", approves everyone else.
 async fn fraud_stub() -> String {
@@ -236,6 +241,106 @@ fn spans_of_trace(receiver: &OtlpReceiver, trace_id: &str) -> Vec<ReceivedSpan> 
         .collect()
 }
 
+/// A metric series: its attributes, as strings.
+type Series = BTreeMap<String, String>;
+
+fn series(pairs: &[(&str, &str)]) -> Series {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn series_of(attributes: &[KeyValue]) -> Series {
+    attributes
+        .iter()
+        .map(|kv| {
+            let value = kv.value.as_ref().map(any_value_string).unwrap_or_default();
+            (kv.key.clone(), value)
+        })
+        .collect()
+}
+
+/// Every series of the counter `name` from order-service with its latest value: the
+/// temporality is cumulative, so the last export holds the total.
+fn order_counter(receiver: &OtlpReceiver, name: &str) -> HashMap<Series, i64> {
+    let mut latest = HashMap::new();
+    for metric in receiver
+        .metrics()
+        .into_iter()
+        .filter(|m| m.service_name() == "order-service" && m.metric.name == name)
+    {
+        let Some(Data::Sum(sum)) = &metric.metric.data else {
+            panic!("{name} is not a counter")
+        };
+        for point in &sum.data_points {
+            let value = match point.value {
+                Some(number_data_point::Value::AsInt(i)) => i,
+                other => panic!("{name} counts in integers, got {other:?}"),
+            };
+            latest.insert(series_of(&point.attributes), value);
+        }
+    }
+    latest
+}
+
+/// What `orders.created` says after one checkout by `customer` that ended as `status`.
+fn counted_once(status: &str, customer: &str) -> HashMap<Series, i64> {
+    let tier = CustomerTier::of(customer).as_str();
+    HashMap::from([(
+        series(&[("order.status", status), ("customer.tier", tier)]),
+        1,
+    )])
+}
+
+/// The series of the histogram `name` from `service` that have points.
+fn histogram_series(receiver: &OtlpReceiver, service: &str, name: &str) -> HashSet<Series> {
+    let mut found = HashSet::new();
+    for metric in receiver
+        .metrics()
+        .into_iter()
+        .filter(|m| m.service_name() == service && m.metric.name == name)
+    {
+        let Some(Data::Histogram(histogram)) = &metric.metric.data else {
+            panic!("{name} is not a histogram")
+        };
+        for point in histogram.data_points.iter().filter(|p| p.count > 0) {
+            found.insert(series_of(&point.attributes));
+        }
+    }
+    found
+}
+
+fn find<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
+    spans
+        .iter()
+        .find(|s| s.span.name == name)
+        .unwrap_or_else(|| panic!("no {name} span"))
+}
+
+/// The client spans of a trace that called `path` (on any service).
+fn calls_to<'a>(spans: &'a [ReceivedSpan], path: &str) -> Vec<&'a ReceivedSpan> {
+    spans
+        .iter()
+        .filter(|s| s.span.kind == SpanKind::Client as i32)
+        .filter(|s| s.attr("url.full").is_some_and(|u| u.ends_with(path)))
+        .collect()
+}
+
+/// The spans of the one `POST /orders` answered `status` (for answers without a trace id).
+fn trace_answered(receiver: &OtlpReceiver, status: u16) -> Vec<ReceivedSpan> {
+    let servers: Vec<_> = receiver
+        .spans()
+        .into_iter()
+        .filter(|s| {
+            s.span.name == "POST /orders"
+                && s.attr("http.response.status_code") == Some(status.to_string())
+        })
+        .collect();
+    assert_eq!(servers.len(), 1, "one POST /orders answered {status}");
+    spans_of_trace(receiver, &servers[0].trace_id())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn checkout_is_one_trace_across_services_continuing_the_callers_traceparent() {
     let mut lab = Lab::start().await;
@@ -399,6 +504,7 @@ async fn http_metrics_are_seconds_by_route_without_ids() {
             has("order-service", "http.server.request.duration")
                 && has("order-service", "orders.created")
                 && has("inventory-service", "http.server.request.duration")
+                && has("inventory-service", "db.client.operation.duration")
                 && has("payment-service", "payments.authorized")
         })
         .await;
@@ -426,6 +532,34 @@ async fn http_metrics_are_seconds_by_route_without_ids() {
         "inventory-service".to_owned(),
         "/inventory/reserve".to_owned()
     )));
+
+    // Both stores measure their statements, by operation and table only.
+    let orders_db = histogram_series(
+        &lab.receiver,
+        "order-service",
+        "db.client.operation.duration",
+    );
+    assert!(
+        orders_db.contains(&series(&[
+            ("db.system.name", "sqlite"),
+            ("db.operation.name", "INSERT"),
+            ("db.collection.name", "orders"),
+        ])),
+        "{orders_db:?}"
+    );
+    let inventory_db = histogram_series(
+        &lab.receiver,
+        "inventory-service",
+        "db.client.operation.duration",
+    );
+    assert!(
+        inventory_db.contains(&series(&[
+            ("db.system.name", "sqlite"),
+            ("db.operation.name", "UPDATE"),
+            ("db.collection.name", "products"),
+        ])),
+        "{inventory_db:?}"
+    );
 
     // No metric anywhere is labelled with an id.
     for metric in &metrics {
@@ -475,20 +609,35 @@ async fn payment_failure_releases_reserved_stock() {
     let trace_id = order["trace_id"].as_str().unwrap().to_owned();
     lab.stop_order();
     let spans = spans_of_trace(&lab.receiver, &trace_id);
-    let server = spans
-        .iter()
-        .find(|s| s.span.name == "POST /orders")
-        .unwrap();
+    let server = find(&spans, "POST /orders");
     assert_eq!(
         server.attr("http.response.status_code").as_deref(),
         Some("402")
     );
     assert!(!is_error(server));
-    assert!(spans.iter().any(|s| {
-        s.span.name == "POST"
-            && s.attr("url.full")
-                .is_some_and(|u| u.ends_with("/inventory/release"))
-    }));
+    let process = find(&spans, "order_service.process_order");
+    assert_eq!(
+        process.attr("order.status").as_deref(),
+        Some("payment_failed")
+    );
+    assert!(
+        !is_error(process),
+        "a declined card is not order-service's failure"
+    );
+    // The compensation is in the trace, after the payment call.
+    let pay = calls_to(&spans, "/payments");
+    let release = calls_to(&spans, "/inventory/release");
+    assert_eq!((pay.len(), release.len()), (1, 1));
+    assert!(release[0].span.start_time_unix_nano >= pay[0].span.end_time_unix_nano);
+    assert_eq!(
+        release[0].attr("http.response.status_code").as_deref(),
+        Some("200")
+    );
+
+    assert_eq!(
+        order_counter(&lab.receiver, "orders.created"),
+        counted_once("payment_failed", "cust-declined")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -500,24 +649,59 @@ async fn payment_timeout_is_a_server_error_and_releases_stock() {
     assert_eq!(order["status"], "payment_failed");
     assert_eq!(lab.stock("WC-005").await, before);
     let trace_id = order["trace_id"].as_str().unwrap().to_owned();
+    // payment-service exports on its own schedule: wait for its side of the timeout.
+    let payment_seen = lab
+        .receiver
+        .wait_until(Duration::from_secs(10), |r| {
+            spans_of_trace(r, &trace_id)
+                .iter()
+                .any(|s| s.span.name == "payment.gateway_call")
+        })
+        .await;
     lab.stop_order();
+    assert!(
+        payment_seen,
+        "payment-service's gateway span did not arrive"
+    );
     let spans = spans_of_trace(&lab.receiver, &trace_id);
-    let server = spans
-        .iter()
-        .find(|s| s.span.name == "POST /orders")
-        .unwrap();
+    let server = find(&spans, "POST /orders");
     assert!(is_error(server), "5xx marks the server span as an error");
-    let process = spans
-        .iter()
-        .find(|s| s.span.name == "order_service.process_order")
-        .unwrap();
+    let process = find(&spans, "order_service.process_order");
     assert!(is_error(process));
     assert!(process.span.events.iter().any(|e| e.name == "exception"));
+    assert_eq!(
+        process.attr("order.status").as_deref(),
+        Some("payment_failed")
+    );
+    // The call that failed is the payment call, answered 504 by payment-service, whose
+    // gateway span says why.
+    let pay = calls_to(&spans, "/payments");
+    assert_eq!(pay.len(), 1);
+    assert_eq!(
+        pay[0].attr("http.response.status_code").as_deref(),
+        Some("504")
+    );
+    let gateway = find(&spans, "payment.gateway_call");
+    assert!(is_error(gateway));
+    assert_eq!(
+        gateway.attr("payment.gateway.decision").as_deref(),
+        Some("timeout")
+    );
+    assert_eq!(
+        calls_to(&spans, "/inventory/release").len(),
+        1,
+        "stock released"
+    );
+
+    assert_eq!(
+        order_counter(&lab.receiver, "orders.created"),
+        counted_once("payment_failed", "cust-timeout")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn insufficient_stock_is_409_and_nothing_is_reserved() {
-    let lab = Lab::start().await;
+    let mut lab = Lab::start().await;
     let before = lab.stock("TB-020").await;
     let (status, body) = lab
         .place("cust-greedy", "TB-020", before + 1, "tok_visa")
@@ -525,11 +709,105 @@ async fn insufficient_stock_is_409_and_nothing_is_reserved() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["sku"], "TB-020");
     assert_eq!(lab.stock("TB-020").await, before);
+    lab.stop_order();
+
+    // The customer's mistake, not a failure; the checkout stops at inventory.
+    let spans = trace_answered(&lab.receiver, 409);
+    assert!(!is_error(find(&spans, "POST /orders")));
+    let process = find(&spans, "order_service.process_order");
+    assert!(!is_error(process));
+    assert_eq!(
+        process.attr("order.status").as_deref(),
+        Some("out_of_stock")
+    );
+    assert_eq!(calls_to(&spans, "/inventory/reserve").len(), 1);
+    assert!(calls_to(&spans, "/payments").is_empty(), "no payment tried");
+    assert!(
+        !spans.iter().any(|s| s.span.name == "INSERT orders"),
+        "no order stored"
+    );
+    // Counted all the same: orders.created sees every way a checkout ends.
+    assert_eq!(
+        order_counter(&lab.receiver, "orders.created"),
+        counted_once("out_of_stock", "cust-greedy")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_inventory_is_502_and_counted_as_failed() {
+    let mut lab = Lab::start().await;
+    lab.inventory_url = Some({
+        // A port nothing listens on: bind, note the port, close.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    });
+    lab.stop_order();
+    lab.start_order();
+    let (status, body) = lab.place("cust-stranded", "KB-001", 1, "tok_visa").await;
+    assert_eq!(status, 502, "{body}");
+    lab.stop_order();
+
+    let spans = trace_answered(&lab.receiver, 502);
+    assert!(
+        is_error(find(&spans, "POST /orders")),
+        "a failed dependency is a 5xx"
+    );
+    let process = find(&spans, "order_service.process_order");
+    assert!(is_error(process));
+    assert_eq!(process.attr("order.status").as_deref(), Some("failed"));
+    assert_eq!(
+        order_counter(&lab.receiver, "orders.created"),
+        counted_once("failed", "cust-stranded")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_insert_is_a_500_counted_as_failed_with_an_error_database_span() {
+    let mut lab = Lab::start().await;
+    // Another writer holds SQLite's write lock on the orders database: the INSERT waits out
+    // its busy timeout (rusqlite's default, 5 s) and fails with SQLITE_BUSY.
+    let writer = rusqlite::Connection::open(lab.dir.path().join("orders.db")).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (status, body) = lab.place("cust-busy", "MS-002", 1, "tok_visa").await;
+    writer.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(status, 500, "{body}");
+    lab.stop_order();
+
+    let spans = trace_answered(&lab.receiver, 500);
+    let insert = find(&spans, "INSERT orders");
+    assert!(is_error(insert));
+    assert_eq!(insert.attr("error.type").as_deref(), Some("SQLITE_BUSY"));
+    assert!(insert.span.events.iter().any(|e| e.name == "exception"));
+    let persist = find(&spans, "order_service.persist");
+    assert_eq!(insert.parent_span_id(), persist.span_id());
+    assert_eq!(
+        find(&spans, "order_service.process_order")
+            .attr("order.status")
+            .as_deref(),
+        Some("failed")
+    );
+    assert!(
+        histogram_series(
+            &lab.receiver,
+            "order-service",
+            "db.client.operation.duration"
+        )
+        .contains(&series(&[
+            ("db.system.name", "sqlite"),
+            ("db.operation.name", "INSERT"),
+            ("db.collection.name", "orders"),
+            ("error.type", "SQLITE_BUSY"),
+        ]))
+    );
+    assert_eq!(
+        order_counter(&lab.receiver, "orders.created"),
+        counted_once("failed", "cust-busy")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idempotency_key_returns_the_same_order() {
-    let lab = Lab::start().await;
+    let mut lab = Lab::start().await;
     let before = lab.stock("PB-016").await;
     let key = [("Idempotency-Key", "checkout-7f3a")];
     let (first_status, first) = lab
@@ -542,6 +820,39 @@ async fn idempotency_key_returns_the_same_order() {
     assert_eq!(second_status, 201);
     assert_eq!(second, first, "the stored order, unchanged");
     assert_eq!(lab.stock("PB-016").await, before - 2, "stock taken once");
+    lab.stop_order();
+
+    // The retry's trace shows the lookup that found the order, and no work redone.
+    let servers: Vec<_> = lab
+        .receiver
+        .spans()
+        .into_iter()
+        .filter(|s| s.span.name == "POST /orders")
+        .collect();
+    assert_eq!(servers.len(), 2);
+    let retry = servers
+        .iter()
+        .find(|s| s.trace_id() != first["trace_id"].as_str().unwrap())
+        .expect("the retry is a trace of its own");
+    let spans = spans_of_trace(&lab.receiver, &retry.trace_id());
+    let lookup = find(&spans, "SELECT orders");
+    assert_eq!(lookup.parent_span_id(), retry.span_id());
+    assert!(
+        spans
+            .iter()
+            .all(|s| s.span.kind != SpanKind::Client as i32 || s.attr("db.system.name").is_some()),
+        "the retry called no other service"
+    );
+    assert!(
+        !spans
+            .iter()
+            .any(|s| s.span.name == "order_service.process_order")
+    );
+    // One order, counted once.
+    assert_eq!(
+        order_counter(&lab.receiver, "orders.created"),
+        counted_once("created", "cust-retry")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -556,11 +867,33 @@ async fn orders_survive_a_restart() {
     assert_eq!(stored, order);
     let (status, _) = lab.get_order("ord_does_not_exist").await;
     assert_eq!(status, 404);
+    lab.stop_order();
+
+    // Each read is one SELECT under its server span; an unknown id is the client's mistake.
+    let reads: Vec<_> = lab
+        .receiver
+        .spans()
+        .into_iter()
+        .filter(|s| s.span.name == "GET /orders/{id}")
+        .collect();
+    assert_eq!(reads.len(), 2);
+    for read in &reads {
+        let spans = spans_of_trace(&lab.receiver, &read.trace_id());
+        let select = find(&spans, "SELECT orders");
+        assert_eq!(select.parent_span_id(), read.span_id());
+        assert_eq!(select.attr("db.system.name").as_deref(), Some("sqlite"));
+        assert!(!is_error(select) && !is_error(read));
+    }
+    assert!(
+        reads
+            .iter()
+            .any(|r| r.attr("http.response.status_code").as_deref() == Some("404"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fraud_rejection_releases_stock_and_stores_a_rejected_order() {
-    let lab = Lab::start().await;
+    let mut lab = Lab::start().await;
     let before = lab.stock("GP-019").await;
     let (status, order) = lab.place("fraudster-1", "GP-019", 1, "tok_visa").await;
     assert_eq!(status, 403, "{order}");
@@ -568,6 +901,31 @@ async fn fraud_rejection_releases_stock_and_stores_a_rejected_order() {
     assert_eq!(lab.stock("GP-019").await, before);
     let (_, stored) = lab.get_order(order["id"].as_str().unwrap()).await;
     assert_eq!(stored["status"], "rejected");
+    lab.stop_order();
+
+    let spans = spans_of_trace(&lab.receiver, order["trace_id"].as_str().unwrap());
+    let server = find(&spans, "POST /orders");
+    assert_eq!(
+        server.attr("http.response.status_code").as_deref(),
+        Some("403")
+    );
+    assert!(!is_error(server), "a fraud rejection is not a server error");
+    let process = find(&spans, "order_service.process_order");
+    assert_eq!(process.attr("order.status").as_deref(), Some("rejected"));
+    assert!(!is_error(process));
+    assert!(
+        calls_to(&spans, "/payments").is_empty(),
+        "a rejected order is not charged"
+    );
+    assert_eq!(
+        calls_to(&spans, "/inventory/release").len(),
+        1,
+        "stock released"
+    );
+    assert_eq!(
+        order_counter(&lab.receiver, "orders.created"),
+        counted_once("rejected", "fraudster-1")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -599,12 +957,27 @@ async fn unreachable_fraud_check_fails_open() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_order_is_400_with_a_clear_message() {
-    let lab = Lab::start().await;
+    let mut lab = Lab::start().await;
     let (status, body) = lab.place("cust-zero", "KB-001", 0, "tok_visa").await;
     assert_eq!(status, 400);
     assert!(
         body["error"].as_str().unwrap().contains("quantity"),
         "{body}"
+    );
+    lab.stop_order();
+
+    // Refused at validation: the client's mistake, and nothing downstream was called.
+    let spans = trace_answered(&lab.receiver, 400);
+    assert!(!is_error(find(&spans, "POST /orders")));
+    find(&spans, "order_service.validate");
+    assert!(
+        spans.iter().all(|s| s.span.kind != SpanKind::Client as i32),
+        "no call to another service or the database"
+    );
+    // Counted, without a tier: the request was refused before it said who the customer is.
+    assert_eq!(
+        order_counter(&lab.receiver, "orders.created"),
+        HashMap::from([(series(&[("order.status", "invalid")]), 1)])
     );
 }
 

@@ -16,6 +16,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use crate::app::AppState;
 use crate::clients::{Downstream, DownstreamError, PaymentOutcome, ReserveOutcome};
 use crate::domain::{CreateOrderRequest, NewOrder, Order, OrderStatus};
+use crate::metrics::{Checkout, NotStored};
 
 /// Orders are charged in one currency in this shop.
 const CURRENCY: &str = "USD";
@@ -52,6 +53,18 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Json<CreateOrderRequest>, JsonRejection>,
 ) -> Response {
+    let metrics = state.metrics.clone();
+    let (checkout, response) = checkout(state, headers, body).await;
+    // One place counts every way the checkout can end, so an early return cannot skip it.
+    metrics.count(&checkout);
+    response
+}
+
+async fn checkout(
+    state: AppState,
+    headers: HeaderMap,
+    body: Result<Json<CreateOrderRequest>, JsonRejection>,
+) -> (Checkout, Response) {
     let idempotency_key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -61,15 +74,21 @@ pub async fn create(
         match state.store.by_idempotency_key(key.clone()).await {
             Ok(Some(order)) => {
                 tracing::info!(order.id = %order.id, "idempotency key seen before: returning the stored order");
-                return order_response(order);
+                return (Checkout::Replayed, order_response(order));
             }
             Ok(None) => {}
             Err(err) => {
                 telemetry::record_error(&err);
                 tracing::error!(error = %err, "looking up the idempotency key failed");
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({ "error": err.to_string() }),
+                return (
+                    Checkout::NotStored {
+                        reason: NotStored::Failed,
+                        tier: None,
+                    },
+                    error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        json!({ "error": err.to_string() }),
+                    ),
                 );
             }
         }
@@ -83,7 +102,13 @@ pub async fn create(
         Ok(order) => order,
         Err(message) => {
             tracing::info!(reason = %message, "order refused as invalid");
-            return error(StatusCode::BAD_REQUEST, json!({ "error": message }));
+            return (
+                Checkout::NotStored {
+                    reason: NotStored::Invalid,
+                    tier: None,
+                },
+                error(StatusCode::BAD_REQUEST, json!({ "error": message })),
+            );
         }
     };
 
@@ -118,8 +143,17 @@ async fn process_order(
     order: NewOrder,
     order_id: String,
     idempotency_key: Option<String>,
-) -> Response {
+) -> (Checkout, Response) {
     let span = tracing::Span::current();
+    // Ended before an order was stored: the span says how, as orders.created does.
+    let not_stored = |reason: NotStored, response: Response| {
+        span.record("order.status", reason.as_str());
+        let checkout = Checkout::NotStored {
+            reason,
+            tier: Some(order.tier),
+        };
+        (checkout, response)
+    };
     let trace_id = {
         let cx = span.context();
         let span_context = cx.span().span_context().clone();
@@ -133,22 +167,31 @@ async fn process_order(
         Ok(ReserveOutcome::Reserved(reservation)) => reservation,
         Ok(ReserveOutcome::OutOfStock { sku, message }) => {
             tracing::info!(%sku, "order refused: out of stock");
-            return error(
-                StatusCode::CONFLICT,
-                json!({ "error": message, "sku": sku }),
+            return not_stored(
+                NotStored::OutOfStock,
+                error(
+                    StatusCode::CONFLICT,
+                    json!({ "error": message, "sku": sku }),
+                ),
             );
         }
         Ok(ReserveOutcome::Refused { sku, message }) => {
             tracing::info!(reason = %message, "order refused by inventory");
-            return error(
-                StatusCode::BAD_REQUEST,
-                json!({ "error": message, "sku": sku }),
+            return not_stored(
+                NotStored::Invalid,
+                error(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "error": message, "sku": sku }),
+                ),
             );
         }
         Err(err) => {
             telemetry::record_error(&err);
             tracing::error!(error = %err, "reserving stock failed");
-            return error(StatusCode::BAD_GATEWAY, json!({ "error": err.to_string() }));
+            return not_stored(
+                NotStored::Failed,
+                error(StatusCode::BAD_GATEWAY, json!({ "error": err.to_string() })),
+            );
         }
     };
     let total_cents = reservation.total_cents;
@@ -257,18 +300,23 @@ async fn process_order(
     match persisted {
         Ok(order) => {
             span.record("order.status", order.status.as_str());
-            state
-                .metrics
-                .record(&order.status, &order.customer_tier, order.total_cents);
             tracing::info!(status = %order.status, total_cents = order.total_cents, "order processed");
-            order_response(order)
+            let checkout = Checkout::Stored {
+                status: order.status.clone(),
+                tier: order.customer_tier.clone(),
+                total_cents: order.total_cents,
+            };
+            (checkout, order_response(order))
         }
         Err(err) => {
             telemetry::record_error(&err);
             tracing::error!(error = %err, "storing the order failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({ "error": err.to_string() }),
+            not_stored(
+                NotStored::Failed,
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({ "error": err.to_string() }),
+                ),
             )
         }
     }
