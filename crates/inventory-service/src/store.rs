@@ -115,7 +115,7 @@ impl Db {
 /// `error.type` of a failed statement: SQLite's result code name (`SQLITE_BUSY`,
 /// `SQLITE_CONSTRAINT`, ...) or the name of rusqlite's own error (`QueryReturnedNoRows`);
 /// never the message, which can carry values.
-pub fn sqlite_error_type(err: &rusqlite::Error) -> Cow<'static, str> {
+fn sqlite_error_type(err: &rusqlite::Error) -> Cow<'static, str> {
     match err {
         rusqlite::Error::SqliteFailure(failure, _) => {
             telemetry::db::sqlite_result_code_name(failure.extended_code).into()
