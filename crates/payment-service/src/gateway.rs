@@ -29,6 +29,9 @@ pub struct GatewayOverrides {
     pub decline_all: bool,
 }
 
+/// The card gateway's name on the `payment.gateway_call` span.
+pub const GATEWAY_NAME: &str = "card-gateway";
+
 /// The simulated gateway with its answer deadline.
 #[derive(Debug, Clone)]
 pub struct CardGateway {
@@ -65,12 +68,19 @@ impl CardGateway {
         } else {
             payment.card
         };
+        // Who is called, in the current conventions: `peer.service` is deprecated (renamed
+        // `service.peer.name`, the logical name of the remote service), and `server.address`
+        // is the host a real call connects to, as the HTTP client spans carry it. The
+        // simulated gateway has no host of its own: its name stands in, the way a
+        // Kubernetes Service name does for the lab's own services.
         let span = tracing::info_span!(
             "payment.gateway_call",
             otel.kind = "client",
-            peer.service = "card-gateway",
+            service.peer.name = GATEWAY_NAME,
+            server.address = GATEWAY_NAME,
             payment.gateway.deadline_ms = self.deadline.as_millis() as u64,
             payment.gateway.decision = Empty,
+            error.type = Empty,
         );
         let deadline = self.deadline;
         async move {
@@ -104,7 +114,10 @@ impl CardGateway {
                 }
                 Err(_) => {
                     let err = GatewayError::Timeout(deadline);
-                    tracing::Span::current().record("payment.gateway.decision", "timeout");
+                    let span = tracing::Span::current();
+                    span.record("payment.gateway.decision", "timeout");
+                    // The conventions' value for a call that ran out of time.
+                    span.record("error.type", "timeout");
                     telemetry::record_error(&err);
                     tracing::error!(error = %err, "card gateway timed out");
                     Err(err)

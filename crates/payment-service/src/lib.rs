@@ -8,10 +8,12 @@
 //! any other `tok_*` is approved. Fault scenarios: `payment_gateway_timeout`,
 //! `payment_decline_all`.
 //!
-//! Metrics: `payments.authorized` and `payments.declined` (counters, `{payment}`), and
-//! `payments.amount`, a histogram of requested amounts in the currency's minor units (unit
-//! `{minor_unit}`, e.g. cents; attribute `payment.currency` says which currency) with
-//! `payment.outcome` = authorized | declined | timeout.
+//! Metrics: `payments.authorized`, `payments.declined` and `payments.timed_out` (counters,
+//! `{payment}`, attribute `payment.currency`: one per outcome, so every attempt that reached
+//! the gateway is in exactly one), and `payments.amount`, a histogram of requested amounts
+//! in the currency's minor units (unit `{minor_unit}`, e.g. cents; attribute
+//! `payment.currency` says which currency) with `payment.outcome` = authorized | declined |
+//! timeout. A request refused as invalid (400) never reaches the gateway and is not counted.
 
 pub mod app;
 pub mod config;

@@ -1,10 +1,12 @@
 //! payment-service as a real process with a real OTLP receiver.
 
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
 
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode as OtlpStatus;
 use serde_json::{Value, json};
-use telemetry::testing::{OtlpReceiver, ReceivedSpan, ServiceProcess};
+use telemetry::testing::{OtlpReceiver, ReceivedSpan, ServiceProcess, attr};
 
 fn start(receiver: &OtlpReceiver) -> ServiceProcess {
     ServiceProcess::spawn(
@@ -49,6 +51,51 @@ fn span<'a>(spans: &'a [ReceivedSpan], name: &str, order: &str) -> &'a ReceivedS
         .unwrap_or_else(|| panic!("no {name} span for {order}"))
 }
 
+/// The latest value of the counter `name` (cumulative: the last export holds the total),
+/// by currency; empty when it was never exported.
+fn counter(receiver: &OtlpReceiver, name: &str) -> HashMap<String, i64> {
+    let mut latest = HashMap::new();
+    for metric in receiver.metrics().iter().filter(|m| m.metric.name == name) {
+        let Some(Data::Sum(sum)) = &metric.metric.data else {
+            panic!("{name} is not a counter")
+        };
+        for point in &sum.data_points {
+            let Some(number_data_point::Value::AsInt(value)) = point.value else {
+                panic!("{name} counts in integers")
+            };
+            latest.insert(attr(&point.attributes, "payment.currency").unwrap(), value);
+        }
+    }
+    latest
+}
+
+/// `payments.amount` points per `payment.outcome`: (count, sum) of the latest export.
+fn amounts(receiver: &OtlpReceiver) -> BTreeMap<String, (u64, f64)> {
+    let mut latest = BTreeMap::new();
+    for metric in receiver
+        .metrics()
+        .iter()
+        .filter(|m| m.metric.name == "payments.amount")
+    {
+        let Some(Data::Histogram(histogram)) = &metric.metric.data else {
+            panic!("payments.amount is not a histogram")
+        };
+        for point in &histogram.data_points {
+            assert_eq!(
+                attr(&point.attributes, "payment.currency").as_deref(),
+                Some("USD")
+            );
+            let outcome = attr(&point.attributes, "payment.outcome").unwrap();
+            latest.insert(outcome, (point.count, point.sum.unwrap_or_default()));
+        }
+    }
+    latest
+}
+
+fn usd(count: i64) -> HashMap<String, i64> {
+    HashMap::from([("USD".to_owned(), count)])
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_decide_authorized_declined_and_timeout() {
     let receiver = OtlpReceiver::start().await.unwrap();
@@ -67,20 +114,20 @@ async fn tokens_decide_authorized_declined_and_timeout() {
     assert_eq!(status, 504, "{body}");
     assert_eq!(body["status"], "timeout");
 
-    let metrics_seen = receiver
-        .wait_until(Duration::from_secs(10), |r| {
-            let names: Vec<_> = r.metrics().into_iter().map(|m| m.metric.name).collect();
-            [
-                "payments.authorized",
-                "payments.declined",
-                "payments.amount",
-            ]
-            .iter()
-            .all(|n| names.iter().any(|m| m == n))
-        })
-        .await;
-    assert!(metrics_seen, "payment metrics were not exported");
+    // Stopping flushes the last metrics: the cumulative totals of the three attempts.
     assert!(service.stop().unwrap().success());
+    assert_eq!(counter(&receiver, "payments.authorized"), usd(1));
+    assert_eq!(counter(&receiver, "payments.declined"), usd(1));
+    assert_eq!(
+        counter(&receiver, "payments.timed_out"),
+        usd(1),
+        "a gateway timeout is counted too"
+    );
+    let expected: BTreeMap<_, _> = ["authorized", "declined", "timeout"]
+        .into_iter()
+        .map(|outcome| (outcome.to_owned(), (1, 12_345.0)))
+        .collect();
+    assert_eq!(amounts(&receiver), expected);
 
     let spans = receiver.spans();
     let declined = span(&spans, "payment.authorize", "o-tok_declined");
@@ -99,8 +146,20 @@ async fn tokens_decide_authorized_declined_and_timeout() {
     );
     assert!(!is_error(declined_server), "402 is not a server error");
 
+    let authorized = span(&spans, "payment.authorize", "o-tok_visa");
+    assert_eq!(
+        authorized.attr("payment.outcome").as_deref(),
+        Some("authorized")
+    );
+    assert!(!is_error(authorized));
+    assert!(authorized.attr("payment.id").unwrap().starts_with("pay_"));
+
     let timed_out = span(&spans, "payment.authorize", "o-tok_timeout");
     assert!(is_error(timed_out));
+    assert_eq!(
+        timed_out.attr("payment.outcome").as_deref(),
+        Some("timeout")
+    );
     let gateway = spans
         .iter()
         .find(|s| {
@@ -109,6 +168,26 @@ async fn tokens_decide_authorized_declined_and_timeout() {
         .expect("gateway call span under payment.authorize");
     assert!(is_error(gateway));
     assert!(gateway.span.events.iter().any(|e| e.name == "exception"));
+    assert_eq!(gateway.attr("error.type").as_deref(), Some("timeout"));
+    assert_eq!(
+        gateway.attr("payment.gateway.decision").as_deref(),
+        Some("timeout")
+    );
+    // Every gateway call names the gateway with current attributes, not the deprecated
+    // peer.service.
+    let calls: Vec<_> = spans
+        .iter()
+        .filter(|s| s.span.name == "payment.gateway_call")
+        .collect();
+    assert_eq!(calls.len(), 3);
+    for call in calls {
+        assert_eq!(call.attr("peer.service"), None);
+        assert_eq!(
+            call.attr("service.peer.name").as_deref(),
+            Some("card-gateway")
+        );
+        assert_eq!(call.attr("server.address").as_deref(), Some("card-gateway"));
+    }
     let timed_out_server = spans
         .iter()
         .find(|s| s.span_id() == timed_out.parent_span_id())
@@ -127,8 +206,21 @@ async fn gateway_timeout_scenario_times_out_every_card() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let (status, _) = pay(&service, "tok_visa").await;
+    let (status, body) = pay(&service, "tok_visa").await;
     assert_eq!(status, 504);
+    assert_eq!(body["status"], "timeout");
+    assert!(service.stop().unwrap().success());
+
+    // A card that would pass still times out, and the telemetry says so.
+    let spans = receiver.spans();
+    let authorize = span(&spans, "payment.authorize", "o-tok_visa");
+    assert!(is_error(authorize));
+    assert_eq!(
+        authorize.attr("payment.outcome").as_deref(),
+        Some("timeout")
+    );
+    assert_eq!(counter(&receiver, "payments.timed_out"), usd(1));
+    assert_eq!(counter(&receiver, "payments.authorized"), HashMap::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -141,4 +233,23 @@ async fn invalid_payment_is_400_with_a_clear_message() {
         body["error"].as_str().unwrap().contains("card_token"),
         "{body}"
     );
+    assert!(service.stop().unwrap().success());
+
+    // Refused before the gateway: the caller's mistake, no payment attempted or counted.
+    let spans = receiver.spans();
+    let server = spans
+        .iter()
+        .find(|s| s.span.name == "POST /payments")
+        .expect("server span exported");
+    assert_eq!(
+        server.attr("http.response.status_code").as_deref(),
+        Some("400")
+    );
+    assert!(!is_error(server), "a 4xx is not a server error");
+    assert!(
+        !spans
+            .iter()
+            .any(|s| s.span.name == "payment.authorize" || s.span.name == "payment.gateway_call")
+    );
+    assert!(amounts(&receiver).is_empty(), "nothing reached the gateway");
 }

@@ -12,6 +12,7 @@ use tracing::field::Empty;
 use crate::app::AppState;
 use crate::domain::{Payment, PaymentRequest, PaymentResult};
 use crate::gateway::{GatewayDecision, GatewayOverrides};
+use crate::metrics::PaymentOutcome;
 
 fn bad_request(message: impl std::fmt::Display) -> Response {
     (
@@ -56,31 +57,35 @@ pub async fn create(
         let (status, outcome, reason) = match decision {
             Ok(GatewayDecision::Approved { authorization_code }) => {
                 tracing::info!(%authorization_code, "payment authorized");
-                (StatusCode::CREATED, "authorized", None)
+                (StatusCode::CREATED, PaymentOutcome::Authorized, None)
             }
             Ok(GatewayDecision::Declined { reason }) => {
                 // The card's problem, not ours: logged, but the span stays OK.
                 tracing::warn!(%reason, "payment declined");
-                (StatusCode::PAYMENT_REQUIRED, "declined", Some(reason))
+                (
+                    StatusCode::PAYMENT_REQUIRED,
+                    PaymentOutcome::Declined,
+                    Some(reason),
+                )
             }
             Err(err) => {
                 telemetry::record_error(&err);
                 tracing::error!(error = %err, "payment authorization failed");
                 (
                     StatusCode::GATEWAY_TIMEOUT,
-                    "timeout",
+                    PaymentOutcome::Timeout,
                     Some(err.to_string()),
                 )
             }
         };
-        tracing::Span::current().record("payment.outcome", outcome);
+        tracing::Span::current().record("payment.outcome", outcome.as_str());
         state
             .metrics
             .record(outcome, &payment.currency, payment.amount_cents);
         let result = PaymentResult {
             payment_id,
             order_id: payment.order_id,
-            status: outcome.to_owned(),
+            status: outcome.as_str().to_owned(),
             amount_cents: payment.amount_cents,
             currency: payment.currency,
             reason,
