@@ -5,7 +5,13 @@
 #   crates/lambda-handler/package.sh [OUTPUT_ZIP]
 #
 # OUTPUT_ZIP defaults to ${CARGO_TARGET_DIR:-<repo>/target}/lambda/bootstrap.zip; the path
-# is printed on the last line. PROFILE=debug packages a debug build instead of release.
+# is printed on the last line. PROFILE=debug packages a debug build instead of release;
+# BOOTSTRAP=<path> packages a binary built already (the Dockerfile's shared build).
+#
+# Before zipping, the binary's glibc symbol versions are checked against provided.al2023's
+# glibc (2.34; LAMBDA_GLIBC override): a binary linked on a newer distribution can need
+# symbols that runtime lacks, and then fails on its first invocation with "version
+# `GLIBC_2.xx' not found", which no local test would show.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -14,20 +20,30 @@ profile="${PROFILE:-release}"
 output="${1:-$target_dir/lambda/bootstrap.zip}"
 
 cd "$repo"
-if [[ "$profile" == "release" ]]; then
+if [[ -n "${BOOTSTRAP:-}" ]]; then
+    binary="$BOOTSTRAP"
+    profile="prebuilt"
+elif [[ "$profile" == "release" ]]; then
     cargo build --release -p lambda-handler --bin bootstrap >&2
     binary="$target_dir/release/bootstrap"
 else
     cargo build -p lambda-handler --bin bootstrap >&2
     binary="$target_dir/debug/bootstrap"
 fi
+[[ -f "$binary" ]] || {
+    echo "error: no binary at $binary" >&2
+    exit 1
+}
+
+bash "$repo/crates/lambda-handler/check-glibc.sh" "$binary" >&2
 
 mkdir -p "$(dirname "$output")"
 rm -f "$output"
-if command -v zip >/dev/null 2>&1; then
+if command -v zip >/dev/null 2>&1 && [[ "$(basename "$binary")" == bootstrap ]]; then
     # -j: store the file at the zip root, whatever its path here.
     zip -j -q "$output" "$binary"
 else
+    # Stored as `bootstrap` whatever the binary's file name.
     python3 - "$binary" "$output" <<'PY'
 import sys, zipfile
 binary, output = sys.argv[1], sys.argv[2]
