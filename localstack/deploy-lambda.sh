@@ -27,7 +27,8 @@ if [[ "$(uname -s)" == Linux && "$host_arch" == "$arch" ]]; then
     "$REPO/crates/lambda-handler/package.sh" "$zip" >/dev/null
 else
     say "building bootstrap.zip in Docker (the host cannot build a Linux $arch binary)"
-    docker build --target lambda-zip --output "type=local,dest=$zip_dir" "$REPO"
+    docker build --provenance=false --sbom=false --target lambda-zip \
+        --output "type=local,dest=$zip_dir" "$REPO"
 fi
 [[ -s "$zip" ]] || die "no $zip was produced"
 

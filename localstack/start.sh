@@ -11,6 +11,7 @@ if container_exists "$LOCALSTACK_CONTAINER"; then
     docker start "$LOCALSTACK_CONTAINER" >/dev/null
 else
     say "starting LocalStack ($LOCALSTACK_IMAGE)"
+    socket="$(docker_socket)"
     args=(
         --detach
         --name "$LOCALSTACK_CONTAINER"
@@ -23,13 +24,19 @@ else
         --env MAIN_CONTAINER_NAME="$LOCALSTACK_CONTAINER"
         --env LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT=60
         --env DEBUG=0
-        # LocalStack starts each Lambda execution environment as a sibling container.
-        --volume /var/run/docker.sock:/var/run/docker.sock
+        # LocalStack starts each Lambda execution environment as a sibling container, through
+        # the daemon's socket (under rootless Docker not /var/run/docker.sock: docker_socket).
+        --volume "$socket:/var/run/docker.sock"
     )
-    # Only when set: the community 4.x image runs without a token; a token unlocks the
-    # licensed image for those who have one.
+    # The pinned community image runs without a token and ignores one; only LocalStack Pro
+    # (LOCALSTACK_IMAGE=localstack/localstack-pro:...) needs it, and only then is it passed.
     if [[ -n "${LOCALSTACK_AUTH_TOKEN:-}" ]]; then
-        args+=(--env LOCALSTACK_AUTH_TOKEN)
+        case "$LOCALSTACK_IMAGE" in
+            localstack/localstack:*)
+                warn "LOCALSTACK_AUTH_TOKEN is set, but $LOCALSTACK_IMAGE (the community image) does not use it: not passing it"
+                ;;
+            *) args+=(--env LOCALSTACK_AUTH_TOKEN) ;;
+        esac
     fi
     docker run "${args[@]}" "$LOCALSTACK_IMAGE" >/dev/null
 fi

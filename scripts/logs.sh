@@ -20,7 +20,11 @@ case "$service" in
     payment-sidecar) docker logs --tail 100 --follow "$PAYMENT_SIDECAR" ;;
     inventory-service) docker logs --tail 100 --follow "$INVENTORY_CONTAINER" ;;
     localstack) docker logs --tail 100 --follow "$LOCALSTACK_CONTAINER" ;;
-    fraud-check) awslocal logs tail /aws/lambda/fraud-check --follow ;;
+    fraud-check)
+        # `logs tail` is AWS CLI v2 only; v1 would answer with its whole usage text.
+        aws_cli_v2 || die "make logs SERVICE=fraud-check needs the AWS CLI v2 (aws --version says: $(aws --version 2>&1 | head -n1)); pip install awscli gives v1: https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"
+        awslocal logs tail /aws/lambda/fraud-check --follow
+        ;;
     *)
         die "SERVICE must be one of: otel-agent otel-gateway order-service jaeger prometheus grafana payment-service payment-sidecar inventory-service localstack fraud-check (e.g. make logs SERVICE=otel-gateway)"
         ;;

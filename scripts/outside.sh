@@ -6,11 +6,13 @@
 #   payment-service, the "ECS Fargate task": the service container and a sidecar collector
 #     sharing one network namespace (--network container:), ECS resource attributes
 #   inventory-service, the "EC2 instance": OTLP straight to the gateway's NodePort, EC2
-#     resource attributes
+#     resource attributes, its API published on 127.0.0.1:8082 as an instance's public
+#     address would be (`make traffic` browses the catalogue there)
 #
 # then writes the EndpointSlices of the Services inventory-service, payment-service and
 # localstack (k8s/workloads/outside.yaml) and points order-service at the function URL.
-# Idempotent: containers are recreated, so a new image or config takes effect.
+# Idempotent: containers are recreated, so a new image or config takes effect. Each runs the
+# image tag `make images` just built (image_tag in lib.sh).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
@@ -19,6 +21,10 @@ source "$(dirname "$0")/lib.sh"
 gateway_grpc="http://$NODE:$GATEWAY_GRPC_NODEPORT"
 # Like a real task or instance: no root, no capabilities, read-only root filesystem.
 hardening=(--read-only --cap-drop ALL --security-opt no-new-privileges --user 65532:65532)
+
+payment_image="otel-lab/payment-service:$(image_tag payment-service)"
+inventory_image="otel-lab/inventory-service:$(image_tag inventory-service)"
+collector_image="otel-lab/collector:$(image_tag collector)"
 
 "$REPO/localstack/start.sh"
 fraud_check_url="$("$REPO/localstack/deploy-lambda.sh" | tail -n1)"
@@ -33,7 +39,7 @@ docker run --detach --name "$PAYMENT_SIDECAR" --network "$NETWORK" \
     --volume "$REPO/k8s/collector/ecs-sidecar.yaml:/etc/otel/sidecar.yaml:ro" \
     --env "GATEWAY_OTLP_ENDPOINT=$NODE:$GATEWAY_GRPC_NODEPORT" \
     --env RUST_LOG=info \
-    "otel-lab/collector:$VERSION" --config /etc/otel/sidecar.yaml >/dev/null
+    "$collector_image" --config /etc/otel/sidecar.yaml >/dev/null
 docker run --detach --name "$PAYMENT_CONTAINER" --network "container:$PAYMENT_SIDECAR" \
     "${hardening[@]}" --memory 128m --cpus 0.5 \
     --env OTEL_SERVICE_NAME=payment-service \
@@ -42,11 +48,12 @@ docker run --detach --name "$PAYMENT_CONTAINER" --network "container:$PAYMENT_SI
     --env "OTEL_RESOURCE_ATTRIBUTES=cloud.provider=aws,cloud.platform=aws_ecs,cloud.region=us-east-1,cloud.availability_zone=us-east-1a,aws.ecs.launchtype=fargate,aws.ecs.cluster.arn=arn:aws:ecs:us-east-1:000000000000:cluster/otel-lab,aws.ecs.task.arn=arn:aws:ecs:us-east-1:000000000000:task/otel-lab/$task_id,aws.ecs.task.id=$task_id,aws.ecs.task.family=payment,aws.ecs.task.revision=1,container.name=payment-service,deployment.environment.name=lab" \
     --env LISTEN_ADDR=0.0.0.0:8081 \
     --env RUST_LOG=info \
-    "otel-lab/payment-service:$VERSION" >/dev/null
+    "$payment_image" >/dev/null
 
 say "starting the inventory \"EC2 instance\""
 docker rm --force "$INVENTORY_CONTAINER" >/dev/null 2>&1 || true
 docker run --detach --name "$INVENTORY_CONTAINER" --network "$NETWORK" \
+    --publish "127.0.0.1:$INVENTORY_HOST_PORT:8082" \
     "${hardening[@]}" --memory 128m --cpus 0.5 \
     --tmpfs /data:rw,size=64m,mode=1777 \
     --env OTEL_SERVICE_NAME=inventory-service \
@@ -56,7 +63,15 @@ docker run --detach --name "$INVENTORY_CONTAINER" --network "$NETWORK" \
     --env LISTEN_ADDR=0.0.0.0:8082 \
     --env DATABASE_URL=/data/inventory.db \
     --env RUST_LOG=info \
-    "otel-lab/inventory-service:$VERSION" >/dev/null
+    "$inventory_image" >/dev/null
+
+# A service that fails at start-up exits within a second or two: wait until the published
+# API answers (or the container stops) rather than find out from an EndpointSlice.
+for _ in $(seq 1 30); do
+    curl -fsS "http://127.0.0.1:$INVENTORY_HOST_PORT/healthz" >/dev/null 2>&1 && break
+    [[ "$(docker container inspect --format '{{.State.Status}}' "$INVENTORY_CONTAINER" 2>/dev/null)" == running ]] || break
+    sleep 1
+done
 
 # The Services of k8s/workloads/outside.yaml have no selector: their endpoints are these
 # containers' addresses on the kind network, reachable from pods through the node.
@@ -82,13 +97,19 @@ endpoints:
 YAML
 }
 say "pointing the cluster's Services at the containers"
+# Addresses first, each in an assignment: a container that is not running stops the script
+# here with its log (container_ip) instead of producing `addresses: [""]`.
+inventory_ip="$(container_ip "$INVENTORY_CONTAINER")"
+payment_ip="$(container_ip "$PAYMENT_SIDECAR")"
+require_running "$PAYMENT_CONTAINER"
+localstack_ip="$(container_ip "$LOCALSTACK_CONTAINER")"
 {
-    endpoint_slice inventory-service "$(container_ip "$INVENTORY_CONTAINER")" \
+    endpoint_slice inventory-service "$inventory_ip" \
         "  - {name: http, port: 8082, protocol: TCP}"
-    endpoint_slice payment-service "$(container_ip "$PAYMENT_SIDECAR")" \
+    endpoint_slice payment-service "$payment_ip" \
         "  - {name: http, port: 8081, protocol: TCP}
   - {name: sidecar-metrics, port: 8888, protocol: TCP}"
-    endpoint_slice localstack "$(container_ip "$LOCALSTACK_CONTAINER")" \
+    endpoint_slice localstack "$localstack_ip" \
         "  - {name: gateway, port: 4566, protocol: TCP}"
 } | kubectl --context "$CONTEXT" apply -f - >/dev/null
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make setup`: the whole lab on Kind + LocalStack, from nothing to URLs. Safe to run again
-# (each step keeps what is already there and updates what changed).
+# `make setup`: the whole lab on Kind + LocalStack, from nothing to URLs. Safe to run again:
+# the cluster and LocalStack are kept, images are rebuilt (cached) and only those whose
+# content changed get a new tag, so only their workloads roll; the manifests are
+# re-applied, the Lambda's code updated and the outside containers recreated.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
@@ -13,16 +15,24 @@ if cluster_exists; then
     say "Kind cluster $CLUSTER exists"
 else
     say "creating the Kind cluster $CLUSTER"
-    kind create cluster --config "$REPO/k8s/kind-config.yaml" --wait 120s
+    # --name: the config's `name` is only the default, and every other step uses $CLUSTER.
+    kind create cluster --name "$CLUSTER" --config "$REPO/k8s/kind-config.yaml" --wait 120s
 fi
 
 say "loading the lab's images into the node"
 for bin in "${CLUSTER_IMAGES[@]}"; do
-    kind load docker-image --name "$CLUSTER" "otel-lab/$bin:$VERSION"
+    tag="$(image_tag "$bin")"
+    load_image "otel-lab/$bin:$tag" "otel-lab/$bin:$VERSION"
 done
 
+# The Prometheus and Grafana files the manifests carry are copies (k8s/generated/): bring
+# them up to date with prometheus/ and grafana/ first.
+"$REPO/scripts/sync-kind-configs.sh"
+
 say "applying k8s/ (namespace $NAMESPACE)"
-render | kubectl --context "$CONTEXT" apply -f -
+# Rendered whole before anything is applied: a failure leaves the cluster as it was.
+manifests="$(render_built)"
+kubectl --context "$CONTEXT" apply -f - <<<"$manifests"
 
 "$REPO/scripts/outside.sh"
 

@@ -18,5 +18,12 @@ docker ps --all --filter "name=otel-lab-" \
 if curl -fsS http://127.0.0.1:4566/_localstack/health >/dev/null 2>&1; then
     echo
     echo "== LocalStack Lambda functions"
-    awslocal lambda list-functions --query 'Functions[].[FunctionName,Runtime,Architectures[0],State]' --output text || true
+    # From get-function: list-functions leaves State and LastUpdateStatus out, in LocalStack
+    # as in AWS, and the CLI prints a missing field as "None".
+    functions="$(awslocal lambda list-functions --query 'Functions[].FunctionName' --output text || true)"
+    printf 'NAME\tRUNTIME\tARCHITECTURE\tSTATE\tLAST UPDATE\n'
+    for f in $functions; do
+        awslocal lambda get-function --function-name "$f" --output text \
+            --query 'Configuration.[FunctionName,Runtime,Architectures[0],State,LastUpdateStatus]' || true
+    done
 fi
