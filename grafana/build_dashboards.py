@@ -11,11 +11,15 @@ in s -> `http_server_request_duration_seconds_*`, counters get `_total`, attribu
 labels with `_`, job = service.name):
 
 - the services' SDK metrics: http_server_request_duration_seconds, http_server_active_requests,
-  http_client_request_duration_seconds, orders_created_total, orders_value,
-  payments_authorized_total, payments_declined_total, payments_amount, inventory_stock_level;
+  http_client_request_duration_seconds, db_client_operation_duration_seconds (order- and
+  inventory-service), orders_created_total, orders_value, payments_authorized_total,
+  payments_declined_total, payments_timed_out_total, payments_amount, inventory_stock_level.
+  They carry no exemplars: the Rust SDK (opentelemetry_sdk 0.33) has no exemplar reservoir
+  and exports every data point with an empty exemplar list;
 - the spanmetrics connector: traces_span_metrics_calls_total and
   traces_span_metrics_duration_milliseconds (service_name, span_name, span_kind,
-  status_code, faas_coldstart);
+  status_code, faas_coldstart), with exemplars (trace ids of sample spans): the lab's only
+  exemplars, so only span-metric panels turn them on;
 - the collectors' own metrics (scrape job otel-collector, label collector);
 - the recording rules of prometheus/rules/.
 
@@ -280,9 +284,11 @@ def lab_overview():
         description="Server spans per second across every service and the Lambda "
                     "(spanmetrics connector)."), 5, 4))
     p.append(g.place(stat(
-        "Orders per minute",
+        "Checkouts per minute",
         "sum(rate(orders_created_total[$__rate_interval])) * 60", decimals=1,
-        description="orders.created from order-service, every final status."), 5, 4))
+        description="orders.created from order-service: every checkout, however it ended "
+                    "(stored as created, rejected or payment_failed, or refused as invalid, "
+                    "out_of_stock or failed)."), 5, 4))
     p.append(g.place(stat(
         "order-service availability (1h)",
         '1 - job:slo_errors_per_request:ratio_rate1h{job="order-service"}',
@@ -417,16 +423,18 @@ def service_detail():
         description="4xx are the clients' mistakes (declined card 402, fraud rejection 403, "
                     "out of stock 409); 5xx are this service's failures."), 12, 8))
 
-    p.append(g.row("From latency to the trace: exemplars"))
+    p.append(g.row("From latency to the trace: exemplars (from the span metrics)"))
     p.append(g.place(timeseries(
         "Server span latency with exemplars (click a dot to open its trace)",
         [target("histogram_quantile(0.95, sum by (span_name, le) ("
                 f'rate(traces_span_metrics_duration_milliseconds_bucket{{service_name="$service", {SERVER_SPANS}}}[$__rate_interval])))',
                 "p95 {{span_name}}", exemplar=True)],
         unit="ms",
-        description="The spanmetrics connector keeps the trace id of sample spans on each "
-                    "histogram bucket; Prometheus stores them when started with "
-                    "--enable-feature=exemplar-storage, and Grafana links them to Jaeger."),
+        description="The collector's spanmetrics connector keeps the trace id of sample spans "
+                    "on each histogram bucket; Prometheus stores them when started with "
+                    "--enable-feature=exemplar-storage, and Grafana links them to Jaeger. "
+                    "The panels above, from the services' own SDK histograms, have no dots: "
+                    "the Rust SDK (opentelemetry_sdk 0.33) records no exemplars."),
         24, 9))
 
     p.append(g.row("What $service waits for: its calls to other services"))
@@ -454,9 +462,31 @@ def service_detail():
                 "{{span_name}} ({{span_kind}})")],
         unit="ops",
         description="Business spans, database statements and outgoing calls."), 24, 8))
+
+    p.append(g.row("Its database: db.client.operation.duration"))
+    p.append(g.place(timeseries(
+        "Statement p95 per operation and table",
+        [target("histogram_quantile(0.95, sum by (db_operation_name, db_collection_name, le) ("
+                f"rate(db_client_operation_duration_seconds_bucket{{{svc}}}[$__rate_interval])))",
+                "{{db_operation_name}} {{db_collection_name}}")],
+        unit="s",
+        description="Each statement as the service times it (SQLite, so no network): the "
+                    "slow_inventory_queries scenario shows here. Waiting for the one "
+                    "connection is not in it: that is the 'wait for connection' span in a "
+                    "trace. Empty for a service without a database (payment-service)."),
+        12, 8))
+    p.append(g.place(timeseries(
+        "Statements per second by outcome",
+        [target("sum by (db_operation_name, db_collection_name, error_type) ("
+                f"rate(db_client_operation_duration_seconds_count{{{svc}}}[$__rate_interval]))",
+                "{{db_operation_name}} {{db_collection_name}} {{error_type}}")],
+        unit="ops",
+        description="error_type is SQLite's result code (SQLITE_BUSY, SQLITE_CONSTRAINT, ...) "
+                    "of a failed statement, empty for a successful one."), 12, 8))
     return dashboard(
         "otel-lab-service", "otel-lab / 2 Service detail",
-        "RED per route for one service from its SDK metrics, exemplars to jump to traces, "
+        "RED per route for one service from its SDK metrics, its database statements, span-"
+        "metric exemplars to jump to traces (the Rust SDK records none on its own metrics), "
         "and the latency of the services it depends on.", p,
         variables=[query_variable(
             "service", "service",
@@ -469,18 +499,22 @@ def business():
     p = []
     p.append(g.row("Orders"))
     p.append(g.place(timeseries(
-        "Orders per minute by status",
+        "Checkouts per minute by outcome",
         [target("sum by (order_status) (rate(orders_created_total[$__rate_interval])) * 60",
                 "{{order_status}}")],
         unit="short", stack=True,
-        description="orders.created: created (paid), rejected (fraud check), "
-                    "payment_failed (declined or gateway error)."), 12, 8))
+        description="orders.created counts every checkout once. Stored orders: created "
+                    "(paid), rejected (fraud check), payment_failed (declined or gateway "
+                    "error). None stored: invalid (400), out_of_stock (409), failed (5xx: "
+                    "inventory unavailable or the database failed)."), 12, 8))
     p.append(g.place(timeseries(
-        "Orders per minute by customer tier",
-        [target("sum by (customer_tier) (rate(orders_created_total[$__rate_interval])) * 60",
+        "Checkouts per minute by customer tier",
+        [target('sum by (customer_tier) (rate(orders_created_total{customer_tier!=""}[$__rate_interval])) * 60',
                 "{{customer_tier}}")],
         unit="short", stack=True,
-        description="customer.tier travels as baggage from order-service to every service."),
+        description="customer.tier travels as baggage from order-service to every service. "
+                    "A request refused before it named the customer has no tier and is left "
+                    "out here."),
         12, 8))
     p.append(g.place(timeseries(
         "Order value (USD)",
@@ -506,20 +540,30 @@ def business():
         unit="percentunit", decimals=1,
         thresholds=steps(("green", None), ("orange", 0.1), ("red", 0.3)),
         description="payments.declined over every payment attempt (payments.amount counts "
-                    "authorized, declined and timeout)."), 6, 8))
+                    "authorized, declined and timeout)."), 4, 8))
+    p.append(g.place(stat(
+        "Gateway timeout rate",
+        "(sum(rate(payments_timed_out_total[$__rate_interval])) or vector(0))"
+        " / sum(rate(payments_amount_count[$__rate_interval]))",
+        unit="percentunit", decimals=1,
+        thresholds=steps(("green", None), ("orange", 0.01), ("red", 0.05)),
+        description="payments.timed_out over every payment attempt: the card gateway did not "
+                    "answer in time (payment-service answers 504, order-service 502)."), 4, 8))
     p.append(g.place(timeseries(
         "Payments per minute by outcome",
         [target("sum by (payment_outcome) (rate(payments_amount_count[$__rate_interval])) * 60",
                 "{{payment_outcome}}")],
         stack=True,
         description="authorized and declined are the card gateway's answers; timeout is the "
-                    "gateway not answering (payment-service answers 504, order-service 502)."),
-        9, 8))
+                    "gateway not answering (payment-service answers 504, order-service 502). "
+                    "The counters payments.authorized, .declined and .timed_out say the same, "
+                    "one per outcome."),
+        8, 8))
     p.append(g.place(timeseries(
-        "Amount authorized vs declined per minute (USD)",
+        "Amount per minute by outcome (USD)",
         [target("sum by (payment_outcome) (rate(payments_amount_sum[$__rate_interval])) * 60 / 100",
                 "{{payment_outcome}}")],
-        unit="currencyUSD"), 9, 8))
+        unit="currencyUSD"), 8, 8))
 
     p.append(g.row("Stock and compensations"))
     p.append(g.place(bargauge(
@@ -536,11 +580,12 @@ def business():
         "Compensations per minute",
         [target('sum(rate(http_server_request_duration_seconds_count{job="inventory-service", http_route="/inventory/release"}[$__rate_interval])) * 60',
                 "stock released (inventory-service)", ref="A"),
-         target('sum by (order_status) (rate(orders_created_total{order_status!="created"}[$__rate_interval])) * 60',
+         target('sum by (order_status) (rate(orders_created_total{order_status=~"rejected|payment_failed"}[$__rate_interval])) * 60',
                 "orders not shipped: {{order_status}}", ref="B")],
         description="When the fraud check rejects an order or the payment fails, "
                     "order-service gives the reserved stock back (POST /inventory/release): "
-                    "the saga's compensation. The two lines should match."), 8, 12))
+                    "the saga's compensation. The two lines should match (checkouts refused "
+                    "before stock was reserved have nothing to give back)."), 8, 12))
     return dashboard("otel-lab-business", "otel-lab / 3 Business",
                      "What the shop's owner asks: orders, money, declines, stock, and the "
                      "compensations that undo failed checkouts.", p)
