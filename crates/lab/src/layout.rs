@@ -43,16 +43,7 @@ impl Layout {
         bin: Option<&Path>,
     ) -> Result<Self, LayoutError> {
         let cwd = std::env::current_dir().map_err(LayoutError::OwnExe)?;
-        let repo = match repo {
-            Some(dir) => {
-                let dir = absolute(&cwd, dir);
-                if !dir.join(REPO_MARKER).is_dir() {
-                    return Err(LayoutError::NotARepo(dir));
-                }
-                dir
-            }
-            None => find_repo(&cwd).ok_or_else(|| LayoutError::RepoNotFound(cwd.clone()))?,
-        };
+        let repo = Self::find_checkout(repo)?;
         let state = state.map_or_else(|| repo.join(".lab"), |dir| absolute(&cwd, dir));
         let bin = match bin {
             Some(dir) => absolute(&cwd, dir),
@@ -61,6 +52,22 @@ impl Layout {
         std::fs::create_dir_all(state.join("logs"))
             .map_err(|e| LayoutError::StateDir(state.clone(), e))?;
         Ok(Self { repo, state, bin })
+    }
+
+    /// The checkout: `repo` when given (it must be one), else the nearest one at or above
+    /// the current directory. `lab check` reads the learner's files there.
+    pub fn find_checkout(repo: Option<&Path>) -> Result<PathBuf, LayoutError> {
+        let cwd = std::env::current_dir().map_err(LayoutError::OwnExe)?;
+        match repo {
+            Some(dir) => {
+                let dir = absolute(&cwd, dir);
+                if !dir.join(REPO_MARKER).is_dir() {
+                    return Err(LayoutError::NotARepo(dir));
+                }
+                Ok(dir)
+            }
+            None => find_repo(&cwd).ok_or(LayoutError::RepoNotFound(cwd)),
+        }
     }
 
     pub fn log_file(&self, process: &str) -> PathBuf {

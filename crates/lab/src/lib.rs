@@ -10,8 +10,14 @@
 //! checks ports, binaries and configs before anything starts; [`supervisor`] runs each child
 //! with its output prefixed on the terminal and kept in `.lab/logs/`; [`up`] sequences
 //! startup, health checks and the reverse-order shutdown that lets the last spans drain.
+//!
+//! Beside `lab up`, two commands work on a running lab for the workshop (docs/workshop/):
+//! [`fault`] (`lab fault`) shows and changes each workload's fault injection, and [`check`]
+//! (`lab check MODULE`) verifies a module's exercise against the lab's real interfaces.
 
+pub mod check;
 pub mod console;
+pub mod fault;
 pub mod layout;
 pub mod plan;
 pub mod processes;

@@ -1,4 +1,4 @@
-//! The `lab` command line: `lab up`.
+//! The `lab` command line: `lab up`, and for the workshop `lab fault` and `lab check`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +25,78 @@ enum Command {
     /// until Ctrl-C.
     #[command(long_about = UP_ABOUT, after_long_help = processes_help())]
     Up(UpArgs),
+    /// Show or change the faults injected into the running workloads (error rate, added
+    /// latency, named scenarios).
+    #[command(long_about = FAULT_ABOUT, after_help = lab::fault::scenarios_help())]
+    Fault(FaultArgs),
+    /// Check a workshop module's exercise against the running lab (exit 0 when done).
+    #[command(long_about = CHECK_ABOUT)]
+    Check(CheckArgs),
+}
+
+const FAULT_ABOUT: &str = "\
+Show or change the faults injected into the running workloads, through each one's
+GET|POST /admin/faults.
+
+  lab fault                                            every workload's current settings
+  lab fault payment-service payment_gateway_timeout    turn a named scenario on
+  lab fault payment-service --off payment_gateway_timeout
+  lab fault payment-service --error-rate 0.2 --latency-ms 300
+  lab fault inventory-service --clear                  one workload back to no faults
+  lab fault --clear                                    every workload back to no faults
+
+Scenarios named are added to those already on; settings not given keep their value.
+Exit status: 0 when every workload asked answered, 1 otherwise.";
+
+#[derive(Debug, clap::Args)]
+struct FaultArgs {
+    /// The workload to show or change (order-service, inventory-service, fraud-check,
+    /// payment-service) [default: all, to list or --clear].
+    #[arg(value_name = "WORKLOAD")]
+    workload: Option<String>,
+    /// Named scenarios to turn on.
+    #[arg(value_name = "SCENARIO", requires = "workload")]
+    scenarios: Vec<String>,
+    /// Share of requests answered 503 at once, 0 to 1.
+    #[arg(long, value_name = "RATE", requires = "workload")]
+    error_rate: Option<f64>,
+    /// Milliseconds added to every request.
+    #[arg(long, value_name = "MS", requires = "workload")]
+    latency_ms: Option<u64>,
+    /// Up to this many random extra milliseconds on top of --latency-ms.
+    #[arg(long, value_name = "MS", requires = "workload")]
+    jitter_ms: Option<u64>,
+    /// Named scenarios to turn off (repeatable).
+    #[arg(long, value_name = "SCENARIO", requires = "workload")]
+    off: Vec<String>,
+    /// Turn every fault off (of WORKLOAD, or of all workloads).
+    #[arg(long, conflicts_with_all = ["scenarios", "error_rate", "latency_ms", "jitter_ms", "off"])]
+    clear: bool,
+}
+
+const CHECK_ABOUT: &str = "\
+Check a workshop module's exercise (docs/workshop/NN-name.md) against the running lab: the
+trace explorer's API on :16686, the Prometheus pages and the files of your checkout. Every
+criterion is printed as passed (✓) or not (✗, with a hint).
+
+Exit status: 0 when every criterion passes, 1 when one does not, 2 for a usage error
+(unknown module or question), 3 when the lab is not running.";
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// The module: 01, 02, ... (`lab check --list` shows them).
+    #[arg(value_name = "MODULE", required_unless_present = "list")]
+    module: Option<String>,
+    /// An answer to one of the module's questions, as KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    answer: Vec<String>,
+    /// List the modules that have a check, with their questions.
+    #[arg(long, conflicts_with_all = ["module", "answer"])]
+    list: bool,
+    /// The otel-lab checkout whose files are checked [default: the nearest directory at or
+    /// above the current one that contains crates/collector/configs].
+    #[arg(long, value_name = "DIR")]
+    repo: Option<PathBuf>,
 }
 
 const UP_ABOUT: &str = "\
@@ -100,6 +172,172 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Up(args) => runtime.block_on(up(args)),
+        Command::Fault(args) => runtime.block_on(fault(args)),
+        Command::Check(args) => runtime.block_on(check(args)),
+    }
+}
+
+async fn fault(args: FaultArgs) -> ExitCode {
+    use lab::fault::{self, FaultError, FaultUpdate, LAB_NOT_RUNNING, WORKLOADS};
+    let client = fault::client();
+    let Some(name) = args.workload else {
+        // No workload: list everything, or clear everything.
+        let mut failures = Vec::new();
+        let mut lines = Vec::new();
+        for w in WORKLOADS {
+            let result = if args.clear {
+                fault::post(&client, w, &FaultUpdate::clear()).await
+            } else {
+                fault::get(&client, w).await
+            };
+            match result {
+                Ok(settings) => {
+                    lines.push(format!("{:<18} {}", w.name, fault::describe(&settings)))
+                }
+                Err(error) => {
+                    lines.push(format!("{:<18} ? {error}", w.name));
+                    failures.push(error);
+                }
+            }
+        }
+        if failures.len() == WORKLOADS.len()
+            && failures
+                .iter()
+                .all(|e| matches!(e, FaultError::NotRunning { .. }))
+        {
+            eprintln!("lab fault: no workload answers on 127.0.0.1: {LAB_NOT_RUNNING}");
+            return ExitCode::FAILURE;
+        }
+        if args.clear {
+            println!("faults cleared:");
+        }
+        for line in lines {
+            println!("{line}");
+        }
+        if !args.clear {
+            print!("\n{}", fault::scenarios_help());
+        }
+        return if failures.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    };
+    let report = |error: FaultError| {
+        match &error {
+            FaultError::NotRunning { .. } => eprintln!("lab fault: {error}: {LAB_NOT_RUNNING}"),
+            _ => eprintln!("lab fault: {error}"),
+        }
+        ExitCode::FAILURE
+    };
+    let workload = match fault::workload(&name) {
+        Ok(workload) => workload,
+        Err(error) => return report(error),
+    };
+    for scenario in args.scenarios.iter().chain(&args.off) {
+        if let Err(error) = fault::check_owner(workload, scenario) {
+            return report(error);
+        }
+    }
+    let changes = !args.scenarios.is_empty()
+        || !args.off.is_empty()
+        || args.error_rate.is_some()
+        || args.latency_ms.is_some()
+        || args.jitter_ms.is_some();
+    let update = if args.clear {
+        FaultUpdate::clear()
+    } else if changes {
+        // Scenarios are a set on the workload: read it, add and remove, send it whole.
+        let scenarios = if args.scenarios.is_empty() && args.off.is_empty() {
+            None
+        } else {
+            let mut current = match fault::get(&client, workload).await {
+                Ok(settings) => settings.scenarios,
+                Err(error) => return report(error),
+            };
+            current.extend(args.scenarios.iter().cloned());
+            for off in &args.off {
+                current.remove(off);
+            }
+            Some(current.into_iter().collect())
+        };
+        FaultUpdate {
+            error_rate: args.error_rate,
+            latency_ms: args.latency_ms,
+            jitter_ms: args.jitter_ms,
+            scenarios,
+        }
+    } else {
+        return match fault::get(&client, workload).await {
+            Ok(settings) => {
+                println!("{:<18} {}", workload.name, fault::describe(&settings));
+                ExitCode::SUCCESS
+            }
+            Err(error) => report(error),
+        };
+    };
+    match fault::post(&client, workload, &update).await {
+        Ok(settings) => {
+            println!("{:<18} {}", workload.name, fault::describe(&settings));
+            ExitCode::SUCCESS
+        }
+        Err(error) => report(error),
+    }
+}
+
+async fn check(args: CheckArgs) -> ExitCode {
+    use lab::check::{self, Answers, Context, explorer::ApiError};
+    const USAGE: u8 = 2;
+    const LAB_DOWN: u8 = 3;
+    if args.list {
+        print!("{}", check::list());
+        return ExitCode::SUCCESS;
+    }
+    // clap requires MODULE unless --list, which returned above.
+    let id = args.module.unwrap_or_default();
+    let module = match check::module(&id) {
+        Ok(module) => module,
+        Err(error) => {
+            eprintln!("lab check: {error}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let answers = match Answers::parse(module, &args.answer) {
+        Ok(answers) => answers,
+        Err(error) => {
+            eprintln!("lab check: {error}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let repo = match Layout::find_checkout(args.repo.as_deref()) {
+        Ok(repo) => repo,
+        Err(error) => {
+            eprintln!("lab check: {error}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let ctx = Context {
+        api: check::explorer::LabApi::new(),
+        repo,
+        answers,
+    };
+    match check::evaluate(module, &ctx).await {
+        Ok(criteria) => {
+            print!("{}", check::render(module, &criteria));
+            if criteria.iter().all(|c| c.passed()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error @ ApiError::LabNotRunning) => {
+            eprintln!("lab check {}: {error}", module.id);
+            ExitCode::from(LAB_DOWN)
+        }
+        Err(error) => {
+            eprintln!("lab check {}: cannot read the lab: {error}", module.id);
+            ExitCode::FAILURE
+        }
     }
 }
 
