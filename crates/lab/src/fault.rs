@@ -346,6 +346,48 @@ mod tests {
         );
     }
 
+    fn answer(status: u16, body: &str) -> reqwest::Response {
+        http::Response::builder()
+            .status(status)
+            .body(body.to_owned())
+            .unwrap()
+            .into()
+    }
+
+    /// A workload that does not serve /admin/faults yet (the Lambda emulator used to turn
+    /// every path into an invocation) is named as such, not reported as a JSON error.
+    #[tokio::test]
+    async fn an_answer_that_is_not_the_settings_says_the_endpoint_is_missing() {
+        let fraud = workload("fraud-check").unwrap();
+        let err = settings_from(fraud, answer(200, r#"{"approved":true}"#))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "fraud-check answered http://127.0.0.1:9000/admin/faults with HTTP 200"
+            ) && err.contains("does not serve /admin/faults yet"),
+            "{err}"
+        );
+        let refused = settings_from(fraud, answer(400, r#"{"error":"unknown scenario"}"#))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "fraud-check refused the change: unknown scenario"
+        );
+        let settings = settings_from(
+            fraud,
+            answer(
+                200,
+                r#"{"error_rate":0.5,"latency_ms":0,"jitter_ms":0,"scenarios":[]}"#,
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(settings.error_rate, 0.5);
+    }
+
     #[test]
     fn describe_says_no_faults_or_each_setting() {
         assert_eq!(describe(&FaultSettings::default()), "no faults");
