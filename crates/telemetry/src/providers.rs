@@ -151,8 +151,14 @@ pub(crate) fn init(info: ServiceInfo) -> anyhow::Result<TelemetryGuard> {
 
     // Events go to the logs signal only (see the crate doc): the span layer sees spans, and
     // ErrorEventsFailSpans keeps what it did with error events, marking their span failed.
+    // busy_ns/idle_ns (a clock read on every poll of every instrumented future), thread
+    // name and id, and the module path as `target` are not semantic conventions, and a
+    // learner reading a span has no use for them; code.* locations stay.
     let span_layer = tracing_opentelemetry::layer()
         .with_tracer(providers.tracer.tracer(info.name))
+        .with_tracked_inactivity(false)
+        .with_threads(false)
+        .with_target(false)
         .with_filter(span_filter().and(filter::filter_fn(|meta| meta.is_span())));
     let log_bridge =
         OpenTelemetryTracingBridge::new(&providers.logger).with_filter(bridge_filter());

@@ -435,6 +435,11 @@ impl ServiceProcess {
         format!("http://{}", self.addr)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the process wrote to stderr so far.
     pub fn stderr(&self) -> Vec<String> {
         self.stderr

@@ -1,0 +1,156 @@
+//! What telemetry costs a real service: the release inventory-service binary answers
+//! `GET /inventory/{sku}` (a server span, a DB span, RED metrics, a log line) pinned to one
+//! core, once with `OTEL_SDK_DISABLED=true` and once exporting to an OTLP receiver on the
+//! other core. The figure is the service's own CPU time (user + system, every thread, from
+//! /proc) per request, so background export work is counted too; the difference between
+//! the two runs is what telemetry adds.
+//!
+//! `cargo bench -p inventory-service --bench telemetry_cost` (part of `make bench`).
+//! REQUESTS (default 40000) and CONCURRENCY (default 8) change the load.
+
+use std::time::{Duration, Instant};
+
+use telemetry::testing::{OtlpReceiver, ServiceProcess};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// utime + stime of every thread the process ever had, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading /proc stat");
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let after = &stat[stat.rfind(')').expect("stat has a command name") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // USER_HZ is 100 on every Linux this lab runs on.
+    ticks / 100.0
+}
+
+fn pin(pid: u32, cpu: &str) -> bool {
+    std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpu, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+struct Run {
+    cpu_us_per_request: f64,
+    requests_per_second: f64,
+}
+
+async fn drive(url: &str, requests: usize, concurrency: usize) -> Duration {
+    let client = reqwest::Client::new();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let client = client.clone();
+            let next = next.clone();
+            let url = format!("{url}/inventory/KB-001");
+            tokio::spawn(async move {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
+                    let response = client.get(&url).send().await.expect("request failed");
+                    assert!(response.status().is_success(), "{}", response.status());
+                    response.bytes().await.expect("reading the body");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("a load worker panicked");
+    }
+    started.elapsed()
+}
+
+async fn measure(binary: &std::path::Path, receiver: &OtlpReceiver, disabled: bool) -> Run {
+    let requests = env_or("REQUESTS", 40_000);
+    let concurrency = env_or("CONCURRENCY", 8);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let service = ServiceProcess::spawn(
+        binary,
+        &[
+            ("OTEL_SDK_DISABLED", disabled.to_string()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()),
+            (
+                "DATABASE_URL",
+                dir.path().join("inventory.db").display().to_string(),
+            ),
+        ],
+    )
+    .expect("starting inventory-service");
+    let pid = service.pid();
+    let pinned = pin(pid, "0");
+    let url = service.url();
+    drive(&url, requests / 10, concurrency).await;
+    // Let the warm-up's telemetry leave before counting.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let before = cpu_seconds(pid);
+    let elapsed = drive(&url, requests, concurrency).await;
+    // The batch processors export every 5 s: wait for the last batch to be paid for.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let cpu = cpu_seconds(pid) - before;
+    if !pinned {
+        eprintln!("(taskset could not pin the service to CPU 0: figures are unpinned)");
+    }
+    drop(service);
+    Run {
+        cpu_us_per_request: cpu * 1e6 / requests as f64,
+        requests_per_second: requests as f64 / elapsed.as_secs_f64(),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; a `cargo test` run of benches passes nothing: skip there.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let binary = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("bench binaries live in target/<profile>/deps")
+        .join("inventory-service");
+    assert!(
+        binary.exists(),
+        "{} is missing: cargo bench builds it with the bench",
+        binary.display()
+    );
+    // The load generator and the receiver stay off the service's core.
+    let _ = pin(std::process::id(), "1");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let receiver = OtlpReceiver::start().await.expect("starting the receiver");
+        let off = measure(&binary, &receiver, true).await;
+        let spans_before = receiver.spans().len();
+        let on = measure(&binary, &receiver, false).await;
+        let spans = receiver.spans().len() - spans_before;
+        let requests = env_or("REQUESTS", 40_000) * 11 / 10;
+        println!("inventory-service GET /inventory/{{sku}}, service pinned to one core:");
+        println!(
+            "  telemetry off: {:6.1} CPU-µs/request, {:8.0} requests/s",
+            off.cpu_us_per_request, off.requests_per_second
+        );
+        println!(
+            "  telemetry on:  {:6.1} CPU-µs/request, {:8.0} requests/s",
+            on.cpu_us_per_request, on.requests_per_second
+        );
+        println!(
+            "  telemetry adds {:.1} CPU-µs/request; throughput ratio on/off {:.2}",
+            on.cpu_us_per_request - off.cpu_us_per_request,
+            on.requests_per_second / off.requests_per_second
+        );
+        println!(
+            "  spans received: {spans} for {requests} requests ({:.2} per request)",
+            spans as f64 / requests as f64
+        );
+    });
+}
