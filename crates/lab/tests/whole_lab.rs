@@ -131,6 +131,7 @@ struct SpanRow {
     span_id: String,
     parent: String,
     resource: HashMap<String, String>,
+    attributes: HashMap<String, String>,
 }
 
 fn text_of(v: &serde_json::Value) -> String {
@@ -179,6 +180,17 @@ fn spans_of(state: &Path, trace_id: &str) -> Vec<SpanRow> {
                         span_id: s["spanId"].as_str().unwrap_or_default().to_string(),
                         parent: s["parentSpanId"].as_str().unwrap_or_default().to_string(),
                         resource: resource.clone(),
+                        attributes: s["attributes"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|kv| {
+                                (
+                                    kv["key"].as_str().unwrap_or_default().to_string(),
+                                    text_of(&kv["value"]),
+                                )
+                            })
+                            .collect(),
                     });
                 }
             }
@@ -192,7 +204,7 @@ fn post_order(trace_id: &str, parent: &str) -> (u16, serde_json::Value) {
     let out = Command::new("python3")
         .args([
             "-c",
-            "import sys,urllib.request,urllib.error\nr=urllib.request.Request('http://127.0.0.1:8080/orders',data=sys.argv[1].encode(),headers={'content-type':'application/json','traceparent':sys.argv[2]},method='POST')\ntry:\n  resp=urllib.request.urlopen(r,timeout=30); print(resp.status); print(resp.read().decode())\nexcept urllib.error.HTTPError as e:\n  print(e.code); print(e.read().decode())",
+            "import sys,urllib.request,urllib.error\nr=urllib.request.Request('http://127.0.0.1:8080/orders',data=sys.argv[1].encode(),headers={'content-type':'application/json','traceparent':sys.argv[2],'baggage':'session.id=s-whole-lab'},method='POST')\ntry:\n  resp=urllib.request.urlopen(r,timeout=30); print(resp.status); print(resp.read().decode())\nexcept urllib.error.HTTPError as e:\n  print(e.code); print(e.read().decode())",
             body,
             &format!("00-{trace_id}-{parent}-01"),
         ])
@@ -277,6 +289,20 @@ fn one_order_is_one_trace_through_all_four_workloads_with_logs_and_metrics() {
             (parent.service.as_str(), parent.kind),
             ("order-service", 3),
             "{svc}'s server span parent"
+        );
+    }
+    // The caller's baggage reaches every service (order-service adds customer.tier to it;
+    // it must not replace what the caller sent).
+    for svc in services {
+        let server = spans
+            .iter()
+            .find(|s| s.service == svc && s.kind == 2)
+            .unwrap_or_else(|| panic!("no server span from {svc}"));
+        assert_eq!(
+            server.attributes.get("session.id").map(String::as_str),
+            Some("s-whole-lab"),
+            "{svc}'s server span lacks the caller's baggage: {:?}",
+            server.attributes
         );
     }
     for name in [

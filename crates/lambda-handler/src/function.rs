@@ -124,9 +124,10 @@ impl FraudCheckFunction {
             error.type = field::Empty,
         );
         // Continue the caller's trace (order-service's client span) when it sent one.
-        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&opentelemetry_http::HeaderExtractor(&payload.headers))
-        });
+        let parent = telemetry::propagation::extract(&payload.headers);
+        for attribute in telemetry::propagation::baggage_attributes(&parent) {
+            span.set_attribute(attribute.key, attribute.value);
+        }
         if parent.span().span_context().is_valid() {
             let _ = span.set_parent(parent);
         }

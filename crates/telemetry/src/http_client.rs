@@ -100,21 +100,24 @@ impl TracedClient {
             otel.name = method.unwrap_or("HTTP"),
             otel.kind = "client",
             otel.status_code = Empty,
-            http.request.method = method_label,
-            http.request.method_original = Empty,
-            http.request.resend_count = Empty,
-            url.full = %full,
-            server.address = %host,
-            server.port = port,
-            network.protocol.version = Empty,
-            http.response.status_code = Empty,
-            error.type = Empty,
+            { semconv::HTTP_REQUEST_METHOD } = method_label,
+            { semconv::HTTP_REQUEST_METHOD_ORIGINAL } = Empty,
+            { semconv::HTTP_REQUEST_RESEND_COUNT } = Empty,
+            { semconv::URL_FULL } = %full,
+            { semconv::SERVER_ADDRESS } = %host,
+            { semconv::SERVER_PORT } = port,
+            { semconv::NETWORK_PROTOCOL_VERSION } = Empty,
+            { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
+            { semconv::ERROR_TYPE } = Empty,
         );
         if method.is_none() {
-            span.record("http.request.method_original", request.method().as_str());
+            span.record(
+                semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+                request.method().as_str(),
+            );
         }
         if resend_count > 0 {
-            span.record("http.request.resend_count", resend_count);
+            span.record(semconv::HTTP_REQUEST_RESEND_COUNT, resend_count);
         }
         propagation::inject(&span.context(), request.headers_mut());
 
@@ -129,8 +132,8 @@ impl TracedClient {
             Ok(response) => {
                 let status = response.status();
                 let version = protocol_version(response.version());
-                span.record("network.protocol.version", version);
-                span.record("http.response.status_code", status.as_u16());
+                span.record(semconv::NETWORK_PROTOCOL_VERSION, version);
+                span.record(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
                 attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
                 attributes.push(KeyValue::new(
                     semconv::HTTP_RESPONSE_STATUS_CODE,
@@ -138,7 +141,7 @@ impl TracedClient {
                 ));
                 if status.is_client_error() || status.is_server_error() {
                     span.record("otel.status_code", "ERROR");
-                    span.record("error.type", status.as_str());
+                    span.record(semconv::ERROR_TYPE, status.as_str());
                     attributes.push(KeyValue::new(
                         semconv::ERROR_TYPE,
                         status.as_str().to_owned(),
@@ -154,7 +157,7 @@ impl TracedClient {
                     "_OTHER"
                 };
                 span.record("otel.status_code", "ERROR");
-                span.record("error.type", error_type);
+                span.record(semconv::ERROR_TYPE, error_type);
                 span.in_scope(|| tracing::warn!(error = %err, "HTTP request failed"));
                 attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
             }

@@ -16,7 +16,8 @@
 //!   nor counted: a kubelet probing every few seconds would otherwise be most of the
 //!   traces and RED points of an idle service.
 //!
-//! Baggage `customer.tier` from the caller is recorded on the span.
+//! The caller's baggage entries named in [`propagation::SPAN_BAGGAGE_KEYS`] are recorded on
+//! the span.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,7 +28,6 @@ use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::response::Response;
-use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::metrics::{Histogram, UpDownCounter};
 use opentelemetry::{KeyValue, global};
 use opentelemetry_semantic_conventions::attribute as semconv;
@@ -36,9 +36,6 @@ use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{DURATION_BUCKETS_SECONDS, propagation};
-
-/// Baggage entries copied onto the server span as attributes of the same name.
-const BAGGAGE_ATTRIBUTES: [&str; 1] = ["customer.tier"];
 
 /// Paths that are neither traced nor counted unless `UNTRACED_PATHS` (a comma-separated
 /// list of exact paths; empty to trace everything) says otherwise.
@@ -260,46 +257,44 @@ impl InFlight {
             otel.name = %span_name,
             otel.kind = "server",
             otel.status_code = Empty,
-            http.request.method = method_label,
-            http.request.method_original = Empty,
-            http.route = route,
-            url.path = parts.uri.path(),
-            url.query = parts.uri.query(),
-            url.scheme = "http",
-            server.address = Empty,
-            server.port = Empty,
-            client.address = Empty,
-            network.peer.address = Empty,
-            network.peer.port = Empty,
-            network.protocol.version = version,
-            user_agent.original = Empty,
-            http.response.status_code = Empty,
-            error.type = Empty,
+            { semconv::HTTP_REQUEST_METHOD } = method_label,
+            { semconv::HTTP_REQUEST_METHOD_ORIGINAL } = Empty,
+            { semconv::HTTP_ROUTE } = route,
+            { semconv::URL_PATH } = parts.uri.path(),
+            { semconv::URL_QUERY } = parts.uri.query(),
+            { semconv::URL_SCHEME } = "http",
+            { semconv::SERVER_ADDRESS } = Empty,
+            { semconv::SERVER_PORT } = Empty,
+            { semconv::CLIENT_ADDRESS } = Empty,
+            { semconv::NETWORK_PEER_ADDRESS } = Empty,
+            { semconv::NETWORK_PEER_PORT } = Empty,
+            { semconv::NETWORK_PROTOCOL_VERSION } = version,
+            { semconv::USER_AGENT_ORIGINAL } = Empty,
+            { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
+            { semconv::ERROR_TYPE } = Empty,
         );
         if method.is_none() {
-            span.record("http.request.method_original", parts.method.as_str());
+            span.record(semconv::HTTP_REQUEST_METHOD_ORIGINAL, parts.method.as_str());
         }
         if let Some((host, port)) = server_address(parts) {
-            span.record("server.address", host.as_str());
-            span.record("server.port", port);
+            span.record(semconv::SERVER_ADDRESS, host.as_str());
+            span.record(semconv::SERVER_PORT, port);
         }
         if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
             let ip = peer.ip().to_string();
-            span.record("client.address", ip.as_str());
-            span.record("network.peer.address", ip.as_str());
-            span.record("network.peer.port", peer.port());
+            span.record(semconv::CLIENT_ADDRESS, ip.as_str());
+            span.record(semconv::NETWORK_PEER_ADDRESS, ip.as_str());
+            span.record(semconv::NETWORK_PEER_PORT, peer.port());
         }
         if let Some(agent) = parts
             .headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
         {
-            span.record("user_agent.original", agent);
+            span.record(semconv::USER_AGENT_ORIGINAL, agent);
         }
-        for key in BAGGAGE_ATTRIBUTES {
-            if let Some(value) = parent.baggage().get(key) {
-                span.set_attribute(key, value.to_string());
-            }
+        for attribute in propagation::baggage_attributes(&parent) {
+            span.set_attribute(attribute.key, attribute.value);
         }
         // Disabled when no subscriber exports spans; that is fine, the request still runs.
         let _ = span.set_parent(parent);
@@ -331,7 +326,7 @@ impl InFlight {
             Ok(response) => {
                 let status = response.status();
                 self.span
-                    .record("http.response.status_code", status.as_u16());
+                    .record(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
                 self.attributes.push(KeyValue::new(
                     semconv::HTTP_RESPONSE_STATUS_CODE,
                     i64::from(status.as_u16()),
@@ -349,7 +344,7 @@ impl InFlight {
         if is_error {
             self.span.record("otel.status_code", "ERROR");
         }
-        self.span.record("error.type", error_type.as_str());
+        self.span.record(semconv::ERROR_TYPE, error_type.as_str());
         self.attributes
             .push(KeyValue::new(semconv::ERROR_TYPE, error_type));
     }

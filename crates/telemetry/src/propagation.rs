@@ -27,6 +27,25 @@ pub fn inject_current(headers: &mut http::HeaderMap) {
     inject(&Context::current(), headers);
 }
 
+/// Baggage entries that server spans record as attributes of the same name, so a trace
+/// shows what the first caller put in the `baggage` header at every hop. A fixed list:
+/// baggage comes from outside, and copying every entry would let any caller write any
+/// attribute.
+pub const SPAN_BAGGAGE_KEYS: [&str; 2] = ["customer.tier", "session.id"];
+
+/// The [`SPAN_BAGGAGE_KEYS`] entries of `cx`'s baggage, as span attributes.
+pub fn baggage_attributes(cx: &Context) -> Vec<opentelemetry::KeyValue> {
+    let baggage = cx.baggage();
+    SPAN_BAGGAGE_KEYS
+        .iter()
+        .filter_map(|key| {
+            baggage
+                .get(key)
+                .map(|value| opentelemetry::KeyValue::new(*key, value.clone()))
+        })
+        .collect()
+}
+
 /// One baggage entry of the current context (e.g. `customer.tier`), if present.
 pub fn current_baggage(key: &str) -> Option<String> {
     Context::current().baggage().get(key).map(|v| v.to_string())
