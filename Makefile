@@ -16,7 +16,7 @@ help:
 	@echo "make traffic      send realistic traffic to the running lab (ARGS=\"--help\" for options)"
 	@echo "make test         formatting, lints and every test"
 	@echo "make lambda-zip   build bootstrap.zip for AWS Lambda (provided.al2023)"
-	@echo "make bench        collector benchmarks"
+	@echo "make bench        collector benchmarks and what telemetry costs a service"
 	@echo "make fuzz         bounded fuzzing of OTLP decoding and config parsing (FUZZ_SECONDS=60)"
 	@echo "make setup        the lab on Kind + LocalStack (docs/kind.md); make status, make logs SERVICE=...,"
 	@echo "                  make jaeger, make grafana; make teardown removes it"
@@ -71,8 +71,12 @@ test: lint
 lambda-zip:
 	bash crates/lambda-handler/package.sh
 
+# The collector's throughput, then what telemetry costs a workload (in process, and the
+# release inventory-service pinned to one core with telemetry off and on).
 bench:
 	$(CARGO) bench -p collector
+	$(CARGO) bench -p telemetry --bench request
+	$(CARGO) bench -p inventory-service --bench telemetry_cost
 
 # Bounded fuzzing of OTLP protobuf/JSON decoding and config parsing (FUZZ_SECONDS per target).
 # cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP lets the stable toolchain provide them.
