@@ -43,13 +43,44 @@ pub enum TrafficError {
         "cannot reach order-service at {target} ({reason}): is the lab running? try `make run`"
     )]
     Unreachable { target: String, reason: String },
+    /// Every request of the scenario goes to inventory-service, and it does not answer.
+    #[error(
+        "cannot reach inventory-service at {inventory} ({reason}), where every request of this scenario goes: \
+         is it published there? (--inventory or TRAFFIC_INVENTORY; the Kind lab publishes it on 127.0.0.1:8082)"
+    )]
+    InventoryUnreachable { inventory: String, reason: String },
 }
 
 /// Runs the traffic `args` describe until its bound or `stop`, and summarises it.
 pub async fn run(args: &Args, stop: impl Future<Output = ()>) -> Result<Summary, TrafficError> {
     let client = TracedClient::new(args.timeout);
     check_reachable(client.inner(), &args.target).await?;
-    let skus = catalogue(client.inner(), &args.inventory).await;
+    let skus = match catalogue(client.inner(), &args.inventory).await {
+        Ok(skus) => skus,
+        Err(miss) => {
+            // Requests to an inventory-service nobody listens for fail one by one; say so
+            // up front, or refuse a run in which every request would.
+            let share = mix::inventory_share(args.scenario);
+            if miss.unreachable && share == 100 {
+                return Err(TrafficError::InventoryUnreachable {
+                    inventory: args.inventory.clone(),
+                    reason: miss.reason,
+                });
+            }
+            eprintln!(
+                "traffic: cannot read the catalogue at {} ({}); using the seed skus",
+                miss.url, miss.reason
+            );
+            if miss.unreachable && share > 0 {
+                eprintln!(
+                    "traffic: {share}% of this scenario's requests go to inventory-service at {} and will fail: \
+                     is it published there? (--inventory or TRAFFIC_INVENTORY)",
+                    args.inventory
+                );
+            }
+            FALLBACK_SKUS.iter().map(|s| (*s).to_owned()).collect()
+        }
+    };
 
     let seed = args.seed.unwrap_or_else(rand::random);
     let (requests, duration) = args.bounds();
@@ -157,41 +188,48 @@ async fn check_reachable(client: &reqwest::Client, target: &str) -> Result<(), T
     }
 }
 
-/// The skus on sale, from `GET /inventory`; the seed catalogue's when that fails.
-async fn catalogue(client: &reqwest::Client, inventory: &str) -> Vec<String> {
+/// Why the catalogue could not be read.
+struct CatalogueMiss {
+    url: String,
+    reason: String,
+    /// No HTTP answer at all (nothing listens there), as opposed to a bad one.
+    unreachable: bool,
+}
+
+/// The skus on sale, from `GET /inventory`.
+async fn catalogue(
+    client: &reqwest::Client,
+    inventory: &str,
+) -> Result<Vec<String>, CatalogueMiss> {
     let url = format!("{}/inventory", inventory.trim_end_matches('/'));
-    let fetched = async {
-        let response = client
-            .get(&url)
-            .timeout(Duration::from_secs(3))
-            .send()
-            .await
-            .map_err(|e| workload::describe(&e))?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status()));
-        }
-        let body: Value = response.json().await.map_err(|e| e.to_string())?;
-        let products = body
-            .as_array()
-            .or_else(|| body.get("products").and_then(Value::as_array))
-            .ok_or("the answer is not a list of products")?;
-        let skus: Vec<String> = products
-            .iter()
-            .filter_map(|p| p.get("sku").and_then(Value::as_str).map(str::to_owned))
-            .collect();
-        if skus.is_empty() {
-            return Err("the catalogue is empty".to_owned());
-        }
-        Ok(skus)
+    let miss = |reason: String, unreachable: bool| CatalogueMiss {
+        url: url.clone(),
+        reason,
+        unreachable,
+    };
+    let response = client
+        .get(&url)
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .map_err(|e| miss(workload::describe(&e), true))?;
+    if !response.status().is_success() {
+        return Err(miss(format!("HTTP {}", response.status()), false));
     }
-    .await;
-    match fetched {
-        Ok(skus) => skus,
-        Err(reason) => {
-            eprintln!(
-                "traffic: cannot read the catalogue at {url} ({reason}); using the seed skus"
-            );
-            FALLBACK_SKUS.iter().map(|s| (*s).to_owned()).collect()
-        }
+    let body: Value = response
+        .json()
+        .await
+        .map_err(|e| miss(e.to_string(), false))?;
+    let products = body
+        .as_array()
+        .or_else(|| body.get("products").and_then(Value::as_array))
+        .ok_or_else(|| miss("the answer is not a list of products".to_owned(), false))?;
+    let skus: Vec<String> = products
+        .iter()
+        .filter_map(|p| p.get("sku").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    if skus.is_empty() {
+        return Err(miss("the catalogue is empty".to_owned(), false));
     }
+    Ok(skus)
 }

@@ -104,6 +104,24 @@ pub fn weights(scenario: Scenario) -> &'static [(RequestKind, u32)] {
     }
 }
 
+/// The percentage of `scenario`'s requests that go to inventory-service (the catalogue and
+/// product views) rather than order-service.
+pub fn inventory_share(scenario: Scenario) -> u32 {
+    let weights = weights(scenario);
+    let total: u32 = weights.iter().map(|(_, w)| w).sum();
+    let inventory: u32 = weights
+        .iter()
+        .filter(|(kind, _)| {
+            matches!(
+                kind,
+                RequestKind::BrowseCatalogue | RequestKind::ViewProduct
+            )
+        })
+        .map(|(_, w)| w)
+        .sum();
+    inventory * 100 / total
+}
+
 /// A request decided by the plan; [`crate::workload`] sends it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedRequest {
@@ -202,6 +220,14 @@ mod tests {
 
     fn skus() -> Vec<String> {
         vec!["KB-001".into(), "MS-002".into()]
+    }
+
+    #[test]
+    fn the_inventory_share_counts_catalogue_and_product_views() {
+        assert_eq!(inventory_share(Scenario::Browse), 100);
+        assert_eq!(inventory_share(Scenario::Mixed), 35);
+        assert_eq!(inventory_share(Scenario::Checkout), 0);
+        assert_eq!(inventory_share(Scenario::Failures), 0);
     }
 
     #[test]

@@ -346,6 +346,59 @@ async fn an_unreachable_target_exits_non_zero_with_a_hint() {
     assert!(stderr.contains("try `make run`"), "{stderr}");
 }
 
+/// `traffic` against a working order-service and an inventory-service nobody listens for
+/// (the Kind lab before it published 127.0.0.1:8082).
+async fn run_without_inventory(args: &[&str]) -> std::process::Output {
+    let (_shop, url) = start_shop().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_traffic"))
+        .args([
+            "--target",
+            &url,
+            "--inventory",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .args(["--explorer", "http://explorer.test", "--json"])
+        .args(args)
+        .env("OTEL_SDK_DISABLED", "true")
+        .env_remove("TRAFFIC_TARGET")
+        .env_remove("TRAFFIC_INVENTORY")
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn browsing_an_unreachable_inventory_stops_before_sending_and_says_where() {
+    let output = run_without_inventory(&["--scenario", "browse", "--requests", "5"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot reach inventory-service at http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--inventory or TRAFFIC_INVENTORY"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_mixed_run_without_inventory_says_which_share_will_fail() {
+    let output =
+        run_without_inventory(&["--scenario", "mixed", "--requests", "3", "--seed", "1"]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("35% of this scenario's requests go to inventory-service"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn ctrl_c_stops_early_and_still_prints_the_summary() {
     let (shop, url) = start_shop().await;
