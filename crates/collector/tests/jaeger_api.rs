@@ -417,3 +417,132 @@ async fn a_backend_name_that_is_not_defined_stops_the_collector_with_the_key() {
     assert!(logs.contains("trace_storage"), "{logs}");
     assert!(logs.contains("\"elsewhere\""), "{logs}");
 }
+
+/// One OTLP/JSON logs request from order-service with these records.
+fn logs_request(records: Vec<Value>) -> Value {
+    json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "order-service"}}]},
+        "scopeLogs": [{"logRecords": records}]
+    }]})
+}
+
+async fn post(lab: &Lab, path: &str, body: &Value) {
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}{path}", lab.http))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+}
+
+fn log_events(span: &Value) -> Vec<(String, String)> {
+    span["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let field = |k: &str| {
+                l["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["key"] == k)
+                    .map(|f| f["value"].as_str().unwrap_or_default().to_string())
+                    .unwrap_or_default()
+            };
+            (field("event"), field("level"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn log_records_show_on_their_spans_whichever_arrives_first() {
+    let lab = start_lab().await;
+    wait_for_all_spans(&lab).await;
+    let t = (now_ns() - 59_000_000_000).to_string();
+    post(
+        &lab,
+        "/v1/logs",
+        &logs_request(vec![
+            json!({"timeUnixNano": t, "severityText": "INFO", "severityNumber": 9,
+                   "body": {"stringValue": "order received"},
+                   "traceId": CHECKOUT, "spanId": "a000000000000001",
+                   "attributes": [{"key": "customer.tier", "value": {"stringValue": "gold"}}]}),
+            json!({"timeUnixNano": t, "severityNumber": 17,
+                   "body": {"stringValue": "payment failed"},
+                   "traceId": CHECKOUT, "spanId": "a000000000000001"}),
+            json!({"timeUnixNano": t, "severityText": "INFO",
+                   "body": {"stringValue": "a line outside any span"}}),
+            // Its span has not arrived yet.
+            json!({"timeUnixNano": t, "severityText": "WARN",
+                   "body": {"stringValue": "written before the span ended"},
+                   "traceId": "22222222222222222222222222222222", "spanId": "b000000000000001"}),
+        ]),
+    )
+    .await;
+
+    let body = ok(&lab, &format!("/api/traces/{CHECKOUT}")).await;
+    let trace = &body["data"][0];
+    let root = span(trace, "POST /orders");
+    let events = log_events(root);
+    assert!(
+        events.contains(&("order received".into(), "INFO".into())),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&("payment failed".into(), "ERROR".into())),
+        "the severity number names the level when the text is missing: {events:?}"
+    );
+    let with_tier = root["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| {
+            l["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["key"] == "customer.tier")
+        })
+        .expect("the record's attributes are fields of its log");
+    assert!(with_tier["timestamp"].as_u64().unwrap() > 0);
+    for other in trace["spans"].as_array().unwrap() {
+        if other["spanID"] != "a000000000000001" {
+            assert!(
+                log_events(other)
+                    .iter()
+                    .all(|(e, _)| e != "order received" && e != "payment failed"),
+                "a log landed on the wrong span: {other}"
+            );
+        }
+    }
+
+    // The span arrives after its log.
+    let late = json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "order-service"}}]},
+        "scopeSpans": [{"spans": [{
+            "traceId": "22222222222222222222222222222222", "spanId": "b000000000000001",
+            "name": "GET /orders/{id}", "kind": 2,
+            "startTimeUnixNano": t, "endTimeUnixNano": (now_ns() - 58_000_000_000).to_string()
+        }]}]
+    }]});
+    post(&lab, "/v1/traces", &late).await;
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        let (status, body) = get(&lab, "/api/traces/22222222222222222222222222222222").await;
+        if status == 200 {
+            events = log_events(&body["data"][0]["spans"][0]);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        events,
+        vec![(
+            "written before the span ended".to_string(),
+            "WARN".to_string()
+        )]
+    );
+}

@@ -64,6 +64,9 @@ service:
     traces:
       receivers: [otlp]
       exporters: [jaeger_storage_exporter]
+    logs:
+      receivers: [otlp]
+      exporters: [jaeger_storage_exporter]
 "#
     )
 }

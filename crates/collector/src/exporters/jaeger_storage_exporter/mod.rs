@@ -1,5 +1,8 @@
 //! The `jaeger_storage_exporter` (Jaeger v2's storage exporter): writes the traces of a
-//! pipeline into a `jaeger_storage` backend, where `jaeger_query` finds them.
+//! pipeline into a `jaeger_storage` backend, where `jaeger_query` finds them. In a logs
+//! pipeline it keeps the log records that carry a trace and span id, which the explorer
+//! shows on their spans (Jaeger itself has no logs pipeline); records without one are
+//! left to the pipeline's other exporters.
 //!
 //! ```yaml
 //! exporters:
@@ -19,8 +22,8 @@ use std::sync::Arc;
 pub const FACTORY: ExporterFactory = ExporterFactory {
     kind: "jaeger_storage_exporter",
     aliases: &[],
-    description: "Writes traces into a jaeger_storage backend (read by jaeger_query)",
-    signals: &[Signal::Traces],
+    description: "Writes traces, and the log records of their spans, into a jaeger_storage backend (read by jaeger_query)",
+    signals: &[Signal::Traces, Signal::Logs],
     validate: |n, p, e| {
         registry::check::<JaegerStorageExporterConfig>(n, p, e);
     },
@@ -67,17 +70,25 @@ struct JaegerStorageExporter {
 #[async_trait]
 impl Consumer for JaegerStorageExporter {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
-        let Batch::Traces(resources) = batch else {
-            return Err(ConsumeError::permanent(format!(
-                "{} stores traces only",
-                self.id
-            )));
-        };
-        let (spans, invalid) = translate::spans_from_otlp(&resources);
-        if invalid > 0 {
-            tracing::warn!(exporter = %self.id, spans = invalid, "dropped spans with an invalid trace or span id");
+        match batch {
+            Batch::Traces(resources) => {
+                let (spans, invalid) = translate::spans_from_otlp(&resources);
+                if invalid > 0 {
+                    tracing::warn!(exporter = %self.id, spans = invalid, "dropped spans with an invalid trace or span id");
+                }
+                self.store.write(spans);
+            }
+            Batch::Logs(resources) => {
+                let (logs, _without_span) = translate::logs_from_otlp(&resources);
+                self.store.write_logs(logs);
+            }
+            Batch::Metrics(_) => {
+                return Err(ConsumeError::permanent(format!(
+                    "{} stores traces and logs only",
+                    self.id
+                )));
+            }
         }
-        self.store.write(spans);
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 //!       lab_store:
 //!         memory:
 //!           max_traces: 100000
+//!           max_logs: 100000      # log records shown on their spans
 //! ```
 //!
 //! How the three components meet: when this extension is built it creates each backend's
@@ -77,6 +78,9 @@ pub struct MemoryConfig {
     /// Most spans kept, whatever the trace count: bounds memory when traces are large
     /// (not in Jaeger; ~1 KiB each). Default 100000.
     pub max_spans: usize,
+    /// Most log records kept to show on their spans (fed by `jaeger_storage_exporter` in a
+    /// logs pipeline; the oldest are dropped first). Not in Jaeger. Default 100000.
+    pub max_logs: usize,
 }
 
 impl Default for MemoryConfig {
@@ -84,6 +88,7 @@ impl Default for MemoryConfig {
         MemoryConfig {
             max_traces: 100_000,
             max_spans: 100_000,
+            max_logs: store::DEFAULT_MAX_LOGS,
         }
     }
 }
@@ -133,6 +138,12 @@ impl ComponentConfig for JaegerStorageConfig {
                             format!("backend \"{name}\": memory.max_traces must be at least 1"),
                         ));
                     }
+                    if m.max_logs == 0 {
+                        v.push((
+                            "backends",
+                            format!("backend \"{name}\": memory.max_logs must be at least 1"),
+                        ));
+                    }
                     if m.max_spans == 0 {
                         v.push((
                             "backends",
@@ -158,10 +169,13 @@ fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
                 !ext.contains_key(&key),
                 "backend \"{name}\" is defined by two jaeger_storage extensions; give each a distinct name"
             );
-            let store = Arc::new(MemoryStore::new(Limits {
-                max_traces: m.max_traces,
-                max_spans: m.max_spans,
-            }));
+            let store = Arc::new(
+                MemoryStore::new(Limits {
+                    max_traces: m.max_traces,
+                    max_spans: m.max_spans,
+                })
+                .with_max_logs(m.max_logs),
+            );
             ext.insert(key, store.clone());
             stores.insert(name.clone(), store);
         }
@@ -208,7 +222,7 @@ impl Extension for JaegerStorage {
     async fn start(&self) -> anyhow::Result<()> {
         for (name, s) in &self.stores {
             let l = s.limits();
-            tracing::info!(extension = %self.id, backend = %name, max_traces = l.max_traces, max_spans = l.max_spans, "in-memory trace store ready");
+            tracing::info!(extension = %self.id, backend = %name, max_traces = l.max_traces, max_spans = l.max_spans, max_logs = s.max_logs(), "in-memory trace store ready");
         }
         Ok(())
     }

@@ -13,15 +13,24 @@
 //! as in Jaeger's memory store, one span must match service, operation, durations and every
 //! tag. The time window applies to the trace's start.
 //!
-//! Locking: one `RwLock`. Translation and grouping happen before the write lock is taken;
+//! Log records of spans (`write_logs`) are kept beside the traces, at most `max_logs` of
+//! them (the oldest go first), and joined to their spans when a trace is read, so a log line
+//! that arrives before its span (a span is exported when it ends, its logs while it runs)
+//! still shows on it.
+//!
+//! Locking: one `RwLock` for traces, one for logs. Translation and grouping happen before the write lock is taken;
 //! queries hold the read lock only to pick traces and clone `Arc`s of their spans, and
 //! sort and serialise after releasing it.
 
-use super::model::{DependencyLink, Operation, Span, SpanId, SpanKind, TraceId, TraceSpans};
+use super::model::{DependencyLink, Log, Operation, Span, SpanId, SpanKind, TraceId, TraceSpans};
+use super::translate::SpanLog;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
+
+/// Log records a store keeps unless told otherwise.
+pub const DEFAULT_MAX_LOGS: usize = 100_000;
 
 /// Bounds of a memory store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,10 +82,20 @@ struct Inner {
     by_operation: HashMap<String, BTreeMap<(String, SpanKind), BTreeSet<IndexKey>>>,
 }
 
+/// Log records by the span they belong to, oldest first in `order`.
+#[derive(Default)]
+struct SpanLogs {
+    by_span: HashMap<(TraceId, SpanId), Vec<Log>>,
+    /// One entry per record held, in arrival order: which span's vector to trim first.
+    order: VecDeque<(TraceId, SpanId)>,
+}
+
 /// Jaeger's memory backend.
 pub struct MemoryStore {
     limits: Limits,
+    max_logs: usize,
     inner: RwLock<Inner>,
+    logs: RwLock<SpanLogs>,
 }
 
 fn tag_hash(key: &str, value: &str) -> u64 {
@@ -228,12 +247,77 @@ impl MemoryStore {
                 max_traces: limits.max_traces.max(1),
                 max_spans: limits.max_spans.max(1),
             },
+            max_logs: DEFAULT_MAX_LOGS,
             inner: RwLock::new(Inner::default()),
+            logs: RwLock::new(SpanLogs::default()),
         }
+    }
+
+    /// The same store holding at most `max_logs` log records (at least one).
+    pub fn with_max_logs(mut self, max_logs: usize) -> MemoryStore {
+        self.max_logs = max_logs.max(1);
+        self
     }
 
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    pub fn max_logs(&self) -> usize {
+        self.max_logs
+    }
+
+    /// Keeps log records for their spans, evicting the oldest records beyond `max_logs`.
+    pub fn write_logs(&self, records: Vec<SpanLog>) {
+        if records.is_empty() {
+            return;
+        }
+        let mut logs = self.logs.write().unwrap_or_else(|e| e.into_inner());
+        for r in records {
+            let key = (r.trace_id, r.span_id);
+            logs.by_span.entry(key).or_default().push(r.log);
+            logs.order.push_back(key);
+        }
+        while logs.order.len() > self.max_logs {
+            let Some(key) = logs.order.pop_front() else {
+                break;
+            };
+            if let Some(held) = logs.by_span.get_mut(&key) {
+                held.remove(0);
+                if held.is_empty() {
+                    logs.by_span.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Log records held now.
+    pub fn log_count(&self) -> usize {
+        self.logs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .order
+            .len()
+    }
+
+    /// The spans with their log records joined to their own logs (span events), by time.
+    fn with_logs(&self, spans: TraceSpans) -> TraceSpans {
+        let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
+        if logs.by_span.is_empty() {
+            return spans;
+        }
+        spans
+            .into_iter()
+            .map(|s| match logs.by_span.get(&(s.trace_id, s.span_id)) {
+                None => s,
+                Some(records) => {
+                    let mut span = Span::clone(&s);
+                    span.logs.extend(records.iter().cloned());
+                    span.logs.sort_by_key(|l| l.timestamp);
+                    Arc::new(span)
+                }
+            })
+            .collect()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -319,7 +403,7 @@ impl MemoryStore {
             inner.traces.get(seq)?.spans.clone()
         };
         spans.sort_by_key(|s| s.start_time);
-        Some(spans)
+        Some(self.with_logs(spans))
     }
 
     /// Traces with a span matching the query, newest first, at most `limit`.
@@ -367,10 +451,13 @@ impl MemoryStore {
                 }
             }
         }
-        for spans in &mut found {
-            spans.sort_by_key(|s| s.start_time);
-        }
         found
+            .into_iter()
+            .map(|mut spans| {
+                spans.sort_by_key(|s| s.start_time);
+                self.with_logs(spans)
+            })
+            .collect()
     }
 
     /// Parent → child service calls within traces that started in `[start, end]` (µs):
@@ -449,6 +536,38 @@ mod tests {
             start_max: u64::MAX,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn log_records_join_their_span_and_the_oldest_go_past_max_logs() {
+        use super::super::model::{KeyValue as Kv, Log};
+
+        let st = store().with_max_logs(2);
+        let log = |at: u64, text: &str| SpanLog {
+            trace_id: TraceId([1; 16]),
+            span_id: SpanId([1; 8]),
+            log: Log {
+                timestamp: at,
+                fields: vec![Kv::string("event", text)],
+            },
+        };
+        st.write_logs(vec![log(30, "third"), log(10, "first"), log(20, "second")]);
+        st.write(vec![span(1, 1, None, "order-service", "POST /orders", 5)]);
+        assert_eq!(st.log_count(), 2);
+        let trace = st.get_trace(TraceId([1; 16])).unwrap();
+        let events: Vec<_> = trace[0]
+            .logs
+            .iter()
+            .map(|l| (l.timestamp, l.fields[0].value.clone()))
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (10, Value::String("first".into())),
+                (20, Value::String("second".into()))
+            ],
+            "the first written (third, at 30) was evicted; the rest are in time order"
+        );
     }
 
     #[test]

@@ -3,9 +3,14 @@
 //! tags), kind and status become `span.kind`, `otel.status_code`, `otel.status_description`
 //! and `error=true`, events become logs with an `event` field, the parent becomes a
 //! CHILD_OF reference and links FOLLOWS_FROM ones, times become microseconds.
+//!
+//! Log records that carry a trace and span id become logs of that span too (Jaeger has no
+//! log records): the body as the `event` field, `level` from the severity, then the record's
+//! attributes, so a span shows every log line written while it was current.
 
 use super::model::{KeyValue, Log, Process, Span, SpanId, SpanKind, TraceId, Value};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as OtlpKeyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, status::StatusCode};
 use std::sync::Arc;
 
@@ -124,6 +129,79 @@ pub fn spans_from_otlp(resources: &[ResourceSpans]) -> (Vec<Span>, usize) {
         }
     }
     (out, invalid)
+}
+
+/// A log record of a span, ready to be shown on it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanLog {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub log: Log,
+}
+
+/// The log records of the batch that belong to a span; the count of those that do not (no
+/// or invalid ids) is returned beside them.
+pub fn logs_from_otlp(resources: &[ResourceLogs]) -> (Vec<SpanLog>, usize) {
+    let mut out = Vec::new();
+    let mut without_span = 0;
+    for rl in resources {
+        for sl in &rl.scope_logs {
+            for r in &sl.log_records {
+                let (Some(trace_id), Some(span_id)) = (
+                    TraceId::from_slice(&r.trace_id).filter(|t| t.0 != [0; 16]),
+                    SpanId::from_slice(&r.span_id).filter(|s| s.0 != [0; 8]),
+                ) else {
+                    without_span += 1;
+                    continue;
+                };
+                let mut fields = Vec::with_capacity(r.attributes.len() + 2);
+                let body = match r.body.as_ref().and_then(|b| b.value.as_ref()) {
+                    Some(any_value::Value::StringValue(s)) => s.clone(),
+                    other => match value_from_any(r.body.as_ref()) {
+                        Value::String(s) if other.is_some() => s,
+                        v => format!("{v:?}"),
+                    },
+                };
+                fields.push(KeyValue::string("event", body));
+                let level = if r.severity_text.is_empty() {
+                    severity_name(r.severity_number).to_owned()
+                } else {
+                    r.severity_text.clone()
+                };
+                if !level.is_empty() {
+                    fields.push(KeyValue::string("level", level));
+                }
+                fields.extend(tags_from_attributes(&r.attributes));
+                let time = if r.time_unix_nano != 0 {
+                    r.time_unix_nano
+                } else {
+                    r.observed_time_unix_nano
+                };
+                out.push(SpanLog {
+                    trace_id,
+                    span_id,
+                    log: Log {
+                        timestamp: time / 1000,
+                        fields,
+                    },
+                });
+            }
+        }
+    }
+    (out, without_span)
+}
+
+/// The short name of an OTLP severity number (1–24), as the log data model ranges them.
+fn severity_name(number: i32) -> &'static str {
+    match number {
+        1..=4 => "TRACE",
+        5..=8 => "DEBUG",
+        9..=12 => "INFO",
+        13..=16 => "WARN",
+        17..=20 => "ERROR",
+        21..=24 => "FATAL",
+        _ => "",
+    }
 }
 
 fn process_from_resource(attrs: Option<&[OtlpKeyValue]>) -> Process {

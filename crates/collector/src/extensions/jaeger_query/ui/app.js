@@ -469,7 +469,7 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
         <span>Span ID <span class="mono">${s.spanID}</span></span></div>
       <h4>Tags</h4>${kvTable(s.tags, "tags-table")}
       <h4>Resource (process ${esc(proc.serviceName)})</h4>${kvTable(proc.tags, "process-table")}
-      <h4>Events (${s.logs.length})</h4>${logs}
+      <h4>Logs (${s.logs.length})</h4>${logs}
       <h4>References</h4>${refs ? `<ul>${refs}</ul>` : `<p class="muted">root span</p>`}
     </div>`;
   }
