@@ -146,6 +146,25 @@ async fn search_open_trace_and_read_a_spans_tags_in_chromium() {
 }
 
 async fn drive(c: &Client, lab: &Lab) {
+    // A log line written inside the payment span, as the services send it: an OTLP log
+    // record with the span's ids, shown in that span's details.
+    let log = serde_json::json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "payment-service"}}]},
+        "scopeLogs": [{"logRecords": [{
+            "timeUnixNano": (now_ns() - 59_000_000_000).to_string(),
+            "severityText": "WARN",
+            "body": {"stringValue": "card gateway did not answer in time"},
+            "traceId": CHECKOUT, "spanId": "a000000000000006"
+        }]}]
+    }]});
+    let posted = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/v1/logs", lab.http))
+        .header("content-type", "application/json")
+        .body(log.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
     // Search: the form lists the services; order-service has two traces.
     c.goto(&lab.api("/search")).await.unwrap();
     wait_all(c, "#service option", 3).await;
@@ -347,6 +366,15 @@ async fn drive(c: &Client, lab: &Lab) {
     assert!(detail.contains("aws_ecs"), "{detail}");
     assert!(detail.contains("exception"), "{detail}");
     assert!(detail.contains(LINKED), "{detail}");
+    assert!(
+        detail.contains("Logs (2)"),
+        "the event and the log line: {detail}"
+    );
+    assert!(
+        detail.contains("card gateway did not answer in time"),
+        "{detail}"
+    );
+    assert!(detail.contains("WARN"), "{detail}");
     let png = c.screenshot().await.unwrap();
     std::fs::write(artifact("trace-explorer.png"), png).unwrap();
 
