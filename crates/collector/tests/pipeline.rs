@@ -763,7 +763,8 @@ service:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_refused_after_its_senders_were_acknowledged_is_reported_as_dropped() {
     let (addr, _rec) = backend().await;
-    let (http, health) = (free_port(), free_port());
+    let (http, health, metrics) = (free_port(), free_port(), free_port());
+    // Its own metrics on a port of its own: the default 8888 may be a running lab's.
     let mut c = Collector::start(&format!(
         r#"
 extensions:
@@ -781,6 +782,8 @@ exporters:
     sending_queue: {{sizer: items, queue_size: 10}}
 service:
   extensions: [health_check]
+  telemetry:
+    metrics: {{address: "127.0.0.1:{metrics}"}}
   pipelines:
     traces: {{receivers: [otlp], processors: [batch], exporters: [otlp]}}
 "#
