@@ -445,4 +445,87 @@ async fn drive(c: &Client, lab: &Lab) {
     }
     let png = c.screenshot().await.unwrap();
     std::fs::write(artifact("trace-explorer-dependencies.png"), png).unwrap();
+
+    critical_path_and_statistics(c, lab).await;
+}
+
+/// A checkout whose fraud check (30 ms) runs beside the payment (80 ms, with a 40 ms
+/// gateway call inside): the critical path runs through the payment and its gateway call,
+/// never the fraud check, and the statistics give each operation its self time.
+async fn critical_path_and_statistics(c: &Client, lab: &Lab) {
+    const TRACE: &str = "c0000000000000000000000000000001";
+    let base = now_ns() - 20_000_000_000;
+    let ms = |m: u64| (base + m * 1_000_000).to_string();
+    let span = |id: &str, parent: &str, name: &str, from: u64, to: u64| {
+        serde_json::json!({"traceId": TRACE, "spanId": id, "parentSpanId": parent,
+            "name": name, "kind": 2, "startTimeUnixNano": ms(from), "endTimeUnixNano": ms(to)})
+    };
+    let body = serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "order-service"}}]},
+        "scopeSpans": [{"spans": [
+            span("c000000000000001", "", "POST /orders", 0, 100),
+            span("c000000000000002", "c000000000000001", "fraud_check.score", 10, 40),
+            span("c000000000000003", "c000000000000001", "payment.authorize", 10, 90),
+            span("c000000000000004", "c000000000000003", "payment.gateway_call", 20, 60),
+        ]}]
+    }]});
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/v1/traces", lab.http))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    c.goto(&lab.api(&format!("/trace/{TRACE}"))).await.unwrap();
+    wait_all(c, ".span-row", 4).await;
+    let on_path = c
+        .execute(
+            "return [...document.querySelectorAll('.span-row.on-critical-path')].map(r => [r.querySelector('.span-name').textContent, +r.dataset.criticalUs])",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        on_path,
+        serde_json::json!([
+            ["POST /orders", 20000],
+            ["payment.authorize", 40000],
+            ["payment.gateway_call", 40000]
+        ]),
+        "root 0-10 and 90-100 ms, authorize 10-20 and 60-90, the gateway call 20-60; \
+         the fraud check ran beside them and is not on the path"
+    );
+    c.find(Locator::Css("#trace-stats summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let stats = c
+        .execute(
+            "return [...document.querySelectorAll('#trace-stats tbody tr')].map(r => [...r.children].map(td => td.textContent))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let rows: Vec<Vec<String>> = serde_json::from_value(stats).unwrap();
+    let row = |op: &str| {
+        rows.iter()
+            .find(|r| r[1] == op)
+            .unwrap_or_else(|| panic!("no statistics row for {op}: {rows:?}"))
+            .clone()
+    };
+    let selfs: Vec<&str> = rows.iter().map(|r| r[4].as_str()).collect();
+    assert_eq!(
+        selfs,
+        ["40ms", "40ms", "30ms", "20ms"],
+        "slowest self time first: {rows:?}"
+    );
+    assert_eq!(row("payment.gateway_call")[3], "40ms");
+    assert_eq!(row("payment.authorize")[4], "40ms");
+    assert_eq!(row("POST /orders")[4], "20ms");
+    assert_eq!(row("fraud_check.score")[5], "30.0%");
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifact("trace-explorer-critical-path.png"), png).unwrap();
 }

@@ -285,6 +285,53 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
     return Math.max(0, span.duration - covered);
   }
 
+  // The critical path, walked as Jaeger's UI walks it: from the root's end, step into the
+  // child that finished last before the point reached, record the stretch of the current
+  // span after that child, and when a span has no such child, record it back to its start
+  // and return to its parent at that start. Children are clipped to their parent first.
+  // The result: [spanID, from, to] sections, the work the trace's duration waited on.
+  function criticalPath(root, children, parentOf) {
+    const endOf = (s) => s.startTime + s.duration;
+    const sections = [];
+    const clipped = new Map([[root.spanID, [root.startTime, endOf(root)]]]);
+    const bounds = (s) => clipped.get(s.spanID);
+    let current = root, until = endOf(root);
+    for (let guard = 0; guard < 100000; guard++) {
+      const [c0, c1] = bounds(current);
+      let last = null, lastEnd = -Infinity;
+      for (const k of children.get(current.spanID) || []) {
+        const k0 = Math.max(k.startTime, c0), k1 = Math.min(endOf(k), c1);
+        if (k1 <= k0) continue;
+        clipped.set(k.spanID, [k0, k1]);
+        if (k1 <= until && k1 > lastEnd) { last = k; lastEnd = k1; }
+      }
+      if (last) {
+        if (lastEnd < until) sections.push([current.spanID, lastEnd, until]);
+        current = last;
+        until = lastEnd;
+        continue;
+      }
+      if (until > c0) sections.push([current.spanID, c0, until]);
+      if (current === root) break;
+      until = c0;
+      current = parentOf.get(current.spanID);
+      if (!current) break;
+    }
+    return sections;
+  }
+
+  // Per service and operation: spans, total time and self time, the slowest self first.
+  function traceStatistics(rows, svcOf) {
+    const byOp = new Map();
+    for (const r of rows) {
+      const key = `${svcOf(r.span)}\u0000${r.span.operationName}`;
+      const e = byOp.get(key) || { service: svcOf(r.span), operation: r.span.operationName, count: 0, total: 0, self: 0 };
+      e.count += 1; e.total += r.span.duration; e.self += r.self;
+      byOp.set(key, e);
+    }
+    return [...byOp.values()].sort((a, b) => b.self - a.self);
+  }
+
   function renderTrace(t) {
     const { trace } = t;
     [...t.services.keys()].sort().forEach(colorOf);
@@ -311,6 +358,21 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
     for (const r of rows) { r.self = selfTime(r.span, r.kids); if (r.self > slowest.self) slowest = r; }
     const total = Math.max(t.duration, 1);
     const pct = (us) => ((100 * us) / total);
+    const parentSpan = new Map();
+    for (const r of rows) for (const k of r.kids) parentSpan.set(k.spanID, r.span);
+    const critical = new Map();
+    if (roots.length === 1) {
+      for (const [id, a, b] of criticalPath(roots[0], children, parentSpan)) {
+        if (!critical.has(id)) critical.set(id, []);
+        critical.get(id).push([a, b]);
+      }
+    }
+    const criticalTime = (id) => (critical.get(id) || []).reduce((n, [a, b]) => n + b - a, 0);
+    const stats = traceStatistics(rows, svcOf);
+    const statsHtml = `<details class="trace-stats" id="trace-stats"><summary>Trace statistics: self time by service and operation</summary>
+      <table class="stats-table"><thead><tr><th>Service</th><th>Operation</th><th>Spans</th><th>Total</th><th>Self time</th><th>Self % of trace</th></tr></thead>
+      <tbody>${stats.map((e) => `<tr><td>${esc(e.service)}</td><td>${esc(e.operation)}</td><td>${e.count}</td>
+        <td>${fmtDur(e.total)}</td><td>${fmtDur(e.self)}</td><td>${(100 * e.self / total).toFixed(1)}%</td></tr>`).join("")}</tbody></table></details>`;
 
     const legend = [...t.services].sort((a, b) => b[1] - a[1]).map(([svc, n]) =>
       `<span class="chip" style="background:${colorOf(svc)}">${esc(svc)} (${n})</span>`).join("");
@@ -323,7 +385,8 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
       const [labelPos, labelCls] = left + width <= 75 ? [`left:${(left + width + 0.5).toFixed(3)}%`, ""]
         : left >= 12 ? [`right:${(100 - left + 0.5).toFixed(3)}%`, ""]
         : [`left:${(left + 0.6).toFixed(3)}%`, " inside"];
-      return `<div class="span-row" tabindex="0" data-idx="${i}" data-span-id="${s.spanID}" data-depth="${r.depth}">
+      const onPath = critical.has(s.spanID);
+      return `<div class="span-row${onPath ? " on-critical-path" : ""}" tabindex="0" data-idx="${i}" data-span-id="${s.spanID}" data-depth="${r.depth}"${onPath ? ` data-critical-us="${criticalTime(s.spanID)}"` : ""}>
         <div class="span-label" style="padding-left:${0.3 + r.depth * 1.1}rem">
           <button class="toggle" type="button" aria-label="Collapse children" ${r.kids.length ? "" : "disabled"}>▾</button>
           <span class="svc-mark" style="background:${color}"></span>
@@ -333,6 +396,7 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
           ${r === slowest && rows.length > 1 ? `<span class="slow-mark" title="the most time spent in this span itself">slowest</span>` : ""}
         </div>
         <div class="span-timeline"><div class="bar${err ? " error" : ""}" style="left:${left.toFixed(3)}%;width:${width.toFixed(3)}%;background:${color}"></div>
+          ${(critical.get(s.spanID) || []).map(([a, b]) => `<div class="crit" style="left:${pct(a - t.start).toFixed(3)}%;width:${Math.max(pct(b - a), 0.15).toFixed(3)}%"></div>`).join("")}
           <span class="bar-label${labelCls}" style="${labelPos}">${fmtDur(s.duration)}</span></div>
       </div>`;
     }).join("");
@@ -349,7 +413,8 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
         <span class="stat">Errors <b class="${t.errors ? "err" : ""}">${t.errors}</b></span>
         <span class="stat">Slowest span (self time) <a href="#" id="goto-slowest"><b>${esc(svcOf(slowest.span))}: ${esc(slowest.span.operationName)}</b> ${fmtDur(slowest.self)}</a></span>
       </div>
-      <div class="legend">${legend}</div>
+      <div class="legend">${legend}${critical.size ? `<span class="crit-key" title="the stretches of spans the trace's end waited on (Jaeger's critical path)"><span class="crit-swatch"></span>critical path</span>` : ""}</div>
+      ${statsHtml}
       <div class="waterfall" id="waterfall">
         <div class="wf-head"><div>Service &amp; operation</div><div class="ruler">${ticks}</div></div>
         <div id="rows">${rowHtml}</div>
