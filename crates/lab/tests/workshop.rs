@@ -388,7 +388,13 @@ fn every_command_on_the_pages_works() {
                     );
                 }
                 "curl" => {
-                    let out = bash(&format!("{} -f", command));
+                    // -f right after curl, so a pipe into grep keeps working; pipefail so a
+                    // failing curl or a grep that finds nothing fails the test.
+                    let out = bash(&format!("set -o pipefail; curl -f {}", &command[5..]));
+                    assert!(out.status.success(), "{where_}\n{}", text(&out));
+                }
+                "python3" => {
+                    let out = bash(command);
                     assert!(out.status.success(), "{where_}\n{}", text(&out));
                 }
                 "make" => {
@@ -403,7 +409,7 @@ fn every_command_on_the_pages_works() {
             }
         }
     }
-    for kind in ["lab", "curl", "make", "export"] {
+    for kind in ["lab", "curl", "make", "export", "python3"] {
         assert!(kinds.contains(kind), "no {kind} command found on the pages");
     }
 }
@@ -487,7 +493,7 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
     let mut running = Lab::start();
 
     // A fresh lab passes no module: doing nothing is never enough.
-    for module in ["01", "02", "03"] {
+    for module in ["01", "02", "03", "05", "06", "11", "12"] {
         let out = lab(&["check", module]);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         assert!(stdout(&out).contains("✗"), "{}", text(&out));
@@ -551,6 +557,40 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
         text(&wrong)
     );
 
+    // 05, 06, 12: each reference solution passes against the lab; a wrong answer fails.
+    for (solution, module, wrong) in [
+        (
+            "05-baggage.sh",
+            "05",
+            vec!["session=never-sent-by-anyone", "added=customer.tier"],
+        ),
+        (
+            "06-red-metrics.sh",
+            "06",
+            vec!["requests=0", "calls=0", "mean-ms=0", "kind-label=span_kind"],
+        ),
+        (
+            "12-cold-starts.sh",
+            "12",
+            vec!["trace=0", "coldstarts=0", "idle=30"],
+        ),
+    ] {
+        let out = bash(&format!("docs/workshop/solutions/{solution}"));
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            stdout(&out).contains(&format!("module {module} done")),
+            "{}",
+            text(&out)
+        );
+        let mut args = vec!["check", module];
+        for answer in &wrong {
+            args.extend(["--answer", answer]);
+        }
+        let out = lab(&args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(stdout(&out).contains("  ✗ "), "{}", text(&out));
+    }
+
     every_command_on_the_pages_works();
 
     // 03: the patch applies to this tree; a checkout with it applied passes the source
@@ -607,6 +647,28 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
         stdout(&out).contains("✗ crates/payment-service/src/routes/payments.rs"),
         "{}",
         text(&out)
+    );
+
+    // 11 last: the oversized span costs the agent its whole batch, whatever else was in it.
+    let out = bash("docs/workshop/solutions/11-collector-metrics.sh");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout(&out).contains("module 11 done"), "{}", text(&out));
+    let wrong = lab(&[
+        "check",
+        "11",
+        "--answer",
+        "metric=otelcol_receiver_refused_spans_total",
+        "--answer",
+        "tier=gateway",
+        "--answer",
+        "limit=20",
+    ]);
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+    assert_eq!(
+        stdout(&wrong).matches("  ✗ ").count(),
+        3,
+        "only the answers are wrong: {}",
+        text(&wrong)
     );
 
     let status = running.stop();

@@ -9,8 +9,12 @@
 //! that depend on the learner's own traces are compared with those traces.
 
 pub mod answer;
+pub mod baggage;
 pub mod business_span;
+pub mod cold_start;
+pub mod collector_metrics;
 pub mod explorer;
+pub mod red_metrics;
 pub mod resources;
 pub mod tour;
 
@@ -38,7 +42,15 @@ pub struct Module {
 }
 
 /// Every module with a check, in workshop order.
-pub const MODULES: &[Module] = &[tour::MODULE, resources::MODULE, business_span::MODULE];
+pub const MODULES: &[Module] = &[
+    tour::MODULE,
+    resources::MODULE,
+    business_span::MODULE,
+    baggage::MODULE,
+    red_metrics::MODULE,
+    collector_metrics::MODULE,
+    cold_start::MODULE,
+];
 
 /// The verdict on one criterion.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,6 +201,10 @@ pub async fn evaluate(module: &Module, ctx: &Context) -> Result<Vec<Criterion>, 
         "01" => tour::criteria(ctx).await,
         "02" => resources::criteria(ctx).await,
         "03" => business_span::criteria(ctx).await,
+        "05" => baggage::criteria(ctx).await,
+        "06" => red_metrics::criteria(ctx).await,
+        "11" => collector_metrics::criteria(ctx).await,
+        "12" => cold_start::criteria(ctx).await,
         // MODULES and this match are kept together; the unit tests call every module.
         other => unreachable!("module {other} is in MODULES but has no criteria"),
     }
@@ -251,7 +267,7 @@ mod tests {
         assert_eq!(module("1").unwrap().id, "01");
         assert_eq!(module("03-business-span").unwrap().id, "03");
         let err = module("99").unwrap_err().to_string();
-        assert!(err.contains("01, 02, 03"), "{err}");
+        assert!(err.contains("01, 02, 03, 05, 06, 11, 12"), "{err}");
         assert!(module("").is_err());
     }
 
