@@ -447,6 +447,152 @@ async fn drive(c: &Client, lab: &Lab) {
     std::fs::write(artifact("trace-explorer-dependencies.png"), png).unwrap();
 
     critical_path_and_statistics(c, lab).await;
+    compare_two_traces(c, lab).await;
+}
+
+/// Sends one trace of order-service spans: (span id, parent id, name, start ms, end ms).
+async fn send_trace(lab: &Lab, trace: &str, spans: &[(&str, &str, &str, u64, u64)]) {
+    let base = now_ns() - 10_000_000_000;
+    let ms = |m: u64| (base + m * 1_000_000).to_string();
+    let spans: Vec<serde_json::Value> = spans
+        .iter()
+        .map(|(id, parent, name, from, to)| {
+            serde_json::json!({"traceId": trace, "spanId": id, "parentSpanId": parent,
+                "name": name, "kind": 2, "startTimeUnixNano": ms(*from), "endTimeUnixNano": ms(*to)})
+        })
+        .collect();
+    let body = serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "order-service"}}]},
+        "scopeSpans": [{"spans": spans}]
+    }]});
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/v1/traces", lab.http))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// Before and after: the payment got slower, a retry appeared, the fraud check went, and the
+/// stock lookups went from one query to three (an N+1 loop).
+async fn compare_two_traces(c: &Client, lab: &Lab) {
+    const A: &str = "d0000000000000000000000000000001";
+    const B: &str = "d0000000000000000000000000000002";
+    send_trace(
+        lab,
+        A,
+        &[
+            ("d000000000000001", "", "POST /orders", 0, 100),
+            (
+                "d000000000000002",
+                "d000000000000001",
+                "SELECT products",
+                2,
+                8,
+            ),
+            (
+                "d000000000000003",
+                "d000000000000001",
+                "payment.authorize",
+                10,
+                60,
+            ),
+            (
+                "d000000000000004",
+                "d000000000000001",
+                "fraud_check.score",
+                60,
+                90,
+            ),
+        ],
+    )
+    .await;
+    send_trace(
+        lab,
+        B,
+        &[
+            ("e000000000000001", "", "POST /orders", 0, 200),
+            (
+                "e000000000000002",
+                "e000000000000001",
+                "SELECT products",
+                2,
+                4,
+            ),
+            (
+                "e000000000000005",
+                "e000000000000001",
+                "SELECT products",
+                4,
+                6,
+            ),
+            (
+                "e000000000000006",
+                "e000000000000001",
+                "SELECT products",
+                6,
+                8,
+            ),
+            (
+                "e000000000000003",
+                "e000000000000001",
+                "payment.authorize",
+                10,
+                150,
+            ),
+            (
+                "e000000000000004",
+                "e000000000000001",
+                "payment.retry",
+                150,
+                190,
+            ),
+        ],
+    )
+    .await;
+    c.goto(&lab.api(&format!("/trace/{A}...{B}")))
+        .await
+        .unwrap();
+    wait_all(c, ".cmp-row", 5).await;
+    let rows = c
+        .execute(
+            "return [...document.querySelectorAll('.cmp-row')].map(r => [r.dataset.path.split(' \\u203a ').pop(), r.dataset.status, r.querySelector('.cmp-change').textContent])",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            ["order-service: POST /orders", "slower", "+100ms"],
+            ["order-service: SELECT products", "count", "+0µs · ×1 → ×3"],
+            ["order-service: payment.authorize", "slower", "+90ms"],
+            ["order-service: fraud_check.score", "removed", "removed"],
+            ["order-service: payment.retry", "added", "added"]
+        ])
+    );
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifact("trace-explorer-compare.png"), png).unwrap();
+
+    // Picking two search results leads to the same page.
+    c.goto(&lab.api("/search?service=order-service&lookback=1h&limit=50"))
+        .await
+        .unwrap();
+    let button = wait_all(c, "#compare-btn", 1).await.remove(0);
+    for id in [A, B] {
+        c.find(Locator::Css(&format!("input[data-compare='{id}']")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    button.click().await.unwrap();
+    wait_all(c, ".cmp-row", 5).await;
+    let url = c.current_url().await.unwrap();
+    assert!(url.path().ends_with(&format!("{A}...{B}")), "{url}");
 }
 
 /// A checkout whose fraud check (30 ms) runs beside the payment (80 ms, with a 40 ms

@@ -69,8 +69,10 @@
     const p = location.pathname;
     document.getElementById("nav-search").classList.toggle("active", !/^\/(trace|dependencies)/.test(p));
     document.getElementById("nav-deps").classList.toggle("active", p.startsWith("/dependencies"));
+    const cmp = p.match(/^\/trace\/([^/.]+)\.\.\.([^/.]+)\/?$/);
     const m = p.match(/^\/trace\/([^/]+)\/?$/);
     window.scrollTo(0, 0);
+    if (cmp) return showCompare(decodeURIComponent(cmp[1]).toLowerCase(), decodeURIComponent(cmp[2]).toLowerCase());
     if (m) return showTrace(decodeURIComponent(m[1]).toLowerCase());
     if (p.startsWith("/dependencies")) return showDependencies();
     return showSearch();
@@ -200,6 +202,7 @@
       <select id="sort" aria-label="Sort"><option value="recent">Most recent</option>
       <option value="longest">Longest first</option><option value="spans">Most spans</option>
       <option value="errors">Most errors</option></select></div>
+      <button class="plain" id="compare-btn" type="button" disabled>Compare the two picked</button>
       ${scatter(traces)}<ul class="results" id="result-list"></ul>`;
     const list = document.getElementById("result-list");
     const sorters = {
@@ -215,6 +218,24 @@
     };
     document.getElementById("sort").addEventListener("change", draw);
     draw();
+    const picked = [];
+    const compareBtn = document.getElementById("compare-btn");
+    list.addEventListener("change", (e) => {
+      const box = e.target.closest("input[data-compare]");
+      if (!box) return;
+      const id = box.dataset.compare;
+      const at = picked.indexOf(id);
+      if (box.checked && at < 0) picked.push(id);
+      if (!box.checked && at >= 0) picked.splice(at, 1);
+      // Two at most: picking a third drops the oldest pick.
+      while (picked.length > 2) {
+        const dropped = picked.shift();
+        const old = list.querySelector(`input[data-compare="${dropped}"]`);
+        if (old) old.checked = false;
+      }
+      compareBtn.disabled = picked.length !== 2;
+    });
+    compareBtn.addEventListener("click", () => navigate(`/trace/${picked[0]}...${picked[1]}`));
     results.querySelectorAll(".scatter circle").forEach((c) =>
       c.addEventListener("click", () => navigate(`/trace/${c.dataset.traceId}`)));
   }
@@ -222,7 +243,8 @@
   function resultItem(t, maxDur) {
     const chips = [...t.services].sort((a, b) => b[1] - a[1]).map(([svc, n]) =>
       `<span class="chip" style="background:${colorOf(svc)}">${esc(svc)} (${n})</span>`).join("");
-    return `<li><a class="result${t.errors ? " has-error" : ""}" href="/trace/${t.id}" data-link data-trace-id="${t.id}">
+    return `<li class="result-item"><label class="cmp-pick" title="pick two traces to compare"><input type="checkbox" data-compare="${t.id}"> compare</label>
+      <a class="result${t.errors ? " has-error" : ""}" href="/trace/${t.id}" data-link data-trace-id="${t.id}">
       <span class="title">${esc(t.rootService)}: ${esc(t.root.operationName)}</span>
       <span class="dur">${fmtDur(t.duration)}</span>
       <span class="meta">${t.trace.spans.length} span${t.trace.spans.length === 1 ? "" : "s"}${t.errors ? ` · <span class="err">${t.errors} error${t.errors > 1 ? "s" : ""}</span>` : ""}
@@ -255,6 +277,84 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
       <text x="${L}" y="${H - 8}">${time(t0)}</text>
       <text x="${W - R}" y="${H - 8}" text-anchor="end">${time(t1)}</text>
       ${dots}</svg>`;
+  }
+
+  // ---- compare two traces ----------------------------------------------------------------
+  // Each span is placed by its path from the root ("service: operation" at every level);
+  // the two traces are compared path by path: present in one only, slower or faster in
+  // total (beyond 10% and 1 ms), or the same path a different number of times.
+  function pathStats(trace) {
+    const t = summarize(trace);
+    const byId = new Map(trace.spans.map((s) => [s.spanID, s]));
+    const label = (s) => `${trace.processes[s.processID].serviceName}: ${s.operationName}`;
+    const pathOf = new Map();
+    const path = (s) => {
+      if (pathOf.has(s.spanID)) return pathOf.get(s.spanID);
+      const parent = t.parentOf(s);
+      const p = parent && byId.has(parent) ? [...path(byId.get(parent)), label(s)] : [label(s)];
+      pathOf.set(s.spanID, p);
+      return p;
+    };
+    const stats = new Map();
+    for (const s of [...trace.spans].sort((a, b) => a.startTime - b.startTime)) {
+      const p = path(s), key = p.join(" \u203a ");
+      const e = stats.get(key) || { path: p, count: 0, total: 0 };
+      e.count += 1; e.total += s.duration;
+      stats.set(key, e);
+    }
+    return { t, stats };
+  }
+
+  function compareStatus(a, b) {
+    if (!a) return "added";
+    if (!b) return "removed";
+    const d = b.total - a.total;
+    if (Math.abs(d) >= 1000 && Math.abs(d) > 0.1 * a.total) return d > 0 ? "slower" : "faster";
+    return a.count !== b.count ? "count" : "same";
+  }
+
+  async function showCompare(idA, idB) {
+    view.innerHTML = `<div class="empty">Loading traces…</div>`;
+    let a, b;
+    try {
+      [a, b] = await Promise.all([idA, idB].map(async (id) => (await api(`/api/traces/${encodeURIComponent(id)}`)).data[0]));
+    } catch (e) {
+      view.innerHTML = `<div class="alert">${e.status === 404 ? "One of the two traces was not found (evicted, or not arrived yet)." : esc(e.message)}</div>
+        <p><a href="/search" data-link>Back to search</a></p>`;
+      return;
+    }
+    const A = pathStats(a), B = pathStats(b);
+    // A's paths in A's order, then what only B has, each under its parent path.
+    const keys = [...A.stats.keys()];
+    for (const k of B.stats.keys()) if (!A.stats.has(k)) keys.push(k);
+    const children = new Map();
+    const roots = [];
+    for (const k of keys) {
+      const e = A.stats.get(k) || B.stats.get(k);
+      const parent = e.path.slice(0, -1).join(" \u203a ");
+      if (e.path.length > 1 && keys.includes(parent)) { if (!children.has(parent)) children.set(parent, []); children.get(parent).push(k); } else roots.push(k);
+    }
+    const ordered = [];
+    const walk = (k) => { ordered.push(k); (children.get(k) || []).forEach(walk); };
+    roots.forEach(walk);
+    const cell = (e) => (e ? `${fmtDur(e.total)}${e.count > 1 ? ` <small>×${e.count}</small>` : ""}` : "—");
+    const counts = { added: 0, removed: 0, slower: 0, faster: 0, count: 0, same: 0 };
+    const rowsHtml = ordered.map((k) => {
+      const ea = A.stats.get(k), eb = B.stats.get(k), st = compareStatus(ea, eb);
+      counts[st] += 1;
+      const e = ea || eb;
+      const change = ea && eb ? `${eb.total >= ea.total ? "+" : "−"}${fmtDur(Math.abs(eb.total - ea.total))}${ea.count !== eb.count ? ` · ×${ea.count} → ×${eb.count}` : ""}` : st;
+      return `<tr class="cmp-row cmp-${st}" data-status="${st}" data-path="${esc(k)}">
+        <td style="padding-left:${0.4 + (e.path.length - 1) * 1.1}rem"><span class="svc-mark" style="background:${colorOf(e.path[e.path.length - 1].split(": ")[0])}"></span>${esc(e.path[e.path.length - 1])}</td>
+        <td>${cell(ea)}</td><td>${cell(eb)}</td><td class="cmp-change">${esc(change)}</td></tr>`;
+    }).join("");
+    const head = (x, id) => `<a href="/trace/${id}" data-link><b>${esc(x.t.rootService)}: ${esc(x.t.root.operationName)}</b></a>
+      <span class="mono">${id.slice(0, 12)}</span> ${fmtDur(x.t.duration)}, ${x.t.trace.spans.length} spans`;
+    view.innerHTML = `<div class="trace-head"><h1>Compare two traces</h1>
+        <span class="stat">A ${head(A, a.traceID)}</span><span class="stat">B ${head(B, b.traceID)}</span></div>
+      <p class="cmp-summary">${["added", "removed", "slower", "faster", "count"].map((k) => `<span class="cmp-key cmp-${k}">${counts[k]} ${k === "count" ? "repeated differently" : k}</span>`).join(" ")}
+        <span class="muted">(by path from the root; slower/faster beyond 10% and 1 ms)</span></p>
+      <table class="cmp-table"><thead><tr><th>Service: operation</th><th>A</th><th>B</th><th>B − A</th></tr></thead><tbody>${rowsHtml}</tbody></table>`;
   }
 
   // ---- trace view ----------------------------------------------------------------------
@@ -413,6 +513,8 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
         <span class="stat">Errors <b class="${t.errors ? "err" : ""}">${t.errors}</b></span>
         <span class="stat">Slowest span (self time) <a href="#" id="goto-slowest"><b>${esc(svcOf(slowest.span))}: ${esc(slowest.span.operationName)}</b> ${fmtDur(slowest.self)}</a></span>
       </div>
+      <form class="compare-form" id="compare-form"><label>Compare with trace <input id="compare-id" class="mono" placeholder="trace ID" size="34"></label>
+        <button class="plain" type="submit">Compare</button></form>
       <div class="legend">${legend}${critical.size ? `<span class="crit-key" title="the stretches of spans the trace's end waited on (Jaeger's critical path)"><span class="crit-swatch"></span>critical path</span>` : ""}</div>
       ${statsHtml}
       <div class="waterfall" id="waterfall">
@@ -420,6 +522,11 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
         <div id="rows">${rowHtml}</div>
       </div>`;
 
+    document.getElementById("compare-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const other = document.getElementById("compare-id").value.trim().toLowerCase();
+      if (other) navigate(`/trace/${t.id}...${encodeURIComponent(other)}`);
+    });
     document.getElementById("copy-id").addEventListener("click", async (e) => {
       const btn = e.currentTarget;
       try { await navigator.clipboard.writeText(t.id); } catch (_) {
