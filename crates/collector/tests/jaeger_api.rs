@@ -546,3 +546,89 @@ async fn log_records_show_on_their_spans_whichever_arrives_first() {
         )]
     );
 }
+
+#[tokio::test]
+async fn the_monitor_answers_jaegers_spm_api_from_the_stored_spans() {
+    let lab = start_lab().await;
+    wait_for_all_spans(&lab).await;
+    let base = lab.api("");
+    let get_raw = |path: String| {
+        let url = format!("{base}{path}");
+        async move {
+            let r = reqwest::get(url).await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let window = "endTs=&lookback=3600000&step=3600000";
+    let (status, calls) = get_raw(format!(
+        "/api/metrics/calls?service=order-service&groupByOperation=true&{window}"
+    ))
+    .await;
+    assert_eq!(status, 200, "{calls}");
+    assert_eq!(calls["name"], "service_operation_call_rate");
+    assert_eq!(calls["type"], "GAUGE");
+    let series: BTreeSet<String> = calls["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let labels = m["labels"].as_array().unwrap();
+            assert_eq!(
+                labels[1],
+                json!({"name": "service_name", "value": "order-service"})
+            );
+            labels[0]["value"].as_str().unwrap().to_string()
+        })
+        .collect();
+    // Server spans only: order-service's two server operations, not its client calls.
+    assert_eq!(series, ids(&["GET /orders/{id}", "POST /orders"]));
+    let point = &calls["metrics"][0]["metricPoints"][0];
+    assert!(
+        (point["gaugeValue"]["doubleValue"].as_f64().unwrap() - 1.0 / 3600.0).abs() < 1e-9,
+        "one call in an hour: {point}"
+    );
+    assert!(point["timestamp"].as_str().unwrap().ends_with('Z'));
+
+    let (_, errors) = get_raw(format!(
+        "/api/metrics/errors?service=order-service&groupByOperation=true&{window}"
+    ))
+    .await;
+    let rate_of = |fam: &Value, op: &str| {
+        fam["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["labels"][0]["value"] == op)
+            .map(|m| {
+                m["metricPoints"][0]["gaugeValue"]["doubleValue"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .unwrap()
+    };
+    assert_eq!(rate_of(&errors, "POST /orders"), 1.0, "the checkout failed");
+    let (_, p95) = get_raw(format!(
+        "/api/metrics/latencies?service=order-service&groupByOperation=true&quantile=0.95&{window}"
+    ))
+    .await;
+    assert_eq!(p95["name"], "service_operation_latencies");
+    assert_eq!(rate_of(&p95, "POST /orders"), 900.0, "milliseconds");
+
+    let (status, by_service) = get_raw(format!(
+        "/api/metrics/calls?service=order-service&service=payment-service&{window}"
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(by_service["name"], "service_call_rate");
+    assert_eq!(by_service["metrics"].as_array().unwrap().len(), 2);
+    let (status, err) = get_raw("/api/metrics/latencies?service=order-service".into()).await;
+    assert_eq!(status, 400);
+    assert!(
+        err["errors"][0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("quantile")
+    );
+    let (status, _) = get_raw("/api/metrics/calls".into()).await;
+    assert_eq!(status, 400, "a service is required");
+}

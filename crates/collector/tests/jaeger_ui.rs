@@ -448,6 +448,72 @@ async fn drive(c: &Client, lab: &Lab) {
 
     critical_path_and_statistics(c, lab).await;
     compare_two_traces(c, lab).await;
+    monitor_tab(c, lab).await;
+}
+
+/// Twenty server calls of one operation over the last minutes, five failed, 10 to 200 ms;
+/// client spans beside them are not counted. The monitor shows exactly these figures.
+async fn monitor_tab(c: &Client, lab: &Lab) {
+    let now = now_ns();
+    let spans: Vec<serde_json::Value> = (1..=20u64)
+        .flat_map(|i| {
+            let start = now - (200 - i * 5) * 1_000_000_000;
+            let server = serde_json::json!({
+                "traceId": format!("{:032x}", 0xf000 + i), "spanId": format!("{:016x}", 0xf000 + i),
+                "name": "GET /things", "kind": 2,
+                "startTimeUnixNano": start.to_string(),
+                "endTimeUnixNano": (start + i * 10_000_000).to_string(),
+                "status": {"code": if i % 4 == 0 { 2 } else { 0 }}
+            });
+            let client = serde_json::json!({
+                "traceId": format!("{:032x}", 0xf000 + i), "spanId": format!("{:016x}", 0xff000 + i),
+                "parentSpanId": format!("{:016x}", 0xf000 + i),
+                "name": "GET", "kind": 3,
+                "startTimeUnixNano": start.to_string(),
+                "endTimeUnixNano": (start + 1_000_000).to_string()
+            });
+            [server, client]
+        })
+        .collect();
+    let body = serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "monitor-service"}}]},
+        "scopeSpans": [{"spans": spans}]
+    }]});
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/v1/traces", lab.http))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    c.goto(&lab.api("/monitor?service=monitor-service&lookback=15m"))
+        .await
+        .unwrap();
+    wait_all(c, ".monitor-row", 1).await;
+    let rows = c
+        .execute(
+            "return [...document.querySelectorAll('.monitor-row')].map(r => [r.dataset.operation, ...['.m-requests', '.m-errors', '.m-p50', '.m-p95', '.m-p99'].map(s => r.querySelector(s).textContent)])",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([["GET /things", "20", "25.0%", "100ms", "190ms", "200ms"]]),
+        "server spans only; nearest-rank quantiles of 10, 20, ... 200 ms"
+    );
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifact("trace-explorer-monitor.png"), png).unwrap();
+    // "errors" leads to the failed calls.
+    c.find(Locator::Css(".monitor-row a[href*='error']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let results = wait_all(c, ".result", 5).await;
+    assert_eq!(results.len(), 5, "the five failed calls");
 }
 
 /// Sends one trace of order-service spans: (span id, parent id, name, start ms, end ms).

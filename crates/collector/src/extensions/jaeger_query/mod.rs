@@ -14,8 +14,10 @@
 //!
 //! The UI is plain HTML, CSS and JavaScript compiled into the binary (`ui/`): no build step,
 //! nothing fetched from the network. Like Jaeger's, it is a single page answering `/`,
-//! `/search`, `/trace/{id}` and `/dependencies`.
+//! `/search`, `/trace/{id}`, `/trace/{a}...{b}` (compare), `/dependencies` and `/monitor`
+//! (RED per service and operation, through Jaeger's SPM API: see [`monitor`]).
 
+pub mod monitor;
 pub mod params;
 
 use crate::component::{BuildContext, Extension};
@@ -143,6 +145,10 @@ pub fn router(store: Arc<MemoryStore>) -> axum::Router {
         .route("/api/traces", get(search))
         .route("/api/traces/{trace_id}", get(trace))
         .route("/api/dependencies", get(dependencies))
+        .route("/api/metrics/calls", get(metrics_calls))
+        .route("/api/metrics/errors", get(metrics_errors))
+        .route("/api/metrics/latencies", get(metrics_latencies))
+        .route("/api/metrics/minstep", get(metrics_minstep))
         .route("/api/{*rest}", get(api_not_found))
         .route(
             "/static/app.js",
@@ -374,6 +380,53 @@ async fn dependencies(State(store): Store, Query(p): Params) -> Response {
         ok(links, n, None)
     })
     .await
+}
+
+/// The SPM API answers its metric family bare (no envelope), as Jaeger does.
+async fn metrics(
+    store: Arc<MemoryStore>,
+    p: Vec<(String, String)>,
+    figure: Result<monitor::Figure, String>,
+) -> Response {
+    let (q, figure) = match monitor::parse(&p, now_us()).and_then(|q| Ok((q, figure?))) {
+        Ok(parsed) => parsed,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    blocking(move || {
+        let family = monitor::compute(&store, &q, figure);
+        match serde_json::to_vec(&family) {
+            Ok(body) => json_response(StatusCode::OK, body),
+            Err(e) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot encode: {e}"),
+            ),
+        }
+    })
+    .await
+}
+
+async fn metrics_calls(State(store): Store, Query(p): Params) -> Response {
+    metrics(store, p, Ok(monitor::Figure::Calls)).await
+}
+
+async fn metrics_errors(State(store): Store, Query(p): Params) -> Response {
+    metrics(store, p, Ok(monitor::Figure::Errors)).await
+}
+
+async fn metrics_latencies(State(store): Store, Query(p): Params) -> Response {
+    let quantile = monitor::parse_quantile(&p).map(monitor::Figure::Latencies);
+    metrics(store, p, quantile).await
+}
+
+async fn metrics_minstep() -> Response {
+    json_response(
+        StatusCode::OK,
+        format!(
+            r#"{{"name":"min_step","type":"GAUGE","help":"the smallest step in ms","metrics":[{{"labels":[],"metricPoints":[{{"gaugeValue":{{"doubleValue":{}}}}}]}}]}}"#,
+            monitor::MIN_STEP_MS
+        )
+        .into_bytes(),
+    )
 }
 
 async fn api_not_found() -> Response {

@@ -19,7 +19,7 @@ pub enum TraceSearch {
     Query(TraceQuery),
 }
 
-fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .rev()
@@ -27,7 +27,10 @@ fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn all<'a>(params: &'a [(String, String)], name: &'a str) -> impl Iterator<Item = &'a str> {
+pub(crate) fn all<'a>(
+    params: &'a [(String, String)],
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> {
     params
         .iter()
         .filter(move |(k, _)| k == name)

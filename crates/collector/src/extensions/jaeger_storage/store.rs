@@ -29,6 +29,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 
+/// What the monitor needs of one span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RedSample {
+    pub service: String,
+    pub operation: String,
+    /// Start, µs since the epoch.
+    pub start: u64,
+    /// µs.
+    pub duration: u64,
+    pub error: bool,
+}
+
 /// Log records a store keeps unless told otherwise.
 pub const DEFAULT_MAX_LOGS: usize = 100_000;
 
@@ -458,6 +470,43 @@ impl MemoryStore {
                 self.with_logs(spans)
             })
             .collect()
+    }
+
+    /// One sample per span of `services` (all services when empty) of one of `kinds`, that
+    /// started in `[start, end]` µs, for the monitor's RED figures. Cloned out under the
+    /// read lock; the caller aggregates without it.
+    pub fn red_samples(
+        &self,
+        services: &[String],
+        kinds: &[SpanKind],
+        start: u64,
+        end: u64,
+    ) -> Vec<RedSample> {
+        let inner = self.read();
+        let mut out = Vec::new();
+        for t in inner.traces.values() {
+            // A trace that started after the window holds no span in it.
+            if t.start > end {
+                continue;
+            }
+            for s in &t.spans {
+                if s.start_time < start
+                    || s.start_time > end
+                    || !kinds.contains(&s.kind)
+                    || !(services.is_empty() || services.contains(&s.process.service_name))
+                {
+                    continue;
+                }
+                out.push(RedSample {
+                    service: s.process.service_name.clone(),
+                    operation: s.operation_name.clone(),
+                    start: s.start_time,
+                    duration: s.duration,
+                    error: s.is_error(),
+                });
+            }
+        }
+        out
     }
 
     /// Parent → child service calls within traces that started in `[start, end]` (µs):

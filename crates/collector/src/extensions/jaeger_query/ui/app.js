@@ -67,14 +67,16 @@
 
   function route() {
     const p = location.pathname;
-    document.getElementById("nav-search").classList.toggle("active", !/^\/(trace|dependencies)/.test(p));
+    document.getElementById("nav-search").classList.toggle("active", !/^\/(trace|dependencies|monitor)/.test(p));
     document.getElementById("nav-deps").classList.toggle("active", p.startsWith("/dependencies"));
+    document.getElementById("nav-monitor").classList.toggle("active", p.startsWith("/monitor"));
     const cmp = p.match(/^\/trace\/([^/.]+)\.\.\.([^/.]+)\/?$/);
     const m = p.match(/^\/trace\/([^/]+)\/?$/);
     window.scrollTo(0, 0);
     if (cmp) return showCompare(decodeURIComponent(cmp[1]).toLowerCase(), decodeURIComponent(cmp[2]).toLowerCase());
     if (m) return showTrace(decodeURIComponent(m[1]).toLowerCase());
     if (p.startsWith("/dependencies")) return showDependencies();
+    if (p.startsWith("/monitor")) return showMonitor();
     return showSearch();
   }
 
@@ -647,6 +649,82 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
   }
 
   // ---- dependencies --------------------------------------------------------------------
+  // ---- monitor: RED per operation, from Jaeger's SPM API ------------------------------
+  const MONITOR_LOOKBACKS = [["5m", "Last 5 minutes"], ["15m", "Last 15 minutes"], ["1h", "Last hour"]];
+
+  async function showMonitor() {
+    const q = new URLSearchParams(location.search);
+    let services = [];
+    try { services = (await api("/api/services")).data || []; } catch (e) {
+      view.innerHTML = `<div class="alert">${esc(e.message)}</div>`;
+      return;
+    }
+    if (!services.length) {
+      view.innerHTML = `<div class="empty">No services yet: send some traffic (make traffic) and come back.</div>`;
+      return;
+    }
+    const service = services.includes(q.get("service")) ? q.get("service") : (services.includes(localStorage.getItem("otel-lab.service")) ? localStorage.getItem("otel-lab.service") : services[0]);
+    const lookback = MONITOR_LOOKBACKS.some(([v]) => v === q.get("lookback")) ? q.get("lookback") : "15m";
+    view.innerHTML = `<div class="monitor">
+      <form id="monitor-form" class="monitor-form">
+        <label>Service <select id="m-service">${services.map((s) => `<option${s === service ? " selected" : ""}>${esc(s)}</option>`).join("")}</select></label>
+        <label>Window <select id="m-lookback">${MONITOR_LOOKBACKS.map(([v, t]) => `<option value="${v}"${v === lookback ? " selected" : ""}>${t}</option>`).join("")}</select></label>
+        <span class="muted">Server spans, computed from the traces the explorer holds (no Prometheus needed).</span>
+      </form>
+      <section id="monitor-table"><div class="empty">Loading…</div></section></div>`;
+    const go = () => navigate(`/monitor?service=${encodeURIComponent(document.getElementById("m-service").value)}&lookback=${document.getElementById("m-lookback").value}`);
+    document.getElementById("m-service").addEventListener("change", go);
+    document.getElementById("m-lookback").addEventListener("change", go);
+
+    const windowMs = lookbackMs(lookback), endTs = Date.now();
+    const sparkStep = Math.max(1000, Math.ceil(windowMs / 30));
+    const base = `service=${encodeURIComponent(service)}&groupByOperation=true&endTs=${endTs}&lookback=${windowMs}`;
+    const whole = `${base}&step=${windowMs}`;
+    let fams;
+    try {
+      fams = await Promise.all([
+        api(`/api/metrics/calls?${whole}`), api(`/api/metrics/errors?${whole}`),
+        api(`/api/metrics/latencies?${whole}&quantile=0.5`), api(`/api/metrics/latencies?${whole}&quantile=0.95`),
+        api(`/api/metrics/latencies?${whole}&quantile=0.99`), api(`/api/metrics/calls?${base}&step=${sparkStep}`),
+      ]);
+    } catch (e) {
+      document.getElementById("monitor-table").innerHTML = `<div class="alert">${esc(e.message)}</div>`;
+      return;
+    }
+    // operation -> value of each family (one point each for the whole window).
+    const byOp = (fam) => new Map(fam.metrics.map((m) => [m.labels.find((l) => l.name === "operation").value, m.metricPoints]));
+    const [calls, errors, p50, p95, p99, spark] = fams.map(byOp);
+    const one = (map, op) => { const pts = map.get(op); return pts && pts.length ? pts[pts.length - 1].gaugeValue.doubleValue : 0; };
+    const ops = [...calls.keys()].sort((a, b) => one(calls, b) - one(calls, a));
+    if (!ops.length) {
+      document.getElementById("monitor-table").innerHTML = `<div class="empty">No server spans of ${esc(service)} in this window.</div>`;
+      return;
+    }
+    // Steps without calls are absent from the API's answer: they are zeros on the line.
+    const steps = Math.ceil(windowMs / sparkStep);
+    const sparkline = (op) => {
+      const byTime = new Map((spark.get(op) || []).map((p) => [Date.parse(p.timestamp), p.gaugeValue.doubleValue]));
+      const values = Array.from({ length: steps }, (_, k) => byTime.get(endTs - (steps - 1 - k) * sparkStep) || 0);
+      const max = Math.max(...values, 1e-9);
+      const path = values.map((v, k) => `${k ? "L" : "M"}${((120 * k) / Math.max(steps - 1, 1)).toFixed(1)},${(22 - (20 * v) / max).toFixed(1)}`).join("");
+      return `<svg class="spark" viewBox="0 0 120 24" width="120" height="24" aria-label="calls over the window"><path d="${path}"/></svg>`;
+    };
+    const secs = windowMs / 1000;
+    const search = (op, extra) => `/search?service=${encodeURIComponent(service)}&operation=${encodeURIComponent(op)}&lookback=${lookback}&limit=20${extra}`;
+    document.getElementById("monitor-table").innerHTML = `<table class="monitor-table"><thead><tr>
+        <th>Operation</th><th>Requests</th><th>Rate</th><th>Errors</th><th>p50</th><th>p95</th><th>p99</th><th>Calls over the window</th><th>Traces</th></tr></thead><tbody>
+      ${ops.map((op) => {
+        const n = Math.round(one(calls, op) * secs), err = one(errors, op);
+        return `<tr class="monitor-row" data-operation="${esc(op)}">
+          <td>${esc(op)}</td><td class="m-requests">${n}</td><td>${(one(calls, op)).toFixed(n && one(calls, op) < 0.1 ? 3 : 2)}/s</td>
+          <td class="m-errors${err > 0 ? " err" : ""}">${(100 * err).toFixed(1)}%</td>
+          <td class="m-p50">${fmtDur(one(p50, op) * 1000)}</td><td class="m-p95">${fmtDur(one(p95, op) * 1000)}</td><td class="m-p99">${fmtDur(one(p99, op) * 1000)}</td>
+          <td>${sparkline(op)}</td>
+          <td><a href="${search(op, `&minDuration=${Math.max(1, Math.floor(one(p95, op)))}ms`)}" data-link>slowest</a>
+            · <a href="${search(op, "&tags=error%3Dtrue")}" data-link>errors</a></td></tr>`;
+      }).join("")}</tbody></table>`;
+  }
+
   async function showDependencies() {
     const q = new URLSearchParams(location.search);
     const lb = q.get("lookback") || "24h";
