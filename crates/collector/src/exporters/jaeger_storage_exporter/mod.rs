@@ -12,7 +12,9 @@
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
 use crate::config::Node;
+use crate::extensions::jaeger_storage::persist::Kind;
 use crate::extensions::jaeger_storage::{find_store, store::MemoryStore, translate};
+use crate::otlp_codec::{self, Encoding};
 use crate::pdata::{Batch, Signal};
 use crate::registry::{self, ComponentConfig, ExporterFactory};
 use async_trait::async_trait;
@@ -70,6 +72,20 @@ struct JaegerStorageExporter {
 #[async_trait]
 impl Consumer for JaegerStorageExporter {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        if let Some(disk) = self.store.persistence() {
+            let kind = match &batch {
+                Batch::Traces(_) => Some(Kind::Traces),
+                Batch::Logs(_) => Some(Kind::Logs),
+                Batch::Metrics(_) => None,
+            };
+            if let Some(kind) = kind {
+                disk.append(
+                    kind,
+                    batch.item_count(),
+                    otlp_codec::encode(&batch, Encoding::Protobuf),
+                );
+            }
+        }
         match batch {
             Batch::Traces(resources) => {
                 let (spans, invalid) = translate::spans_from_otlp(&resources);

@@ -156,6 +156,9 @@ fn timestamp(us: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_micros(us)).to_string()
 }
 
+/// A series: a service, and its operation when grouped by operation.
+type SeriesKey = (String, Option<String>);
+
 /// The figure for every series (service, or service and operation) with spans in the
 /// window, one point per step; steps without spans are left out.
 pub fn compute(store: &MemoryStore, q: &MonitorQuery, figure: Figure) -> MetricFamily {
@@ -163,8 +166,7 @@ pub fn compute(store: &MemoryStore, q: &MonitorQuery, figure: Figure) -> MetricF
     let samples = store.red_samples(&q.services, &q.kinds, start, q.end);
     // Step i covers (end - (i+1)·step, end - i·step]; points are listed oldest first.
     let steps = q.lookback.div_ceil(q.step);
-    let mut series: BTreeMap<(String, Option<String>), BTreeMap<u64, Vec<&RedSample>>> =
-        BTreeMap::new();
+    let mut series: BTreeMap<SeriesKey, BTreeMap<u64, Vec<&RedSample>>> = BTreeMap::new();
     for s in &samples {
         let back = (q.end - s.start) / q.step;
         if back >= steps {

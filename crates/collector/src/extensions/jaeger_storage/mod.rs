@@ -12,6 +12,9 @@
 //!           max_logs: 100000      # log records shown on their spans
 //! ```
 //!
+//! `sqlite: {path: .lab/traces.db, max_mib: 512, max_age: 24h}` instead of `memory` keeps the
+//! same store on disk too (see [`persist`]), so a restart finds the traces from before.
+//!
 //! How the three components meet: when this extension is built it creates each backend's
 //! store and puts it in `Host::extensions` under `jaeger_storage/<backend>`. Extensions are
 //! built and started in `service::extensions` order, all before any pipeline, so an exporter
@@ -21,11 +24,15 @@
 //! is a start-up error, never an empty trace explorer.
 
 pub mod model;
+pub mod persist;
 pub mod store;
 pub mod translate;
 
 use crate::component::{BuildContext, Extension, Host};
+use crate::config::GoDuration;
 use crate::config::Node;
+use crate::otlp_codec::{self, Encoding};
+use crate::pdata::{Batch, Signal};
 use crate::registry::{self, ComponentConfig, ExtensionFactory};
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -36,7 +43,7 @@ use store::{Limits, MemoryStore};
 
 pub const FACTORY: ExtensionFactory = ExtensionFactory {
     kind: "jaeger_storage",
-    description: "Jaeger v2's trace storage: named in-memory trace stores for jaeger_query and jaeger_storage_exporter",
+    description: "Jaeger v2's trace storage: named trace stores (memory, or memory kept on disk with sqlite) for jaeger_query and jaeger_storage_exporter",
     validate: |n, p, e| {
         registry::check::<JaegerStorageConfig>(n, p, e);
     },
@@ -62,6 +69,8 @@ pub struct JaegerStorageConfig {
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
     pub memory: Option<MemoryConfig>,
+    /// The memory store, kept on disk too (not in Jaeger, whose embedded store is badger).
+    pub sqlite: Option<SqliteConfig>,
     pub badger: Option<IgnoredAny>,
     pub cassandra: Option<IgnoredAny>,
     pub elasticsearch: Option<IgnoredAny>,
@@ -81,6 +90,39 @@ pub struct MemoryConfig {
     /// Most log records kept to show on their spans (fed by `jaeger_storage_exporter` in a
     /// logs pipeline; the oldest are dropped first). Not in Jaeger. Default 100000.
     pub max_logs: usize,
+}
+
+/// The `sqlite` backend: the memory store and its limits, plus a SQLite file that every
+/// batch is appended to and that the store is filled from at start, so traces and logs
+/// survive a restart or a SIGKILL (losing at most the last 200 ms).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// The database file (required); its directory is created.
+    pub path: String,
+    /// As for `memory`. Default 100000.
+    pub max_traces: usize,
+    /// As for `memory`. Default 100000.
+    pub max_spans: usize,
+    /// As for `memory`. Default 100000.
+    pub max_logs: usize,
+    /// The file's size bound in MiB: the oldest batches are deleted beyond it. Default 512.
+    pub max_mib: u64,
+    /// Batches older than this are deleted and not read back. Default 24h.
+    pub max_age: GoDuration,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            path: String::new(),
+            max_traces: 100_000,
+            max_spans: 100_000,
+            max_logs: store::DEFAULT_MAX_LOGS,
+            max_mib: 512,
+            max_age: GoDuration::secs(24 * 3600),
+        }
+    }
 }
 
 impl Default for MemoryConfig {
@@ -124,32 +166,54 @@ impl ComponentConfig for JaegerStorageConfig {
                 ));
                 continue;
             }
-            match &b.memory {
-                None => v.push((
-                    "backends",
-                    format!(
-                        "backend \"{name}\" has no storage type; add memory: {{max_traces: 100000}}"
-                    ),
-                )),
-                Some(m) => {
-                    if m.max_traces == 0 {
+            // Both kinds share the limits; check whichever is given.
+            let limits = match (&b.memory, &b.sqlite) {
+                (None, None) => {
+                    v.push((
+                        "backends",
+                        format!(
+                            "backend \"{name}\" has no storage type; add memory: {{max_traces: 100000}} (or sqlite: {{path: traces.db}} to keep traces across restarts)"
+                        ),
+                    ));
+                    continue;
+                }
+                (Some(_), Some(_)) => {
+                    v.push((
+                        "backends",
+                        format!("backend \"{name}\" has both memory and sqlite; choose one"),
+                    ));
+                    continue;
+                }
+                (Some(m), None) => ("memory", m.max_traces, m.max_spans, m.max_logs),
+                (None, Some(q)) => {
+                    if q.path.trim().is_empty() {
                         v.push((
                             "backends",
-                            format!("backend \"{name}\": memory.max_traces must be at least 1"),
+                            format!(
+                                "backend \"{name}\": sqlite.path is required (the database file)"
+                            ),
                         ));
                     }
-                    if m.max_logs == 0 {
+                    if q.max_mib == 0 {
                         v.push((
                             "backends",
-                            format!("backend \"{name}\": memory.max_logs must be at least 1"),
+                            format!("backend \"{name}\": sqlite.max_mib must be at least 1"),
                         ));
                     }
-                    if m.max_spans == 0 {
-                        v.push((
-                            "backends",
-                            format!("backend \"{name}\": memory.max_spans must be at least 1"),
-                        ));
-                    }
+                    ("sqlite", q.max_traces, q.max_spans, q.max_logs)
+                }
+            };
+            let (kind, max_traces, max_spans, max_logs) = limits;
+            for (key, value) in [
+                ("max_traces", max_traces),
+                ("max_spans", max_spans),
+                ("max_logs", max_logs),
+            ] {
+                if value == 0 {
+                    v.push((
+                        "backends",
+                        format!("backend \"{name}\": {kind}.{key} must be at least 1"),
+                    ));
                 }
             }
         }
@@ -163,19 +227,22 @@ fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
     {
         let mut ext = ctx.host.extensions.lock().expect("host extensions lock");
         for (name, b) in &cfg.backends {
-            let m = b.memory.clone().unwrap_or_default();
             let key = host_key(name);
             anyhow::ensure!(
                 !ext.contains_key(&key),
                 "backend \"{name}\" is defined by two jaeger_storage extensions; give each a distinct name"
             );
-            let store = Arc::new(
-                MemoryStore::new(Limits {
-                    max_traces: m.max_traces,
-                    max_spans: m.max_spans,
-                })
-                .with_max_logs(m.max_logs),
-            );
+            let store = Arc::new(match &b.sqlite {
+                Some(q) => open_sqlite(name, q)?,
+                None => {
+                    let m = b.memory.clone().unwrap_or_default();
+                    MemoryStore::new(Limits {
+                        max_traces: m.max_traces,
+                        max_spans: m.max_spans,
+                    })
+                    .with_max_logs(m.max_logs)
+                }
+            });
             ext.insert(key, store.clone());
             stores.insert(name.clone(), store);
         }
@@ -184,6 +251,47 @@ fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
         id: ctx.id.to_string(),
         stores,
     }))
+}
+
+/// A memory store kept on disk: opened, then filled with what the file holds.
+fn open_sqlite(name: &str, q: &SqliteConfig) -> anyhow::Result<MemoryStore> {
+    let settings = persist::Settings {
+        path: q.path.clone().into(),
+        max_bytes: q.max_mib.saturating_mul(1024 * 1024),
+        max_age: q.max_age.0,
+    };
+    let (disk, replayed) = persist::Persistence::open(&settings, q.max_spans, q.max_logs)
+        .map_err(|e| anyhow::anyhow!("backend \"{name}\": sqlite: {e}"))?;
+    let store = MemoryStore::new(Limits {
+        max_traces: q.max_traces,
+        max_spans: q.max_spans,
+    })
+    .with_max_logs(q.max_logs);
+    let (mut spans, mut logs) = (0, 0);
+    for (kind, body) in replayed {
+        let signal = match kind {
+            persist::Kind::Traces => Signal::Traces,
+            persist::Kind::Logs => Signal::Logs,
+        };
+        match otlp_codec::decode(signal, Encoding::Protobuf, &body) {
+            Ok(Batch::Traces(r)) => {
+                let (s, _) = translate::spans_from_otlp(&r);
+                spans += s.len();
+                store.write(s);
+            }
+            Ok(Batch::Logs(r)) => {
+                let (l, _) = translate::logs_from_otlp(&r);
+                logs += l.len();
+                store.write_logs(l);
+            }
+            Ok(Batch::Metrics(_)) => {}
+            Err(e) => {
+                tracing::warn!(backend = %name, error = %e, "skipping a stored batch that does not decode")
+            }
+        }
+    }
+    tracing::info!(backend = %name, path = %q.path, spans, logs, "trace store read back from disk");
+    Ok(store.with_persistence(disk))
 }
 
 /// The store of a backend, for `jaeger_query` and `jaeger_storage_exporter`. The error
@@ -222,10 +330,17 @@ impl Extension for JaegerStorage {
     async fn start(&self) -> anyhow::Result<()> {
         for (name, s) in &self.stores {
             let l = s.limits();
-            tracing::info!(extension = %self.id, backend = %name, max_traces = l.max_traces, max_spans = l.max_spans, max_logs = s.max_logs(), "in-memory trace store ready");
+            let disk = s.persistence().map(|p| p.path().display().to_string());
+            tracing::info!(extension = %self.id, backend = %name, max_traces = l.max_traces, max_spans = l.max_spans, max_logs = s.max_logs(), disk = disk.as_deref().unwrap_or("none"), "trace store ready");
         }
         Ok(())
     }
 
-    async fn shutdown(&self) {}
+    async fn shutdown(&self) {
+        for store in self.stores.values() {
+            if let Some(disk) = store.persistence() {
+                disk.close();
+            }
+        }
+    }
 }

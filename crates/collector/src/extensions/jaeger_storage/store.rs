@@ -23,6 +23,7 @@
 //! sort and serialise after releasing it.
 
 use super::model::{DependencyLink, Log, Operation, Span, SpanId, SpanKind, TraceId, TraceSpans};
+use super::persist::Persistence;
 use super::translate::SpanLog;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -102,12 +103,13 @@ struct SpanLogs {
     order: VecDeque<(TraceId, SpanId)>,
 }
 
-/// Jaeger's memory backend.
+/// Jaeger's memory backend (and, with a [`Persistence`], the `sqlite` one).
 pub struct MemoryStore {
     limits: Limits,
     max_logs: usize,
     inner: RwLock<Inner>,
     logs: RwLock<SpanLogs>,
+    persistence: Option<Persistence>,
 }
 
 fn tag_hash(key: &str, value: &str) -> u64 {
@@ -262,7 +264,19 @@ impl MemoryStore {
             max_logs: DEFAULT_MAX_LOGS,
             inner: RwLock::new(Inner::default()),
             logs: RwLock::new(SpanLogs::default()),
+            persistence: None,
         }
+    }
+
+    /// The same store, keeping what it is written on disk too.
+    pub fn with_persistence(mut self, persistence: Persistence) -> MemoryStore {
+        self.persistence = Some(persistence);
+        self
+    }
+
+    /// The disk side, when the store has one.
+    pub fn persistence(&self) -> Option<&Persistence> {
+        self.persistence.as_ref()
     }
 
     /// The same store holding at most `max_logs` log records (at least one).
