@@ -375,6 +375,26 @@ async fn drive(c: &Client, lab: &Lab) {
         "{detail}"
     );
     assert!(detail.contains("WARN"), "{detail}");
+    // The line is marked on the span's bar, and listed in the trace's logs.
+    let marks = c
+        .find_all(Locator::Css(
+            ".span-row[data-span-id='a000000000000006'] .log-mark",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(marks.len(), 2, "one tick per log line and event");
+    let trace_logs = c
+        .execute(
+            "return document.getElementById('trace-logs').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let trace_logs = trace_logs.as_str().unwrap();
+    assert!(
+        trace_logs.contains("card gateway did not answer in time") && trace_logs.contains("WARN"),
+        "{trace_logs}"
+    );
     let png = c.screenshot().await.unwrap();
     std::fs::write(artifact("trace-explorer.png"), png).unwrap();
 

@@ -422,6 +422,9 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
     return sections;
   }
 
+  // A log's severity: its `level` field (log records), "event" for a span event.
+  const logLevel = (l) => tagValue(l.fields, "level") || (tagValue(l.fields, "event") === "exception" ? "ERROR" : "EVENT");
+
   // Per service and operation: spans, total time and self time, the slowest self first.
   function traceStatistics(rows, svcOf) {
     const byOp = new Map();
@@ -471,6 +474,13 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
     }
     const criticalTime = (id) => (critical.get(id) || []).reduce((n, [a, b]) => n + b - a, 0);
     const stats = traceStatistics(rows, svcOf);
+    const allLogs = rows.flatMap((r) => r.span.logs.map((l) => ({ l, r })))
+      .sort((a, b) => a.l.timestamp - b.l.timestamp);
+    const logsHtml = allLogs.length ? `<details class="trace-logs" id="trace-logs"><summary>Logs (${allLogs.length}): every log line and event of the trace, in time order</summary>
+      <table class="stats-table"><thead><tr><th>At</th><th>Level</th><th>Service: span</th><th>Message</th></tr></thead><tbody>
+      ${allLogs.map(({ l, r }) => `<tr class="trace-log" data-span="${r.span.spanID}"><td>+${fmtDur(l.timestamp - t.start)}</td><td>${esc(logLevel(l))}</td>
+        <td><a href="#" data-span="${r.span.spanID}">${esc(svcOf(r.span))}: ${esc(r.span.operationName)}</a></td><td>${esc(tagValue(l.fields, "event") || "")}</td></tr>`).join("")}
+      </tbody></table></details>` : "";
     const statsHtml = `<details class="trace-stats" id="trace-stats"><summary>Trace statistics: self time by service and operation</summary>
       <table class="stats-table"><thead><tr><th>Service</th><th>Operation</th><th>Spans</th><th>Total</th><th>Self time</th><th>Self % of trace</th></tr></thead>
       <tbody>${stats.map((e) => `<tr><td>${esc(e.service)}</td><td>${esc(e.operation)}</td><td>${e.count}</td>
@@ -498,6 +508,7 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
           ${r === slowest && rows.length > 1 ? `<span class="slow-mark" title="the most time spent in this span itself">slowest</span>` : ""}
         </div>
         <div class="span-timeline"><div class="bar${err ? " error" : ""}" style="left:${left.toFixed(3)}%;width:${width.toFixed(3)}%;background:${color}"></div>
+          ${s.logs.map((l) => `<span class="log-mark${logLevel(l) === "ERROR" || tagValue(l.fields, "event") === "exception" ? " error" : ""}" style="left:${pct(l.timestamp - t.start).toFixed(3)}%" title="${esc(`+${fmtDur(l.timestamp - t.start)} ${logLevel(l)} ${tagValue(l.fields, "event") || ""}`)}"></span>`).join("")}
           ${(critical.get(s.spanID) || []).map(([a, b]) => `<div class="crit" style="left:${pct(a - t.start).toFixed(3)}%;width:${Math.max(pct(b - a), 0.15).toFixed(3)}%"></div>`).join("")}
           <span class="bar-label${labelCls}" style="${labelPos}">${fmtDur(s.duration)}</span></div>
       </div>`;
@@ -518,7 +529,7 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
       <form class="compare-form" id="compare-form"><label>Compare with trace <input id="compare-id" class="mono" placeholder="trace ID" size="34"></label>
         <button class="plain" type="submit">Compare</button></form>
       <div class="legend">${legend}${critical.size ? `<span class="crit-key" title="the stretches of spans the trace's end waited on (Jaeger's critical path)"><span class="crit-swatch"></span>critical path</span>` : ""}</div>
-      ${statsHtml}
+      ${statsHtml}${logsHtml}
       <div class="waterfall" id="waterfall">
         <div class="wf-head"><div>Service &amp; operation</div><div class="ruler">${ticks}</div></div>
         <div id="rows">${rowHtml}</div>
@@ -542,6 +553,14 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
     });
 
     const rowsEl = document.getElementById("rows");
+    const traceLogs = document.getElementById("trace-logs");
+    if (traceLogs) traceLogs.addEventListener("click", (e) => {
+      const a = e.target.closest("a[data-span]");
+      if (!a) return;
+      e.preventDefault();
+      const target = rowsEl.querySelector(`.span-row[data-span-id="${a.dataset.span}"]`);
+      if (target) { target.scrollIntoView({ block: "center" }); if (!target.classList.contains("selected")) openDetail(target); }
+    });
     const rowEls = [...rowsEl.children];
     const collapsed = new Set();
     const applyCollapse = () => {
