@@ -760,4 +760,33 @@ async fn critical_path_and_statistics(c: &Client, lab: &Lab) {
     assert_eq!(row("fraud_check.score")[5], "30.0%");
     let png = c.screenshot().await.unwrap();
     std::fs::write(artifact("trace-explorer-critical-path.png"), png).unwrap();
+
+    // The same trace as a flame graph: a box per span, as wide as its share of its parent.
+    c.find(Locator::Css("#show-flame"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let boxes = c
+        .execute(
+            "return [document.getElementById('waterfall').hidden, ...[...document.querySelectorAll('#flame .flame-node')].map(n => [n.title.split(' ')[1], Math.round(parseFloat(n.style.left) * 10) / 10, Math.round(parseFloat(n.style.width) * 10) / 10])]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        boxes,
+        serde_json::json!([
+            true,
+            ["POST", 0, 100],
+            ["fraud_check.score", 0, 27.3],
+            ["payment.authorize", 27.3, 72.7],
+            ["payment.gateway_call", 27.3, 36.4]
+        ]),
+        "the two children of the root ran at once (30 + 80 ms in 100 ms): side by side, \
+         scaled to fit; the gateway call is half of the payment"
+    );
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifact("trace-explorer-flame.png"), png).unwrap();
 }

@@ -422,6 +422,33 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
     return sections;
   }
 
+  // A flame graph (icicle): one row per depth; a span's children sit side by side under it,
+  // each as wide as its share of the parent's time (scaled down together when concurrent
+  // children add up to more than the parent), in start order. The widest boxes are where
+  // the time went; time order within a parent is kept, absolute time is not.
+  function flameGraph(rows, t, svcOf) {
+    const depth = Math.max(...rows.map((r) => r.depth)) + 1;
+    const byId = new Map(rows.map((r) => [r.span.spanID, r]));
+    const place = new Map();
+    const lay = (r, left, width) => {
+      place.set(r.span.spanID, [left, width]);
+      const sum = r.kids.reduce((n, k) => n + k.duration, 0);
+      const scale = width / Math.max(r.span.duration, sum, 1);
+      let x = left;
+      for (const k of r.kids) { lay(byId.get(k.spanID), x, k.duration * scale); x += k.duration * scale; }
+    };
+    const roots = rows.filter((r) => r.depth === 0);
+    const total = roots.reduce((n, r) => n + r.span.duration, 0) || 1;
+    let x = 0;
+    for (const r of roots) { lay(r, x, (100 * r.span.duration) / total); x += (100 * r.span.duration) / total; }
+    const boxes = rows.map((r) => {
+      const s = r.span, svc = svcOf(s), [left, width] = place.get(s.spanID);
+      return `<div class="flame-node${isError(s) ? " error" : ""}" data-span-id="${s.spanID}" style="left:${left.toFixed(3)}%;width:${Math.max(width, 0.1).toFixed(3)}%;top:${r.depth * 1.7}rem;background:${colorOf(svc)}"
+        title="${esc(`${svc}: ${s.operationName} ${fmtDur(s.duration)} (self ${fmtDur(r.self)})`)}">${width > 6 ? esc(`${svc}: ${s.operationName}`) : ""}</div>`;
+    }).join("");
+    return `<div class="flame-area" style="height:${depth * 1.7}rem">${boxes}</div>`;
+  }
+
   // A log's severity: its `level` field (log records), "event" for a span event.
   const logLevel = (l) => tagValue(l.fields, "level") || (tagValue(l.fields, "event") === "exception" ? "ERROR" : "EVENT");
 
@@ -530,6 +557,8 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
         <button class="plain" type="submit">Compare</button></form>
       <div class="legend">${legend}${critical.size ? `<span class="crit-key" title="the stretches of spans the trace's end waited on (Jaeger's critical path)"><span class="crit-swatch"></span>critical path</span>` : ""}</div>
       ${statsHtml}${logsHtml}
+      <div class="view-switch"><button class="plain" type="button" id="show-flame" aria-pressed="false">Flame graph</button></div>
+      <div class="flame" id="flame" hidden>${flameGraph(rows, t, svcOf)}</div>
       <div class="waterfall" id="waterfall">
         <div class="wf-head"><div>Service &amp; operation</div><div class="ruler">${ticks}</div></div>
         <div id="rows">${rowHtml}</div>
@@ -552,6 +581,14 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
       setTimeout(() => { btn.textContent = "Copy"; }, 1500);
     });
 
+    document.getElementById("show-flame").addEventListener("click", (e) => {
+      const flame = document.getElementById("flame");
+      const showing = flame.hidden;
+      flame.hidden = !showing;
+      document.getElementById("waterfall").hidden = showing;
+      e.currentTarget.textContent = showing ? "Waterfall" : "Flame graph";
+      e.currentTarget.setAttribute("aria-pressed", String(showing));
+    });
     const rowsEl = document.getElementById("rows");
     const traceLogs = document.getElementById("trace-logs");
     if (traceLogs) traceLogs.addEventListener("click", (e) => {
