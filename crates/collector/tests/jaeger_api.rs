@@ -632,3 +632,80 @@ async fn the_monitor_answers_jaegers_spm_api_from_the_stored_spans() {
     let (status, _) = get_raw("/api/metrics/calls".into()).await;
     assert_eq!(status, 400, "a service is required");
 }
+
+#[tokio::test]
+async fn log_records_are_searched_by_service_level_and_text_with_or_without_a_trace() {
+    let lab = start_lab().await;
+    let t = |back_s: u64| (now_ns() - back_s * 1_000_000_000).to_string();
+    post(
+        &lab,
+        "/v1/logs",
+        &logs_request(vec![
+            json!({"timeUnixNano": t(50), "severityText": "ERROR",
+                   "body": {"stringValue": "Payment failed: card gateway timeout"},
+                   "traceId": CHECKOUT, "spanId": "a000000000000006"}),
+            json!({"timeUnixNano": t(40), "severityText": "INFO",
+                   "body": {"stringValue": "seeded an empty catalogue"}}),
+            json!({"timeUnixNano": t(30), "severityText": "WARN",
+                   "body": {"stringValue": "retrying the payment"},
+                   "attributes": [{"key": "reason", "value": {"stringValue": "gateway TIMEOUT"}}]}),
+            json!({"timeUnixNano": t(7200), "severityText": "ERROR",
+                   "body": {"stringValue": "payment failed two hours ago"}}),
+        ]),
+    )
+    .await;
+    let found = |query: &'static str| {
+        let url = lab.api(&format!("/api/lab/logs?{query}"));
+        async move {
+            let body: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| {
+                    (
+                        l["message"].as_str().unwrap().to_string(),
+                        l["traceID"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        found("text=payment%20FAILED").await,
+        vec![(
+            "Payment failed: card gateway timeout".to_string(),
+            CHECKOUT.to_string()
+        )],
+        "text ignores case; the last hour by default"
+    );
+    assert_eq!(
+        found("text=timeout").await.len(),
+        2,
+        "the message or any string attribute"
+    );
+    assert_eq!(
+        found("level=warn").await,
+        vec![("retrying the payment".to_string(), String::new())]
+    );
+    assert_eq!(
+        found("service=order-service&lookback=3h&level=error")
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(found("service=payment-service").await.len(), 0);
+    let newest_first: Vec<String> = found("").await.into_iter().map(|(m, _)| m).collect();
+    assert_eq!(
+        newest_first,
+        [
+            "retrying the payment",
+            "seeded an empty catalogue",
+            "Payment failed: card gateway timeout"
+        ]
+    );
+    let r = reqwest::get(lab.api("/api/lab/logs?lookback=soon"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}

@@ -469,6 +469,34 @@ async fn drive(c: &Client, lab: &Lab) {
     critical_path_and_statistics(c, lab).await;
     compare_two_traces(c, lab).await;
     monitor_tab(c, lab).await;
+    log_search(c, lab).await;
+}
+
+/// The Logs page finds the payment span's log line by a word of it and leads to its trace.
+async fn log_search(c: &Client, lab: &Lab) {
+    c.goto(&lab.api("/logs")).await.unwrap();
+    let text = wait_all(c, "#l-text", 1).await.remove(0);
+    text.send_keys("DID NOT ANSWER").await.unwrap();
+    c.find(Locator::Css("#logs-btn"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let rows = wait_all(c, ".log-row", 1).await;
+    assert_eq!(rows.len(), 1);
+    let row = rows[0].text().await.unwrap();
+    assert!(row.contains("card gateway did not answer in time"), "{row}");
+    assert!(row.contains("WARN"), "{row}");
+    c.find(Locator::Css(".log-row a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_all(c, ".span-row", 6).await;
+    let url = c.current_url().await.unwrap();
+    assert!(url.path().ends_with(CHECKOUT), "{url}");
 }
 
 /// Twenty server calls of one operation over the last minutes, five failed, 10 to 200 ms;

@@ -1,8 +1,8 @@
 //! The `jaeger_storage_exporter` (Jaeger v2's storage exporter): writes the traces of a
 //! pipeline into a `jaeger_storage` backend, where `jaeger_query` finds them. In a logs
-//! pipeline it keeps the log records that carry a trace and span id, which the explorer
-//! shows on their spans (Jaeger itself has no logs pipeline); records without one are
-//! left to the pipeline's other exporters.
+//! pipeline it keeps the log records: those that carry a trace and span id are shown on
+//! their spans (Jaeger itself has no logs pipeline), and all can be searched by service,
+//! level and text.
 //!
 //! ```yaml
 //! exporters:
@@ -95,8 +95,7 @@ impl Consumer for JaegerStorageExporter {
                 self.store.write(spans);
             }
             Batch::Logs(resources) => {
-                let (logs, _without_span) = translate::logs_from_otlp(&resources);
-                self.store.write_logs(logs);
+                self.store.write_logs(translate::logs_from_otlp(&resources));
             }
             Batch::Metrics(_) => {
                 return Err(ConsumeError::permanent(format!(

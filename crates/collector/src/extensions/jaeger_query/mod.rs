@@ -24,6 +24,7 @@ use crate::component::{BuildContext, Extension};
 use crate::config::Node;
 use crate::extensions::HttpEndpoint;
 use crate::extensions::jaeger_storage::model::{JsonTrace, SpanKind, TraceId, TraceSpans};
+use crate::extensions::jaeger_storage::store::LogQuery;
 use crate::extensions::jaeger_storage::{find_store, store::MemoryStore};
 use crate::registry::{self, ComponentConfig, ExtensionFactory};
 use async_trait::async_trait;
@@ -149,6 +150,7 @@ pub fn router(store: Arc<MemoryStore>) -> axum::Router {
         .route("/api/metrics/errors", get(metrics_errors))
         .route("/api/metrics/latencies", get(metrics_latencies))
         .route("/api/metrics/minstep", get(metrics_minstep))
+        .route("/api/lab/logs", get(logs))
         .route("/api/{*rest}", get(api_not_found))
         .route(
             "/static/app.js",
@@ -427,6 +429,66 @@ async fn metrics_minstep() -> Response {
         )
         .into_bytes(),
     )
+}
+
+/// One log record as `/api/lab/logs` lists it.
+#[derive(Serialize)]
+struct JsonLog<'a> {
+    timestamp: u64,
+    service: &'a str,
+    level: &'a str,
+    message: &'a str,
+    #[serde(rename = "traceID", skip_serializing_if = "Option::is_none")]
+    trace_id: Option<String>,
+    #[serde(rename = "spanID", skip_serializing_if = "Option::is_none")]
+    span_id: Option<String>,
+    fields: &'a [crate::extensions::jaeger_storage::model::KeyValue],
+}
+
+/// `/api/lab/logs?service=&text=&level=&lookback=&end=&limit=`: the log records the store
+/// holds (with or without a trace), newest first; not in Jaeger, which keeps no logs.
+/// `lookback` as the trace search takes it (`15m`, `2d`; default 1h), `end` in µs
+/// (default now), `limit` default 100.
+async fn logs(State(store): Store, Query(p): Params) -> Response {
+    let window = || -> Result<(u64, u64, usize), String> {
+        let end = params::parse_u64(&p, "end")?.unwrap_or_else(now_us);
+        let lookback = match params::get(&p, "lookback") {
+            Some(v) => params::micros(params::parse_duration("lookback", v)?),
+            None => 3_600_000_000,
+        };
+        let limit = params::parse_u64(&p, "limit")?.unwrap_or(100) as usize;
+        Ok((end.saturating_sub(lookback), end, limit))
+    };
+    let (start, end, limit) = match window() {
+        Ok(w) => w,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    let q = LogQuery {
+        service: params::get(&p, "service").map(str::to_owned),
+        text: params::get(&p, "text").map(str::to_owned),
+        level: params::get(&p, "level").map(str::to_owned),
+        start,
+        end,
+        limit,
+    };
+    blocking(move || {
+        let found = store.find_logs(&q);
+        let data: Vec<JsonLog> = found
+            .iter()
+            .map(|l| JsonLog {
+                timestamp: l.log.timestamp,
+                service: &l.service,
+                level: &l.level,
+                message: l.message(),
+                trace_id: l.trace_id.map(|t| t.to_string()),
+                span_id: l.span_id.map(|s| s.to_string()),
+                fields: &l.log.fields,
+            })
+            .collect();
+        let n = data.len();
+        ok(data, n, None)
+    })
+    .await
 }
 
 async fn api_not_found() -> Response {

@@ -37,7 +37,7 @@ pub(crate) fn all<'a>(
         .map(|(_, v)| v.as_str())
 }
 
-fn parse_u64(params: &[(String, String)], name: &str) -> Result<Option<u64>, String> {
+pub(crate) fn parse_u64(params: &[(String, String)], name: &str) -> Result<Option<u64>, String> {
     get(params, name)
         .map(|v| {
             v.trim()
@@ -48,7 +48,7 @@ fn parse_u64(params: &[(String, String)], name: &str) -> Result<Option<u64>, Str
 }
 
 /// Durations as Go writes them (`100ms`, `1.5s`), plus `d` for days as the lookback menus use.
-fn parse_duration(name: &str, v: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(name: &str, v: &str) -> Result<Duration, String> {
     let v = v.trim();
     if let Some(days) = v.strip_suffix('d')
         && let Ok(n) = days.parse::<f64>()
@@ -59,7 +59,7 @@ fn parse_duration(name: &str, v: &str) -> Result<Duration, String> {
     parse_go_duration(v).map_err(|e| format!("unable to parse param '{name}': {e}"))
 }
 
-fn micros(d: Duration) -> u64 {
+pub(crate) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 

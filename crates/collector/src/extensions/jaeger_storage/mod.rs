@@ -280,7 +280,7 @@ fn open_sqlite(name: &str, q: &SqliteConfig) -> anyhow::Result<MemoryStore> {
                 store.write(s);
             }
             Ok(Batch::Logs(r)) => {
-                let (l, _) = translate::logs_from_otlp(&r);
+                let l = translate::logs_from_otlp(&r);
                 logs += l.len();
                 store.write_logs(l);
             }

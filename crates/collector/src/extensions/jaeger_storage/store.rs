@@ -95,12 +95,28 @@ struct Inner {
     by_operation: HashMap<String, BTreeMap<(String, SpanKind), BTreeSet<IndexKey>>>,
 }
 
-/// Log records by the span they belong to, oldest first in `order`.
+/// Log records by the span they belong to, oldest first in `order`; and every record,
+/// with or without a span, newest last in `recent`, for the log search.
 #[derive(Default)]
 struct SpanLogs {
     by_span: HashMap<(TraceId, SpanId), Vec<Log>>,
     /// One entry per record held, in arrival order: which span's vector to trim first.
     order: VecDeque<(TraceId, SpanId)>,
+    recent: VecDeque<Arc<SpanLog>>,
+}
+
+/// A log search: every given condition must hold.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogQuery {
+    pub service: Option<String>,
+    /// Found in the message or any string field, ignoring case.
+    pub text: Option<String>,
+    /// The level, ignoring case (`error`, `WARN`).
+    pub level: Option<String>,
+    /// Window, µs since the epoch (inclusive).
+    pub start: u64,
+    pub end: u64,
+    pub limit: usize,
 }
 
 /// Jaeger's memory backend (and, with a [`Persistence`], the `sqlite` one).
@@ -300,9 +316,14 @@ impl MemoryStore {
         }
         let mut logs = self.logs.write().unwrap_or_else(|e| e.into_inner());
         for r in records {
-            let key = (r.trace_id, r.span_id);
-            logs.by_span.entry(key).or_default().push(r.log);
-            logs.order.push_back(key);
+            if let (Some(t), Some(s)) = (r.trace_id, r.span_id) {
+                logs.by_span.entry((t, s)).or_default().push(r.log.clone());
+                logs.order.push_back((t, s));
+            }
+            logs.recent.push_back(Arc::new(r));
+        }
+        while logs.recent.len() > self.max_logs {
+            logs.recent.pop_front();
         }
         while logs.order.len() > self.max_logs {
             let Some(key) = logs.order.pop_front() else {
@@ -317,13 +338,40 @@ impl MemoryStore {
         }
     }
 
-    /// Log records held now.
+    /// Log records held now (with or without a span).
     pub fn log_count(&self) -> usize {
         self.logs
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .order
+            .recent
             .len()
+    }
+
+    /// Log records matching the query, newest first, at most `limit` (default 100).
+    pub fn find_logs(&self, q: &LogQuery) -> Vec<Arc<SpanLog>> {
+        let limit = if q.limit == 0 { 100 } else { q.limit };
+        let text = q.text.as_ref().map(|t| t.to_lowercase());
+        let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
+        logs.recent
+            .iter()
+            .rev()
+            .filter(|l| {
+                l.log.timestamp >= q.start
+                    && l.log.timestamp <= q.end
+                    && q.service.as_ref().is_none_or(|s| *s == l.service)
+                    && q.level
+                        .as_ref()
+                        .is_none_or(|v| v.eq_ignore_ascii_case(&l.level))
+                    && text.as_ref().is_none_or(|t| {
+                        l.log.fields.iter().any(|f| match &f.value {
+                            super::model::Value::String(v) => v.to_lowercase().contains(t),
+                            _ => false,
+                        })
+                    })
+            })
+            .take(limit)
+            .cloned()
+            .collect()
     }
 
     /// The spans with their log records joined to their own logs (span events), by time.
@@ -607,8 +655,10 @@ mod tests {
 
         let st = store().with_max_logs(2);
         let log = |at: u64, text: &str| SpanLog {
-            trace_id: TraceId([1; 16]),
-            span_id: SpanId([1; 8]),
+            service: "order-service".into(),
+            trace_id: Some(TraceId([1; 16])),
+            span_id: Some(SpanId([1; 8])),
+            level: "INFO".into(),
             log: Log {
                 timestamp: at,
                 fields: vec![Kv::string("event", text)],

@@ -131,29 +131,43 @@ pub fn spans_from_otlp(resources: &[ResourceSpans]) -> (Vec<Span>, usize) {
     (out, invalid)
 }
 
-/// A log record of a span, ready to be shown on it.
+/// A log record, ready to be shown on its span (when it has one) and searched.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpanLog {
-    pub trace_id: TraceId,
-    pub span_id: SpanId,
+    pub service: String,
+    pub trace_id: Option<TraceId>,
+    pub span_id: Option<SpanId>,
+    /// `INFO`, `ERROR`, ... (from the severity text, else its number); may be empty.
+    pub level: String,
+    /// As shown on the span: the body as `event`, `level`, then the attributes.
     pub log: Log,
 }
 
-/// The log records of the batch that belong to a span; the count of those that do not (no
-/// or invalid ids) is returned beside them.
-pub fn logs_from_otlp(resources: &[ResourceLogs]) -> (Vec<SpanLog>, usize) {
+impl SpanLog {
+    /// The record's body.
+    pub fn message(&self) -> &str {
+        match self.log.fields.first() {
+            Some(KeyValue {
+                value: Value::String(s),
+                ..
+            }) => s,
+            _ => "",
+        }
+    }
+}
+
+/// Every log record of the batch; those with a valid trace and span id can be shown on
+/// their span.
+pub fn logs_from_otlp(resources: &[ResourceLogs]) -> Vec<SpanLog> {
     let mut out = Vec::new();
-    let mut without_span = 0;
     for rl in resources {
+        let service = process_from_resource(rl.resource.as_ref().map(|r| r.attributes.as_slice()))
+            .service_name;
         for sl in &rl.scope_logs {
             for r in &sl.log_records {
-                let (Some(trace_id), Some(span_id)) = (
-                    TraceId::from_slice(&r.trace_id).filter(|t| t.0 != [0; 16]),
-                    SpanId::from_slice(&r.span_id).filter(|s| s.0 != [0; 8]),
-                ) else {
-                    without_span += 1;
-                    continue;
-                };
+                let ids = TraceId::from_slice(&r.trace_id)
+                    .filter(|t| t.0 != [0; 16])
+                    .zip(SpanId::from_slice(&r.span_id).filter(|s| s.0 != [0; 8]));
                 let mut fields = Vec::with_capacity(r.attributes.len() + 2);
                 let body = match r.body.as_ref().and_then(|b| b.value.as_ref()) {
                     Some(any_value::Value::StringValue(s)) => s.clone(),
@@ -169,7 +183,7 @@ pub fn logs_from_otlp(resources: &[ResourceLogs]) -> (Vec<SpanLog>, usize) {
                     r.severity_text.clone()
                 };
                 if !level.is_empty() {
-                    fields.push(KeyValue::string("level", level));
+                    fields.push(KeyValue::string("level", level.clone()));
                 }
                 fields.extend(tags_from_attributes(&r.attributes));
                 let time = if r.time_unix_nano != 0 {
@@ -178,8 +192,10 @@ pub fn logs_from_otlp(resources: &[ResourceLogs]) -> (Vec<SpanLog>, usize) {
                     r.observed_time_unix_nano
                 };
                 out.push(SpanLog {
-                    trace_id,
-                    span_id,
+                    service: service.clone(),
+                    trace_id: ids.map(|(t, _)| t),
+                    span_id: ids.map(|(_, s)| s),
+                    level,
                     log: Log {
                         timestamp: time / 1000,
                         fields,
@@ -188,7 +204,7 @@ pub fn logs_from_otlp(resources: &[ResourceLogs]) -> (Vec<SpanLog>, usize) {
             }
         }
     }
-    (out, without_span)
+    out
 }
 
 /// The short name of an OTLP severity number (1–24), as the log data model ranges them.

@@ -67,7 +67,8 @@
 
   function route() {
     const p = location.pathname;
-    document.getElementById("nav-search").classList.toggle("active", !/^\/(trace|dependencies|monitor)/.test(p));
+    document.getElementById("nav-search").classList.toggle("active", !/^\/(trace|dependencies|monitor|logs)/.test(p));
+    document.getElementById("nav-logs").classList.toggle("active", p.startsWith("/logs"));
     document.getElementById("nav-deps").classList.toggle("active", p.startsWith("/dependencies"));
     document.getElementById("nav-monitor").classList.toggle("active", p.startsWith("/monitor"));
     const cmp = p.match(/^\/trace\/([^/.]+)\.\.\.([^/.]+)\/?$/);
@@ -77,6 +78,7 @@
     if (m) return showTrace(decodeURIComponent(m[1]).toLowerCase());
     if (p.startsWith("/dependencies")) return showDependencies();
     if (p.startsWith("/monitor")) return showMonitor();
+    if (p.startsWith("/logs")) return showLogs();
     return showSearch();
   }
 
@@ -779,6 +781,44 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
           <td><a href="${search(op, `&minDuration=${Math.max(1, Math.floor(one(p95, op)))}ms`)}" data-link>slowest</a>
             · <a href="${search(op, "&tags=error%3Dtrue")}" data-link>errors</a></td></tr>`;
       }).join("")}</tbody></table>`;
+  }
+
+  // ---- logs: every log record the gateway kept, searchable -------------------------------
+  async function showLogs() {
+    const q = new URLSearchParams(location.search);
+    let services = [];
+    try { services = (await api("/api/services")).data || []; } catch (_) { /* listed empty */ }
+    const levels = ["", "ERROR", "WARN", "INFO", "DEBUG"];
+    view.innerHTML = `<div class="logs-page"><form id="logs-form" class="monitor-form" autocomplete="off">
+        <label>Service <select id="l-service"><option value="">all</option>${services.map((s) => `<option${s === q.get("service") ? " selected" : ""}>${esc(s)}</option>`).join("")}</select></label>
+        <label>Level <select id="l-level">${levels.map((l) => `<option value="${l}"${l === (q.get("level") || "") ? " selected" : ""}>${l || "any"}</option>`).join("")}</select></label>
+        <label>Text <input id="l-text" value="${esc(q.get("text") || "")}" placeholder="payment failed" spellcheck="false"></label>
+        <label>Lookback <select id="l-lookback">${LOOKBACKS.map(([v, t]) => `<option value="${v}"${v === (q.get("lookback") || "1h") ? " selected" : ""}>${t}</option>`).join("")}</select></label>
+        <button type="submit" id="logs-btn">Find logs</button></form><section id="logs-results"></section></div>`;
+    document.getElementById("logs-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const p = new URLSearchParams();
+      for (const [k, id] of [["service", "l-service"], ["level", "l-level"], ["text", "l-text"], ["lookback", "l-lookback"]]) {
+        const v = document.getElementById(id).value.trim();
+        if (v) p.set(k, v);
+      }
+      navigate(`/logs?${p}`);
+    });
+    if (![...q.keys()].length) return;
+    const params = new URLSearchParams(q);
+    params.set("limit", "500");
+    let found;
+    try { found = (await api(`/api/lab/logs?${params}`)).data || []; } catch (e) {
+      document.getElementById("logs-results").innerHTML = `<div class="alert">${esc(e.message)}</div>`;
+      return;
+    }
+    const traces = [...new Set(found.filter((l) => l.traceID).map((l) => l.traceID))];
+    document.getElementById("logs-results").innerHTML = found.length ? `
+      <p><b>${found.length}</b> log record${found.length === 1 ? "" : "s"}, in <b>${traces.length}</b> trace${traces.length === 1 ? "" : "s"}${traces.length ? `: ${traces.slice(0, 20).map((t) => `<a href="/trace/${t}" data-link class="mono log-trace">${t.slice(0, 12)}</a>`).join(" ")}` : ""}</p>
+      <table class="stats-table logs-table"><thead><tr><th>Time</th><th>Service</th><th>Level</th><th>Message</th><th>Trace</th></tr></thead><tbody>
+      ${found.map((l) => `<tr class="log-row"><td>${esc(fmtTime(l.timestamp))}</td><td>${esc(l.service)}</td><td class="${l.level === "ERROR" ? "err" : ""}">${esc(l.level)}</td>
+        <td>${esc(l.message)}</td><td>${l.traceID ? `<a href="/trace/${l.traceID}" data-link class="mono">${l.traceID.slice(0, 12)}</a>` : `<span class="muted">none</span>`}</td></tr>`).join("")}
+      </tbody></table>` : `<div class="empty">No log records match.</div>`;
   }
 
   async function showDependencies() {
