@@ -709,3 +709,140 @@ async fn log_records_are_searched_by_service_level_and_text_with_or_without_a_tr
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+/// The monitor and the spanmetrics connector count the same scripted load the same way: the
+/// calls and the errors of each server operation, from one collector that feeds both.
+#[tokio::test]
+async fn the_monitor_counts_what_spanmetrics_counts() {
+    let (http, health, metrics, query, prom) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
+    let mut c = Collector::start(&format!(
+        r#"
+extensions:
+  health_check: {{endpoint: "127.0.0.1:{health}"}}
+  jaeger_storage: {{backends: {{lab_store: {{memory: {{max_traces: 1000}}}}}}}}
+  jaeger_query:
+    storage: {{traces: lab_store}}
+    http: {{endpoint: "127.0.0.1:{query}"}}
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}"}}
+connectors:
+  spanmetrics: {{metrics_flush_interval: 200ms}}
+exporters:
+  jaeger_storage_exporter: {{trace_storage: lab_store}}
+  prometheus: {{endpoint: "127.0.0.1:{prom}"}}
+service:
+  extensions: [health_check, jaeger_storage, jaeger_query]
+  telemetry:
+    metrics: {{address: "127.0.0.1:{metrics}"}}
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [jaeger_storage_exporter, spanmetrics]}}
+    metrics: {{receivers: [spanmetrics], exporters: [prometheus]}}
+"#
+    ));
+    c.wait_healthy(health).await;
+    // 30 calls of GET /a (6 failed) and 12 of POST /b (none failed), plus client spans.
+    let now = now_ns();
+    let mut spans = Vec::new();
+    for i in 0..42u64 {
+        let (name, failed) = if i < 30 {
+            ("GET /a", i % 5 == 0)
+        } else {
+            ("POST /b", false)
+        };
+        let start = now - (120 - i) * 1_000_000_000;
+        spans.push(json!({
+            "traceId": format!("{:032x}", 0xabc000 + i), "spanId": format!("{:016x}", 0xabc000 + i),
+            "name": name, "kind": 2,
+            "startTimeUnixNano": start.to_string(), "endTimeUnixNano": (start + 5_000_000).to_string(),
+            "status": {"code": if failed { 2 } else { 0 }}
+        }));
+        spans.push(json!({
+            "traceId": format!("{:032x}", 0xabc000 + i), "spanId": format!("{:016x}", 0xdef000 + i),
+            "parentSpanId": format!("{:016x}", 0xabc000 + i), "name": "GET", "kind": 3,
+            "startTimeUnixNano": start.to_string(), "endTimeUnixNano": (start + 1_000_000).to_string()
+        }));
+    }
+    let body = json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "scripted"}}]},
+        "scopeSpans": [{"spans": spans}]
+    }]});
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{http}/v1/traces"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // spanmetrics: calls by operation and status, for server spans.
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = reqwest::get(format!("http://127.0.0.1:{prom}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if page.contains("span_name=\"POST /b\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let spanmetrics_calls = |op: &str, errors_only: bool| -> f64 {
+        page.lines()
+            .filter(|l| {
+                l.starts_with("traces_span_metrics_calls_total{")
+                    && l.contains(&format!("span_name=\"{op}\""))
+                    && l.contains("span_kind=\"SPAN_KIND_SERVER\"")
+                    && (!errors_only || l.contains("status_code=\"STATUS_CODE_ERROR\""))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    // The monitor over the same ten minutes, one step.
+    let monitor = |figure: &'static str, op: &'static str| {
+        let url = format!(
+            "http://127.0.0.1:{query}/api/metrics/{figure}?service=scripted&groupByOperation=true&lookback=600000&step=600000"
+        );
+        async move {
+            let fam: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            fam["metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["labels"][0]["value"] == op)
+                .map(|m| {
+                    m["metricPoints"][0]["gaugeValue"]["doubleValue"]
+                        .as_f64()
+                        .unwrap()
+                })
+                .unwrap_or_else(|| panic!("no {figure} series for {op}: {fam}"))
+        }
+    };
+    for op in ["GET /a", "POST /b"] {
+        let calls = spanmetrics_calls(op, false);
+        let errors = spanmetrics_calls(op, true);
+        assert!(calls > 0.0, "spanmetrics has no calls for {op}:\n{page}");
+        let monitored_calls = monitor("calls", op).await * 600.0;
+        assert!(
+            (monitored_calls - calls).abs() < 1e-6,
+            "{op}: monitor {monitored_calls} calls, spanmetrics {calls}"
+        );
+        assert_eq!(
+            monitor("errors", op).await,
+            errors / calls,
+            "{op} error share"
+        );
+    }
+    assert_eq!(spanmetrics_calls("GET /a", false), 30.0);
+    assert_eq!(spanmetrics_calls("GET /a", true), 6.0);
+}
