@@ -71,10 +71,11 @@ test: lint
 lambda-zip:
 	bash crates/lambda-handler/package.sh
 
-# The collector's throughput, then what telemetry costs a workload (in process, and the
+# The collector's throughput and its trace store's memory and latencies, then what telemetry costs a workload (in process, and the
 # release inventory-service pinned to one core with telemetry off and on).
 bench:
-	$(CARGO) bench -p collector
+	$(CARGO) bench -p collector --bench pipeline
+	$(CARGO) bench -p collector --bench trace_store
 	$(CARGO) bench -p telemetry --bench request
 	$(CARGO) bench -p inventory-service --bench telemetry_cost
 
