@@ -71,8 +71,9 @@ test: lint
 lambda-zip:
 	bash crates/lambda-handler/package.sh
 
-# The collector's throughput and its trace store's memory and latencies, then what telemetry costs a workload (in process, and the
-# release inventory-service pinned to one core with telemetry off and on).
+# The collector's throughput and its trace store's memory and latencies, then what telemetry
+# costs a workload (in process, and the release inventory-service pinned to one core with
+# telemetry off and on).
 bench:
 	$(CARGO) bench -p collector --bench pipeline
 	$(CARGO) bench -p collector --bench trace_store
