@@ -10,38 +10,9 @@ use jaeger_fixture::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-fn config(db: &str, http: u16, health: u16, metrics: u16, query: u16) -> String {
-    format!(
-        r#"
-extensions:
-  health_check: {{endpoint: "127.0.0.1:{health}"}}
-  jaeger_storage:
-    backends:
-      lab_store:
-        sqlite: {{path: "{db}", max_age: 1h}}
-  jaeger_query:
-    storage: {{traces: lab_store}}
-    http: {{endpoint: "127.0.0.1:{query}"}}
-receivers:
-  otlp:
-    protocols:
-      http: {{endpoint: "127.0.0.1:{http}"}}
-exporters:
-  jaeger_storage_exporter: {{trace_storage: lab_store}}
-service:
-  extensions: [health_check, jaeger_storage, jaeger_query]
-  telemetry:
-    metrics: {{address: "127.0.0.1:{metrics}"}}
-  pipelines:
-    traces: {{receivers: [otlp], exporters: [jaeger_storage_exporter]}}
-    logs: {{receivers: [otlp], exporters: [jaeger_storage_exporter]}}
-"#
-    )
-}
-
 async fn start(db: &str) -> (Collector, u16, u16) {
     let (http, health, metrics, query) = (free_port(), free_port(), free_port(), free_port());
-    let mut c = Collector::start(&config(db, http, health, metrics, query));
+    let mut c = Collector::start(&sqlite_config(db, http, health, metrics, query));
     c.wait_healthy(health).await;
     (c, http, query)
 }

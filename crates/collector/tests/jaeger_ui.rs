@@ -470,6 +470,71 @@ async fn drive(c: &Client, lab: &Lab) {
     compare_two_traces(c, lab).await;
     monitor_tab(c, lab).await;
     log_search(c, lab).await;
+    survives_a_sigkill(c).await;
+}
+
+/// A gateway on the disk-backed store is killed with SIGKILL and started again on the same
+/// file: the explorer still opens the checkout, with its log line.
+async fn survives_a_sigkill(c: &Client) {
+    let dir = temp_dir("jaeger-ui-restart");
+    let db = dir.join("traces.db");
+    let db = db.to_str().unwrap();
+    let start = |db: String| async move {
+        let (http, health, metrics, query) = (free_port(), free_port(), free_port(), free_port());
+        let mut collector = Collector::start(&sqlite_config(&db, http, health, metrics, query));
+        collector.wait_healthy(health).await;
+        (collector, http, query)
+    };
+    let (mut first, http, _) = start(db.to_string()).await;
+    let client = reqwest::Client::new();
+    for body in requests(now_ns() - 60_000_000_000) {
+        let r = client
+            .post(format!("http://127.0.0.1:{http}/v1/traces"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let log = serde_json::json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "payment-service"}}]},
+        "scopeLogs": [{"logRecords": [{
+            "timeUnixNano": (now_ns() - 59_000_000_000).to_string(), "severityText": "WARN",
+            "body": {"stringValue": "written before the gateway was killed"},
+            "traceId": CHECKOUT, "spanId": "a000000000000006"
+        }]}]
+    }]});
+    let r = client
+        .post(format!("http://127.0.0.1:{http}/v1/logs"))
+        .header("content-type", "application/json")
+        .body(log.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    first.kill_hard();
+
+    let (_second, _, query) = start(db.to_string()).await;
+    c.goto(&format!("http://127.0.0.1:{query}/trace/{CHECKOUT}"))
+        .await
+        .unwrap();
+    assert_eq!(wait_all(c, ".span-row", 6).await.len(), 6);
+    let logs = c
+        .execute(
+            "return document.getElementById('trace-logs').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        logs.as_str()
+            .unwrap()
+            .contains("written before the gateway was killed"),
+        "{logs}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The Logs page finds the payment span's log line by a word of it and leads to its trace.

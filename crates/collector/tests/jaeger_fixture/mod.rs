@@ -399,3 +399,34 @@ pub fn big_trace_request(base: u64) -> Value {
         "scopeSpans": [{"scope": {"name": "otel-lab-test"}, "spans": spans}],
     })).collect::<Vec<_>>()})
 }
+
+/// A collector whose store is kept on disk in `db` (the `sqlite` backend), receiving
+/// OTLP/HTTP traces and logs.
+pub fn sqlite_config(db: &str, http: u16, health: u16, metrics: u16, query: u16) -> String {
+    format!(
+        r#"
+extensions:
+  health_check: {{endpoint: "127.0.0.1:{health}"}}
+  jaeger_storage:
+    backends:
+      lab_store:
+        sqlite: {{path: "{db}", max_age: 1h}}
+  jaeger_query:
+    storage: {{traces: lab_store}}
+    http: {{endpoint: "127.0.0.1:{query}"}}
+receivers:
+  otlp:
+    protocols:
+      http: {{endpoint: "127.0.0.1:{http}"}}
+exporters:
+  jaeger_storage_exporter: {{trace_storage: lab_store}}
+service:
+  extensions: [health_check, jaeger_storage, jaeger_query]
+  telemetry:
+    metrics: {{address: "127.0.0.1:{metrics}"}}
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [jaeger_storage_exporter]}}
+    logs: {{receivers: [otlp], exporters: [jaeger_storage_exporter]}}
+"#
+    )
+}
