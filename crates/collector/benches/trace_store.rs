@@ -67,7 +67,7 @@ fn trace(t: u64, now_ns: u64) -> (Vec<ResourceSpans>, ResourceLogs) {
                 (id - 1).to_be_bytes().to_vec()
             },
             name: (*op).into(),
-            kind: if i % 2 == 0 { 2 } else { 1 },
+            kind: if i.is_multiple_of(2) { 2 } else { 1 },
             start_time_unix_nano: start + i as u64 * 1_000_000,
             end_time_unix_nano: start + 90_000_000 - i as u64 * 1_000_000,
             attributes: vec![
@@ -83,10 +83,10 @@ fn trace(t: u64, now_ns: u64) -> (Vec<ResourceSpans>, ResourceLogs) {
                 kv("session.id", &format!("s-{}", t % 500)),
                 kv(
                     "http.response.status_code",
-                    if t % 20 == 0 { "500" } else { "200" },
+                    if t.is_multiple_of(20) { "500" } else { "200" },
                 ),
             ],
-            status: (t % 20 == 0).then_some(Status {
+            status: (t.is_multiple_of(20)).then_some(Status {
                 code: 2,
                 message: "card gateway timeout".into(),
             }),
@@ -111,7 +111,7 @@ fn trace(t: u64, now_ns: u64) -> (Vec<ResourceSpans>, ResourceLogs) {
             log_records: (0..3u64)
                 .map(|k| LogRecord {
                     time_unix_nano: start + k * 10_000_000,
-                    severity_text: if t % 20 == 0 && k == 2 {
+                    severity_text: if t.is_multiple_of(20) && k == 2 {
                         "ERROR"
                     } else {
                         "INFO"
@@ -183,16 +183,18 @@ fn main() {
     for i in 0..300u64 {
         let q = TraceQuery {
             service: SERVICES[(i % 3) as usize].into(),
-            operation: (i % 2 == 0).then(|| OPERATIONS[(i % 8) as usize].into()),
+            operation: i
+                .is_multiple_of(2)
+                .then(|| OPERATIONS[(i % 8) as usize].into()),
             span_kind: None,
-            tags: if i % 3 == 0 {
+            tags: if i.is_multiple_of(3) {
                 vec![("customer.tier".into(), "gold".into())]
             } else {
                 vec![]
             },
             start_min: 0,
             start_max: end_us,
-            duration_min: (i % 4 == 0).then_some(50_000),
+            duration_min: i.is_multiple_of(4).then_some(50_000),
             duration_max: None,
             limit: 20,
         };
