@@ -182,6 +182,32 @@ fn bash(script: &str) -> Output {
         .expect("run bash")
 }
 
+/// Runs `script` with bash in `dir`, `lab` and `collector` on the PATH.
+fn bash_in(dir: &Path, script: &str) -> Output {
+    Command::new("bash")
+        .args(["-c", script])
+        .current_dir(dir)
+        .env("PATH", path_with_lab())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run bash")
+}
+
+/// A checkout as far as module 10 needs one: the lab's gateway config where `lab check`
+/// recognises a checkout, and nothing in `workshop/`. Keeps the learner's files out of the
+/// source tree.
+fn scratch_checkout() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("crates/collector/configs/local");
+    std::fs::create_dir_all(&local).unwrap();
+    std::fs::copy(
+        repo().join("crates/collector/configs/local/gateway.yaml"),
+        local.join("gateway.yaml"),
+    )
+    .unwrap();
+    dir
+}
+
 fn http(method: &str, url: &str, body: &str) -> (u16, String) {
     let out = Command::new("python3")
         .args([
@@ -353,8 +379,11 @@ fn lab_fault_sets_lists_and_clears_faults() {
 
 /// Every command in a ```sh block of the workshop's pages, one per line: `lab ...` and
 /// `curl ...` run against the lab (a usage error, exit 2, or a failing curl fails the test),
-/// `make TARGET` must be a target (dry run), `export` must work in bash.
+/// `make TARGET` must be a target (dry run), `export` must work in bash; the file commands of
+/// module 10 (`mkdir`, `cp`, `collector`) must succeed, run in order in a scratch checkout so
+/// the learner's `workshop/` never lands in the source tree.
 fn every_command_on_the_pages_works() {
+    let scratch = scratch_checkout();
     let dir = repo().join("docs/workshop");
     let mut pages: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -401,6 +430,10 @@ fn every_command_on_the_pages_works() {
                     let out = bash(&format!("make -n {}", &command[5..]));
                     assert!(out.status.success(), "{where_}\n{}", text(&out));
                 }
+                "mkdir" | "cp" | "collector" => {
+                    let out = bash_in(scratch.path(), command);
+                    assert!(out.status.success(), "{where_}\n{}", text(&out));
+                }
                 "export" => {
                     let out = bash(&format!("{command} && command -v lab"));
                     assert!(out.status.success(), "{where_}\n{}", text(&out));
@@ -409,7 +442,7 @@ fn every_command_on_the_pages_works() {
             }
         }
     }
-    for kind in ["lab", "curl", "make", "export", "python3"] {
+    for kind in ["lab", "curl", "make", "export", "python3", "collector"] {
         assert!(kinds.contains(kind), "no {kind} command found on the pages");
     }
 }
@@ -467,6 +500,78 @@ fn send_validate_span(trace_id: &str, parent: &str, span_id: &str, with_valid: b
     assert_eq!(status, 200, "{response}");
 }
 
+/// Module 10 in a scratch checkout: no file, the lab's config copied as it is, a copy
+/// validate refuses (its errors quoted), then the reference solution.
+fn module_10_checks_the_learners_gateway_config() {
+    let checkout = scratch_checkout();
+    let dir = checkout.path();
+    let check = || lab(&["check", "10", "--repo", dir.to_str().unwrap()]);
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stdout(&out)
+            .contains("cp crates/collector/configs/local/gateway.yaml workshop/gateway.yaml"),
+        "no file: the hint says how to start: {}",
+        text(&out)
+    );
+
+    std::fs::create_dir_all(dir.join("workshop")).unwrap();
+    let copy = dir.join("workshop/gateway.yaml");
+    std::fs::copy(
+        dir.join("crates/collector/configs/local/gateway.yaml"),
+        &copy,
+    )
+    .unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains("✓ workshop/gateway.yaml is a copy of the lab's gateway")
+            && report
+                .contains("✓ collector validate --config workshop/gateway.yaml finds no problem")
+            && report.contains("✗ the traces pipeline adds an attribute")
+            && report.contains("✗ the traces pipeline drops the spans"),
+        "an unchanged copy validates but adds and drops nothing: {}",
+        text(&out)
+    );
+
+    // Defined but not wired, and a condition validate refuses: both named.
+    let original = std::fs::read_to_string(&copy).unwrap();
+    let broken = original.replacen(
+        "processors:\n",
+        "processors:\n  filter/browse:\n    traces:\n      span: ['name == \"GET /inventory']\n  \
+         attributes/workshop:\n    actions: [{key: workshop.attendee, value: ada, action: upsert}]\n",
+        1,
+    );
+    std::fs::write(&copy, broken).unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains("hint: workshop/gateway.yaml:")
+            && report.contains("unterminated string")
+            && report.contains("attributes/workshop is defined under processors: but not listed"),
+        "validate's error is quoted at its line, the unwired processor named: {}",
+        text(&out)
+    );
+
+    std::fs::write(&copy, original).unwrap();
+    std::fs::remove_dir_all(dir.join("workshop")).unwrap();
+    let script = repo().join("docs/workshop/solutions/10-pipelines.sh");
+    let out = bash_in(dir, script.to_str().unwrap());
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout(&out).contains("module 10 done"), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("attributes/workshop sets workshop.attendee=\"ada\"")
+            && stdout(&out).contains("drops GET /inventory"),
+        "{}",
+        text(&out)
+    );
+    // The source tree has no workshop/ of its own: the fresh-lab check above failed there.
+    let out = lab(&["check", "10"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
 #[test]
 fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
     require_tool("python3", "install Python 3 (apt-get install python3)");
@@ -493,7 +598,7 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
     let mut running = Lab::start();
 
     // A fresh lab passes no module: doing nothing is never enough.
-    for module in ["01", "02", "03", "05", "06", "11", "12"] {
+    for module in ["01", "02", "03", "05", "06", "10", "11", "12"] {
         let out = lab(&["check", module]);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         assert!(stdout(&out).contains("✗"), "{}", text(&out));
@@ -592,6 +697,8 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
     }
 
     every_command_on_the_pages_works();
+
+    module_10_checks_the_learners_gateway_config();
 
     // 03: the patch applies to this tree; a checkout with it applied passes the source
     // criterion; the span the patched service would send is produced here over OTLP (a

@@ -14,6 +14,7 @@ pub mod business_span;
 pub mod cold_start;
 pub mod collector_metrics;
 pub mod explorer;
+pub mod pipelines;
 pub mod red_metrics;
 pub mod resources;
 pub mod tour;
@@ -48,6 +49,7 @@ pub const MODULES: &[Module] = &[
     business_span::MODULE,
     baggage::MODULE,
     red_metrics::MODULE,
+    pipelines::MODULE,
     collector_metrics::MODULE,
     cold_start::MODULE,
 ];
@@ -203,6 +205,7 @@ pub async fn evaluate(module: &Module, ctx: &Context) -> Result<Vec<Criterion>, 
         "03" => business_span::criteria(ctx).await,
         "05" => baggage::criteria(ctx).await,
         "06" => red_metrics::criteria(ctx).await,
+        "10" => pipelines::criteria(ctx).await,
         "11" => collector_metrics::criteria(ctx).await,
         "12" => cold_start::criteria(ctx).await,
         // MODULES and this match are kept together; the unit tests call every module.
@@ -267,7 +270,7 @@ mod tests {
         assert_eq!(module("1").unwrap().id, "01");
         assert_eq!(module("03-business-span").unwrap().id, "03");
         let err = module("99").unwrap_err().to_string();
-        assert!(err.contains("01, 02, 03, 05, 06, 11, 12"), "{err}");
+        assert!(err.contains("01, 02, 03, 05, 06, 10, 11, 12"), "{err}");
         assert!(module("").is_err());
     }
 
