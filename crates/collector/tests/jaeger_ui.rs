@@ -553,6 +553,8 @@ async fn log_search(c: &Client, lab: &Lab) {
     let row = rows[0].text().await.unwrap();
     assert!(row.contains("card gateway did not answer in time"), "{row}");
     assert!(row.contains("WARN"), "{row}");
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifact("trace-explorer-logs.png"), png).unwrap();
     c.find(Locator::Css(".log-row a"))
         .await
         .unwrap()
