@@ -2,6 +2,8 @@
 //! then, for each module, `lab check` fails on the fresh lab and passes once the reference
 //! solution is applied; `lab fault` sets, lists and clears faults on the real workloads; and
 //! every command the module pages tell a person to type is run (or, for `make`, dry-run).
+//! Last, one headless Chromium session takes the screenshots the module pages show, from this
+//! lab, into docs/workshop/img/ (so `make test` keeps them current).
 //! One lab for all of it keeps the CI cost to one start-up. Uses the lab's fixed ports, so it
 //! fails when another lab is running.
 
@@ -572,11 +574,343 @@ fn module_10_checks_the_learners_gateway_config() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
 
+/// Where a tool is on the PATH, or a failure saying how to install it.
+fn tool_path(tool: &str, install: &str) -> PathBuf {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "{tool} is needed by this test: {install}"
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+const BROWSER_INSTALL: &str = "the workshop pages' screenshots are taken in headless Chromium (apt-get install chromium chromium-driver)";
+
+/// chromedriver on a free port, killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(tool_path("chromedriver", BROWSER_INSTALL))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let mut driver = Driver { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(s)) = driver.child.try_wait() {
+                panic!("chromedriver exited with {s}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver not ready after 20s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        driver
+    }
+
+    async fn browser(&self, profile: &Path) -> fantoccini::Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": tool_path("chromium", BROWSER_INSTALL),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--disable-dev-shm-usage", "--window-size=1280,860",
+                    "--hide-scrollbars",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match fantoccini::ClientBuilder::new(
+                hyper_util::client::legacy::connect::HttpConnector::new(),
+            )
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            {
+                Ok(client) => return client,
+                Err(e) if Instant::now() > deadline => panic!("no Chromium session: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+}
+
+/// What the screenshots show, found through the explorer's API before the browser starts.
+struct Shots {
+    /// A checkout with `session.id` in its baggage: its waterfall (01) and its root span's
+    /// tags (05).
+    checkout: String,
+    checkout_root: String,
+    /// A checkout whose fraud-check invocation was a cold start (12), and that span.
+    cold: String,
+    cold_span: String,
+}
+
+const SESSION: &str = "ada-1815";
+
+/// The explorer's `/api/traces/{id}`, once every workload's spans of it are in.
+fn whole_checkout(trace_id: &str) -> serde_json::Value {
+    let mut trace = serde_json::Value::Null;
+    wait_for("every workload's spans of the checkout", || {
+        let (status, body) = http(
+            "GET",
+            &format!("http://127.0.0.1:16686/api/traces/{trace_id}"),
+            "",
+        );
+        if status != 200 {
+            return false;
+        }
+        let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+        trace = api["data"][0].clone();
+        let services: HashSet<&str> = trace["processes"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, p)| p["serviceName"].as_str())
+            .collect();
+        [
+            "order-service",
+            "inventory-service",
+            "fraud-check",
+            "payment-service",
+        ]
+        .iter()
+        .all(|s| services.contains(s))
+    });
+    trace
+}
+
+fn span_id_where(trace: &serde_json::Value, pick: impl Fn(&serde_json::Value) -> bool) -> String {
+    trace["spans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| pick(s))
+        .and_then(|s| s["spanID"].as_str())
+        .unwrap_or_else(|| panic!("no such span in {trace}"))
+        .to_owned()
+}
+
+fn has_tag(span: &serde_json::Value, key: &str, value: &str) -> bool {
+    span["tags"].as_array().into_iter().flatten().any(|t| {
+        let v = &t["value"];
+        t["key"] == key && v.as_str().map_or_else(|| v.to_string(), str::to_owned) == value
+    })
+}
+
+fn find_shots() -> Shots {
+    let out = bash(&format!(
+        "curl -fsS -X POST http://127.0.0.1:8080/orders -H 'content-type: application/json' \
+         -H 'baggage: session.id={SESSION}' -d '{ORDER}'"
+    ));
+    assert!(out.status.success(), "{}", text(&out));
+    let order: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checkout = order["trace_id"].as_str().unwrap().to_owned();
+    let trace = whole_checkout(&checkout);
+    let checkout_root = span_id_where(&trace, |s| {
+        s["operationName"] == "POST /orders" && has_tag(s, "session.id", SESSION)
+    });
+
+    // Module 12's solution left a checkout whose fraud-check span is a cold start.
+    let found = json(
+        "http://127.0.0.1:16686/api/traces?service=fraud-check&limit=100&lookback=1h&tags=%7B%22faas.coldstart%22%3A%22true%22%7D",
+    );
+    let cold = found["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| {
+            t["spans"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["operationName"] == "POST /orders")
+        })
+        .and_then(|t| t["traceID"].as_str())
+        .expect("module 12's solution left a checkout with a cold start")
+        .to_owned();
+    let trace = whole_checkout(&cold);
+    let cold_span = span_id_where(&trace, |s| {
+        has_tag(s, "faas.coldstart", "true") && has_tag(s, "span.kind", "server")
+    });
+    Shots {
+        checkout,
+        checkout_root,
+        cold,
+        cold_span,
+    }
+}
+
+/// Writes the page's screenshot `docs/workshop/img/NAME`.
+async fn save(c: &fantoccini::Client, name: &str) {
+    let dir = repo().join("docs/workshop/img");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    assert!(
+        png.len() > 10_000,
+        "{name}: a {} byte screenshot is blank",
+        png.len()
+    );
+    std::fs::write(dir.join(name), png).unwrap();
+}
+
+/// Runs `script` in the page until it returns something other than null or false.
+async fn wait_js(c: &fantoccini::Client, what: &str, script: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = c.execute(script, vec![]).await.unwrap();
+        if !(v.is_null() || v == false) {
+            return v;
+        }
+        if Instant::now() > deadline {
+            let html = c.source().await.unwrap_or_default();
+            panic!("waited 15s for {what}; page:\n{html}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Opens a span's details on its trace page and brings the row with `key` into view.
+async fn span_detail(c: &fantoccini::Client, trace: &str, span: &str, key: &str, value: &str) {
+    c.goto(&format!("http://127.0.0.1:16686/trace/{trace}"))
+        .await
+        .unwrap();
+    wait_js(
+        c,
+        "the span's row",
+        &format!("return document.querySelector(\".span-row[data-span-id='{span}'] .span-name\")"),
+    )
+    .await;
+    c.find(fantoccini::Locator::Css(&format!(
+        ".span-row[data-span-id='{span}'] .span-name"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let shown = wait_js(
+        c,
+        &format!("{key} in the span's details"),
+        &format!(
+            "const d = document.querySelector(\".span-detail[data-detail-for='{span}']\"); \
+             if (!d) return null; \
+             const row = [...d.querySelectorAll('.tags-table tr')].find(r => r.querySelector('td.key')?.textContent.trim() === '{key}'); \
+             if (!row) return null; \
+             row.style.outline = '3px solid #e8a317'; row.scrollIntoView({{block: 'center'}}); \
+             return row.querySelector('td.value').textContent.trim();"
+        ),
+    )
+    .await;
+    assert_eq!(shown, value, "{key} on span {span} of {trace}");
+}
+
+/// The screenshots the module pages show, from this lab after the solutions ran: one
+/// Chromium session, four pages.
+async fn take_screenshots(c: &fantoccini::Client, shots: &Shots) {
+    // 01: the checkout's waterfall, its critical path drawn.
+    c.goto(&format!("http://127.0.0.1:16686/trace/{}", shots.checkout))
+        .await
+        .unwrap();
+    let on_path = wait_js(
+        c,
+        "the waterfall with its critical path",
+        "const rows = document.querySelectorAll('.span-row'); \
+         const path = document.querySelectorAll('.span-row.on-critical-path'); \
+         return rows.length >= 6 && path.length > 0 ? path.length : null;",
+    )
+    .await;
+    assert!(on_path.as_u64().unwrap() >= 1);
+    save(c, "01-checkout-trace.png").await;
+
+    // 05: session.id on order-service's server span.
+    span_detail(
+        c,
+        &shots.checkout,
+        &shots.checkout_root,
+        "session.id",
+        SESSION,
+    )
+    .await;
+    save(c, "05-session-id.png").await;
+
+    // 12: the cold start on fraud-check's span.
+    span_detail(c, &shots.cold, &shots.cold_span, "faas.coldstart", "true").await;
+    save(c, "12-coldstart.png").await;
+
+    // 06: :8889 as the two greps of step 2 show it.
+    c.goto("http://127.0.0.1:8889/metrics").await.unwrap();
+    let lines = wait_js(
+        c,
+        "order-service's series on :8889",
+        "const pre = document.querySelector('pre'); if (!pre) return null; \
+         const keep = l => (l.startsWith('http_server_request_duration_seconds_count{') && l.includes('job=\"order-service\"')) \
+           || (l.startsWith('traces_span_metrics_calls_total{') && l.includes('service_name=\"order-service\"')); \
+         const lines = pre.textContent.split('\\n').filter(keep); \
+         if (!lines.some(l => l.startsWith('http_')) || !lines.some(l => l.startsWith('traces_'))) return null; \
+         document.body.innerHTML = '<p style=\"font:15px sans-serif\">http://127.0.0.1:8889/metrics, the lines of step 2\\'s two greps</p><pre style=\"white-space:pre-wrap;font-size:13px;line-height:1.5\"></pre>'; \
+         document.querySelector('pre').textContent = lines.join('\\n'); \
+         return lines.length;",
+    )
+    .await;
+    assert!(lines.as_u64().unwrap() >= 2, "{lines}");
+    save(c, "06-red-metrics.png").await;
+}
+
+fn screenshots() {
+    let shots = find_shots();
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let c = driver.browser(profile.path()).await;
+        // Close the browser even when an assertion fails, so no Chromium outlives the test.
+        let result = tokio::spawn({
+            let c = c.clone();
+            async move { take_screenshots(&c, &shots).await }
+        })
+        .await;
+        let _ = c.close().await;
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic.into_panic());
+        }
+    });
+}
+
 #[test]
 fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
     require_tool("python3", "install Python 3 (apt-get install python3)");
     require_tool("curl", "install curl (apt-get install curl)");
     require_tool("git", "install git (apt-get install git)");
+    tool_path("chromium", BROWSER_INSTALL);
+    tool_path("chromedriver", BROWSER_INSTALL);
     build_workspace_binaries();
 
     // Before the lab: both commands say how to start it.
@@ -777,6 +1111,9 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
         "only the answers are wrong: {}",
         text(&wrong)
     );
+
+    // Last, with every module's data in the lab: the pages' screenshots.
+    screenshots();
 
     let status = running.stop();
     assert!(status.success(), "lab up exits 0 on SIGTERM: {status}");
