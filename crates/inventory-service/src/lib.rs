@@ -7,7 +7,11 @@
 //! (a request waiting for the one connection shows a `wait for connection` span), and the
 //! `inventory.stock_level` gauge reports stock per sku. Fault scenarios:
 //! `slow_inventory_queries` (every statement 150-400 ms slower), `inventory_lock` (reserve
-//! and release take one lock for the whole request: `inventory.wait_for_lock`).
+//! and release take one lock for the whole request: `inventory.wait_for_lock`), and two of
+//! the workshop's planted problems, each marked by a `fault.injected` event where it acts:
+//! `n_plus_one_queries` (a reservation reads each product with its own SELECT instead of one
+//! for all its lines) and `span_per_item` (an `inventory.price_item` span per line instead of
+//! one `inventory.price_lines` span).
 
 pub mod app;
 pub mod config;

@@ -284,10 +284,16 @@ impl Store {
                     tracing::info!(order.id = %order.order_id, "order already holds a reservation; returning it");
                     existing
                 };
-                let mut items = Vec::with_capacity(lines.len());
+                let skus: Vec<&str> = lines.iter().map(|(sku, _)| sku.as_str()).collect();
+                let products = if db.faults.scenario("n_plus_one_queries") {
+                    select_products_one_by_one(&tx, db, &skus)?
+                } else {
+                    select_products(&tx, db, &skus)?
+                };
                 let mut levels = Vec::new();
                 for (sku, quantity) in &lines {
-                    let product = select_product(&tx, db, sku)?
+                    let product = products
+                        .get(sku)
                         .ok_or_else(|| StoreError::UnknownSku(sku.clone()))?;
                     if take_stock {
                         if product.stock < i64::from(*quantity) {
@@ -310,14 +316,12 @@ impl Store {
                         })?;
                         levels.push((sku.clone(), product.stock - i64::from(*quantity)));
                     }
-                    items.push(ReservedLine {
-                        sku: sku.clone(),
-                        name: product.name,
-                        quantity: *quantity,
-                        unit_price_cents: product.price_cents,
-                        line_total_cents: product.price_cents * i64::from(*quantity),
-                    });
                 }
+                let items = if db.faults.scenario("span_per_item") {
+                    price_lines_span_per_item(&lines, &products)
+                } else {
+                    price_lines(&lines, &products)
+                };
                 tx.commit()?;
                 let total_cents = items.iter().map(|l| l.line_total_cents).sum();
                 Ok((
@@ -371,6 +375,47 @@ impl Store {
     }
 }
 
+/// Prices the reserved lines at the products' current prices, in one span: pricing is
+/// arithmetic on rows already read, so a span per line would cost more than the work.
+fn price_lines(lines: &[(String, u32)], products: &HashMap<String, Product>) -> Vec<ReservedLine> {
+    let _span =
+        tracing::info_span!("inventory.price_lines", inventory.line_count = lines.len()).entered();
+    lines
+        .iter()
+        .filter_map(|(sku, quantity)| Some(priced(products.get(sku)?, *quantity)))
+        .collect()
+}
+
+/// The planted `span_per_item` problem: the same pricing as [`price_lines`], with a span
+/// opened inside the loop "to see each item", so an order of N lines sends N spans that
+/// each last microseconds and say nothing the business span's attributes do not.
+fn price_lines_span_per_item(
+    lines: &[(String, u32)],
+    products: &HashMap<String, Product>,
+) -> Vec<ReservedLine> {
+    let mut items = Vec::with_capacity(lines.len());
+    for (sku, quantity) in lines {
+        let _span =
+            tracing::info_span!("inventory.price_item", inventory.sku = %sku, inventory.quantity = quantity)
+                .entered();
+        telemetry::faults::mark_injected("span_per_item");
+        if let Some(product) = products.get(sku) {
+            items.push(priced(product, *quantity));
+        }
+    }
+    items
+}
+
+fn priced(product: &Product, quantity: u32) -> ReservedLine {
+    ReservedLine {
+        sku: product.sku.clone(),
+        name: product.name.clone(),
+        quantity,
+        unit_price_cents: product.price_cents,
+        line_total_cents: product.price_cents * i64::from(quantity),
+    }
+}
+
 fn product_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Product> {
     Ok(Product {
         sku: row.get(0)?,
@@ -387,6 +432,44 @@ fn select_product(conn: &Connection, db: &Db, sku: &str) -> rusqlite::Result<Opt
             .query_row(params![sku], product_from_row)
             .optional()
     })
+}
+
+/// The products of `skus`, by sku, read with one statement whatever the number of lines.
+/// The skus travel as one JSON array parameter, so the query text (and its span) is the
+/// same for every order.
+fn select_products(
+    conn: &Connection,
+    db: &Db,
+    skus: &[&str],
+) -> rusqlite::Result<HashMap<String, Product>> {
+    let sql = "SELECT sku, name, price_cents, stock FROM products \
+               WHERE sku IN (SELECT value FROM json_each(?1))";
+    let skus = serde_json::to_string(skus).expect("a list of strings is valid JSON");
+    db.statement("SELECT", "products", sql, || {
+        conn.prepare_cached(sql)?
+            .query_map(params![skus], product_from_row)?
+            .map(|row| row.map(|p| (p.sku.clone(), p)))
+            .collect()
+    })
+}
+
+/// The planted `n_plus_one_queries` problem: the same products as [`select_products`], read
+/// the way code often starts out, calling the one-product helper in a loop. Each line is a
+/// statement (and a `SELECT products` span) of its own: an order of N lines costs N round
+/// trips where one would do.
+fn select_products_one_by_one(
+    conn: &Connection,
+    db: &Db,
+    skus: &[&str],
+) -> rusqlite::Result<HashMap<String, Product>> {
+    telemetry::faults::mark_injected("n_plus_one_queries");
+    let mut products = HashMap::new();
+    for sku in skus {
+        if let Some(product) = select_product(conn, db, sku)? {
+            products.insert(product.sku.clone(), product);
+        }
+    }
+    Ok(products)
 }
 
 fn active_reservation(

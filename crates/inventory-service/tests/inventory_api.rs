@@ -533,3 +533,113 @@ async fn inventory_lock_scenario_makes_concurrent_requests_wait_for_each_other()
         "the first request's statements ran while the second waited for the lock"
     );
 }
+
+/// Five lines, each a different sku: what the planted problems of a reservation multiply.
+fn five_lines(order: &str) -> Value {
+    json!({"order_id": order, "items": [
+        {"sku": "KB-001", "quantity": 1},
+        {"sku": "MS-002", "quantity": 2},
+        {"sku": "CB-007", "quantity": 3},
+        {"sku": "DM-011", "quantity": 1},
+        {"sku": "HB-017", "quantity": 1},
+    ]})
+}
+
+/// The names of the `fault.injected` events on `span`.
+fn injected(span: &ReceivedSpan) -> Vec<String> {
+    span.span
+        .events
+        .iter()
+        .filter(|e| e.name == "fault.injected")
+        .filter_map(|e| attr(&e.attributes, "fault.name"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn n_plus_one_queries_reads_each_product_alone_and_the_fix_reads_them_in_one_select() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = start(&dir.path().join("inventory.db"), Some(&receiver));
+    let (status, fixed) = inventory
+        .post("/inventory/reserve", five_lines("o-one-select"))
+        .await;
+    assert_eq!(status, 200, "{fixed}");
+    inventory.set_scenarios(&["n_plus_one_queries"]).await;
+    let (status, planted) = inventory
+        .post("/inventory/reserve", five_lines("o-n-plus-one"))
+        .await;
+    assert_eq!(status, 200, "{planted}");
+    assert_eq!(
+        fixed["total_cents"], planted["total_cents"],
+        "same prices either way"
+    );
+    assert!(inventory.process.stop().unwrap().success());
+
+    let spans = receiver.spans();
+    let product_selects = |order: &str| {
+        let (business, statements) = reservation(&spans, order);
+        let selects = statements
+            .iter()
+            .filter(|s| s.span.name == "SELECT products")
+            .count();
+        (selects, injected(business))
+    };
+    assert_eq!(product_selects("o-one-select"), (1, vec![]));
+    assert_eq!(
+        product_selects("o-n-plus-one"),
+        (5, vec!["n_plus_one_queries".to_owned()]),
+        "one SELECT per line, and the business span names the planted problem"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn span_per_item_sends_a_span_per_line_and_the_fix_prices_in_one_span() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = start(&dir.path().join("inventory.db"), Some(&receiver));
+    let (status, body) = inventory
+        .post("/inventory/reserve", five_lines("o-one-span"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    inventory.set_scenarios(&["span_per_item"]).await;
+    let (status, body) = inventory
+        .post("/inventory/reserve", five_lines("o-span-each"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(inventory.process.stop().unwrap().success());
+
+    let spans = receiver.spans();
+    let pricing = |order: &str| {
+        let (business, _) = reservation(&spans, order);
+        let of_trace: Vec<_> = spans
+            .iter()
+            .filter(|s| s.trace_id() == business.trace_id())
+            .filter(|s| s.span.name.starts_with("inventory.price_"))
+            .collect();
+        let marked = of_trace
+            .iter()
+            .filter(|s| injected(s) == ["span_per_item"])
+            .count();
+        (of_trace.len(), marked)
+    };
+    let (fixed, fixed_marked) = pricing("o-one-span");
+    let (planted, planted_marked) = pricing("o-span-each");
+    assert_eq!((fixed, fixed_marked), (1, 0), "one pricing span, unmarked");
+    assert_eq!(
+        (planted, planted_marked),
+        (5, 5),
+        "a span per line, each naming the planted problem"
+    );
+    let total = |order: &str| {
+        let (business, _) = reservation(&spans, order);
+        spans
+            .iter()
+            .filter(|s| s.trace_id() == business.trace_id())
+            .count()
+    };
+    assert_eq!(
+        total("o-span-each"),
+        total("o-one-span") + 4,
+        "the trace grows by a span per extra line"
+    );
+}

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 /// Named scenarios a workload may act on. Unknown names are refused so a typo in a workshop
 /// does not silently do nothing.
-pub const KNOWN_SCENARIOS: [&str; 5] = [
+pub const KNOWN_SCENARIOS: [&str; 10] = [
     // payment-service: every gateway call times out (504).
     "payment_gateway_timeout",
     // inventory-service: every database statement takes extra time.
@@ -38,7 +38,36 @@ pub const KNOWN_SCENARIOS: [&str; 5] = [
     "fraud_reject_all",
     // payment-service: every card is declined (402).
     "payment_decline_all",
+    // The workshop's planted problems (`make workshop` turns them all on). Each one marks the
+    // span where it acts with a `fault.injected` event naming it, so an answer can be checked.
+    //
+    // order-service: a checkout holds the orders database's one connection from its first
+    // statement to its last, across the downstream calls: checkouts queue behind each other.
+    "db_single_connection",
+    // inventory-service: a reservation reads each product with its own SELECT (N+1).
+    "n_plus_one_queries",
+    // order-service: the payment call is sent without `traceparent`, so payment-service
+    // starts a new trace.
+    "drop_trace_context",
+    // order-service: `orders.created` carries `customer.id`, one series per customer.
+    "customer_id_metric_label",
+    // inventory-service: a span for every item priced in a reservation.
+    "span_per_item",
 ];
+
+/// Name of the span event (and attribute key) that says a planted problem or fault acted
+/// on a span; its `fault.name` attribute names the scenario.
+pub const FAULT_INJECTED: &str = "fault.injected";
+
+/// Marks the current span: `scenario` acted here. A span event rather than an attribute so
+/// that one span can carry several (an order can meet more than one planted problem).
+pub fn mark_injected(scenario: &'static str) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    tracing::Span::current().add_event(
+        FAULT_INJECTED,
+        vec![opentelemetry::KeyValue::new("fault.name", scenario)],
+    );
+}
 
 /// The fault settings, as `GET /admin/faults` shows them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
