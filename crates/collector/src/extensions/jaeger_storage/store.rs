@@ -30,6 +30,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 
+/// Whether `needle` occurs in `haystack`, ASCII letters compared without case (no copy of
+/// either: the log search runs this over every field of every record it holds).
+fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
 /// What the monitor needs of one span.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RedSample {
@@ -109,7 +116,7 @@ struct SpanLogs {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LogQuery {
     pub service: Option<String>,
-    /// Found in the message or any string field, ignoring case.
+    /// Found in the message or any string field, ignoring the case of ASCII letters.
     pub text: Option<String>,
     /// The level, ignoring case (`error`, `WARN`).
     pub level: Option<String>,
@@ -350,7 +357,7 @@ impl MemoryStore {
     /// Log records matching the query, newest first, at most `limit` (default 100).
     pub fn find_logs(&self, q: &LogQuery) -> Vec<Arc<SpanLog>> {
         let limit = if q.limit == 0 { 100 } else { q.limit };
-        let text = q.text.as_ref().map(|t| t.to_lowercase());
+        let text = q.text.as_deref();
         let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
         logs.recent
             .iter()
@@ -364,7 +371,7 @@ impl MemoryStore {
                         .is_none_or(|v| v.eq_ignore_ascii_case(&l.level))
                     && text.as_ref().is_none_or(|t| {
                         l.log.fields.iter().any(|f| match &f.value {
-                            super::model::Value::String(v) => v.to_lowercase().contains(t),
+                            super::model::Value::String(v) => contains_ignoring_case(v, t),
                             _ => false,
                         })
                     })
