@@ -241,25 +241,38 @@ impl Downstream {
         amount_cents: i64,
         currency: &str,
         card_token: &str,
+        drop_trace_context: bool,
     ) -> Result<PaymentOutcome, DownstreamError> {
         const SERVICE: &str = "payment-service";
-        let request = self
-            .http
-            .post(format!("{}/payments", self.payment_url))
-            .json(&json!({
-                "order_id": order_id,
-                "amount_cents": amount_cents,
-                "currency": currency,
-                "card_token": card_token,
-            }));
-        let response =
+        let body = json!({
+            "order_id": order_id,
+            "amount_cents": amount_cents,
+            "currency": currency,
+            "card_token": card_token,
+        });
+        let sent = if drop_trace_context {
+            // The planted `drop_trace_context` problem: the request is built and sent on the
+            // traced client's inner reqwest client (say, to give payments a timeout of their
+            // own), which bypasses `TracedClient::send`: no client span and no `traceparent`
+            // header, so payment-service starts a trace of its own.
+            telemetry::faults::mark_injected("drop_trace_context");
             self.http
-                .send(request)
+                .inner()
+                .post(format!("{}/payments", self.payment_url))
+                .json(&body)
+                .send()
                 .await
-                .map_err(|source| DownstreamError::Unreachable {
-                    service: SERVICE,
-                    source,
-                })?;
+        } else {
+            let request = self
+                .http
+                .post(format!("{}/payments", self.payment_url))
+                .json(&body);
+            self.http.send(request).await
+        };
+        let response = sent.map_err(|source| DownstreamError::Unreachable {
+            service: SERVICE,
+            source,
+        })?;
         match response.status().as_u16() {
             200 | 201 => {
                 let answer: PaymentAnswer = read_json(SERVICE, response).await?;

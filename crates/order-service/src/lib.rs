@@ -24,6 +24,13 @@
 //! before it was read). An `Idempotency-Key` replay is not counted again. `orders.value`
 //! (histogram of stored orders' totals in minor units, unit `{minor_unit}`, same
 //! attributes). Every statement on the orders table: `db.client.operation.duration`.
+//!
+//! The workshop's planted problems (fault scenarios, each marked by a `fault.injected`
+//! event where it acts): `db_single_connection` (a checkout holds the one database
+//! connection from start to end, so concurrent checkouts queue: `wait for connection`),
+//! `drop_trace_context` (the payment call goes out without `traceparent`: payment-service
+//! starts a second trace) and `customer_id_metric_label` (`orders.created` and
+//! `orders.value` carry `customer.id`: a series per customer).
 
 pub mod app;
 pub mod clients;

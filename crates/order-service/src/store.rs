@@ -49,6 +49,14 @@ const SELECT_COLUMNS: &str = "id, status, customer_id, customer_tier, items_json
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     db: DbClient<rusqlite::Error>,
+    /// The one connection, as a checkout sees it while `db_single_connection` is planted:
+    /// taken for a whole checkout (see [`Store::check_out_connection`]).
+    checked_out: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The connection checked out for a whole checkout; given back when dropped.
+pub struct CheckedOutConnection {
+    _slot: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Store {
@@ -74,7 +82,35 @@ impl Store {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             db: DbClient::new("sqlite", sqlite_error_type),
+            checked_out: Arc::default(),
         })
+    }
+
+    /// The planted `db_single_connection` problem: the checkout takes the database's only
+    /// connection before its idempotency lookup and keeps it until the order is stored ("one
+    /// connection per request, like a transaction"), so it stays taken during the calls to
+    /// inventory, fraud check and payment, and concurrent checkouts run one at a time. A
+    /// checkout that finds it taken shows the wait as a `wait for connection` span, as a
+    /// statement waiting for the connection does. The normal path takes the connection only
+    /// for each statement (see `blocking`).
+    pub async fn check_out_connection(&self) -> CheckedOutConnection {
+        telemetry::faults::mark_injected("db_single_connection");
+        let slot = match self.checked_out.clone().try_lock_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                use tracing::Instrument as _;
+                self.checked_out
+                    .clone()
+                    .lock_owned()
+                    .instrument(tracing::info_span!(
+                        "db.connection.wait",
+                        otel.name = telemetry::db::CONNECTION_WAIT_SPAN,
+                        db.system.name = "sqlite",
+                    ))
+                    .await
+            }
+        };
+        CheckedOutConnection { _slot: slot }
     }
 
     /// Runs `work` on the blocking pool inside the caller's span, holding the connection.

@@ -1016,3 +1016,259 @@ async fn a_failed_release_is_tried_again_until_the_stock_is_back() {
         "one failed try, then the release"
     );
 }
+
+impl Lab {
+    async fn set_order_scenarios(&self, scenarios: &[&str]) {
+        let response = self
+            .client
+            .post(format!("{}/admin/faults", self.order().url()))
+            .json(&json!({ "scenarios": scenarios }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+}
+
+/// Approves every order after `delay`, as a fraud check that takes its time would.
+async fn slow_fraud_stub(delay: Duration) -> String {
+    let score = move || async move {
+        tokio::time::sleep(delay).await;
+        Json(json!({"decision": "approve", "score": 0.08}))
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/", post(score));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// The names of the `fault.injected` events on `span`.
+fn injected(span: &ReceivedSpan) -> Vec<String> {
+    span.span
+        .events
+        .iter()
+        .filter(|e| e.name == "fault.injected")
+        .filter_map(|e| telemetry::testing::attr(&e.attributes, "fault.name"))
+        .collect()
+}
+
+/// `n` checkouts sent at once; the slowest one's time, and the trace ids.
+async fn checkouts_at_once(lab: &Lab, prefix: &str, n: usize) -> (Duration, Vec<String>) {
+    let one = |i: usize| async move {
+        let started = std::time::Instant::now();
+        let (status, order) = lab
+            .place(&format!("{prefix}-{i}"), "DM-011", 1, "tok_visa")
+            .await;
+        assert_eq!(status, 201, "{order}");
+        (
+            started.elapsed(),
+            order["trace_id"].as_str().unwrap().to_owned(),
+        )
+    };
+    let mut handles = Vec::new();
+    for i in 0..n {
+        handles.push(one(i));
+    }
+    let results = futures_join_all(handles).await;
+    let slowest = results.iter().map(|(d, _)| *d).max().unwrap();
+    (slowest, results.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Polls every future together on this task, so all of them are in flight at once.
+async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for future in futures {
+        set.push(Box::pin(future));
+    }
+    let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in set.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn db_single_connection_queues_concurrent_checkouts_and_the_fix_halves_the_slowest() {
+    // Each checkout spends at least 200 ms in the fraud check: while the planted problem
+    // holds the connection across it, eight checkouts take turns (at least 1.6 s for the
+    // last); fixed they overlap (200 ms plus one payment of at most 300 ms).
+    let mut lab =
+        Lab::start_with_fraud_url(Some(slow_fraud_stub(Duration::from_millis(200)).await)).await;
+    let (fixed, fixed_traces) = checkouts_at_once(&lab, "pooled", 8).await;
+    lab.set_order_scenarios(&["db_single_connection"]).await;
+    let (planted, planted_traces) = checkouts_at_once(&lab, "queued", 8).await;
+    lab.stop_order();
+    assert!(
+        fixed * 2 <= planted,
+        "the slowest of 8 checkouts took {fixed:?} fixed and {planted:?} with the planted \
+         problem: the fix should at least halve it"
+    );
+
+    let waits_in = |traces: &[String]| {
+        let spans = lab.receiver.spans();
+        let waits: Vec<_> = spans
+            .iter()
+            .filter(|s| traces.contains(&s.trace_id()) && s.span.name == "wait for connection")
+            .map(|s| (s.span.end_time_unix_nano - s.span.start_time_unix_nano) / 1_000_000)
+            .collect();
+        let marked = spans
+            .iter()
+            .filter(|s| traces.contains(&s.trace_id()))
+            .filter(|s| injected(s) == ["db_single_connection"])
+            .count();
+        (waits, marked)
+    };
+    let (fixed_waits, fixed_marked) = waits_in(&fixed_traces);
+    assert!(
+        fixed_waits.iter().all(|ms| *ms < 100),
+        "fixed, statements wait microseconds at most: {fixed_waits:?}"
+    );
+    assert_eq!(fixed_marked, 0);
+    let (planted_waits, planted_marked) = waits_in(&planted_traces);
+    assert!(
+        planted_waits.iter().filter(|ms| **ms >= 200).count() >= 6,
+        "seven checkouts waited for the one connection, most for a whole checkout or more: \
+         {planted_waits:?}"
+    );
+    assert_eq!(
+        planted_marked, 8,
+        "every checkout names the planted problem"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drop_trace_context_splits_the_payment_into_a_trace_of_its_own() {
+    let mut lab = Lab::start().await;
+    let (status, joined) = lab.place("cust-ctx-1", "DM-011", 1, "tok_visa").await;
+    assert_eq!(status, 201, "{joined}");
+    lab.set_order_scenarios(&["drop_trace_context"]).await;
+    let (status, split) = lab.place("cust-ctx-2", "DM-011", 1, "tok_visa").await;
+    assert_eq!(status, 201, "{split}");
+    lab.stop_order();
+    assert!(
+        lab.receiver
+            .wait_until(Duration::from_secs(10), |r| r
+                .spans()
+                .iter()
+                .filter(|s| s.span.name == "payment.authorize")
+                .count()
+                == 2)
+            .await
+    );
+
+    let spans = lab.receiver.spans();
+    // The traces that hold the payment of `order`: its payment.authorize span's, and the
+    // POST /payments server span that is its parent.
+    let payment = |order: &Value| {
+        let id = order["id"].as_str().unwrap();
+        let authorize = spans
+            .iter()
+            .find(|s| {
+                s.span.name == "payment.authorize" && s.attr("order.id").as_deref() == Some(id)
+            })
+            .unwrap_or_else(|| panic!("no payment.authorize for {id}"));
+        let server = spans
+            .iter()
+            .find(|s| s.span_id() == authorize.parent_span_id())
+            .expect("payment-service's server span");
+        (server, order["trace_id"].as_str().unwrap().to_owned())
+    };
+    let (server, order_trace) = payment(&joined);
+    assert_eq!(server.trace_id(), order_trace, "one trace with the fix");
+    assert!(
+        !server.parent_span_id().is_empty(),
+        "a child of order-service's client span"
+    );
+
+    let (server, order_trace) = payment(&split);
+    assert_ne!(
+        server.trace_id(),
+        order_trace,
+        "the planted problem: payment-service started a second trace"
+    );
+    assert!(
+        server.parent_span_id().is_empty(),
+        "a root span: no parent came with the request"
+    );
+    assert!(
+        calls_to(&spans_of_trace(&lab.receiver, &order_trace), "/payments").is_empty(),
+        "no client span for the call either"
+    );
+    let process = spans_of_trace(&lab.receiver, &order_trace)
+        .into_iter()
+        .find(|s| s.span.name == "order_service.process_order")
+        .unwrap();
+    assert_eq!(injected(&process), ["drop_trace_context"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn customer_id_metric_label_gives_every_customer_a_series_of_its_own() {
+    // Five customers of one tier: without the label they share one series.
+    let customers: Vec<String> = (0..)
+        .map(|i| format!("cust-series-{i}"))
+        .filter(|c| CustomerTier::of(c) == CustomerTier::Bronze)
+        .take(5)
+        .collect();
+    let mut lab = Lab::start().await;
+    for customer in &customers {
+        assert_eq!(lab.place(customer, "DM-011", 1, "tok_visa").await.0, 201);
+    }
+    let created = series(&[("order.status", "created"), ("customer.tier", "bronze")]);
+    assert!(
+        lab.receiver
+            .wait_until(Duration::from_secs(10), |r| order_counter(
+                r,
+                "orders.created"
+            )
+            .get(&created)
+                == Some(&5))
+            .await
+    );
+    assert_eq!(
+        order_counter(&lab.receiver, "orders.created").len(),
+        1,
+        "five customers, one series"
+    );
+
+    lab.set_order_scenarios(&["customer_id_metric_label"]).await;
+    for customer in &customers {
+        assert_eq!(lab.place(customer, "DM-011", 1, "tok_visa").await.0, 201);
+    }
+    lab.stop_order();
+    let counter = order_counter(&lab.receiver, "orders.created");
+    let per_customer: HashSet<String> = counter
+        .keys()
+        .filter_map(|s| s.get("customer.id").cloned())
+        .collect();
+    assert_eq!(
+        per_customer,
+        customers.iter().cloned().collect::<HashSet<_>>(),
+        "a series per customer: {counter:?}"
+    );
+    assert_eq!(counter.len(), 1 + customers.len(), "{counter:?}");
+    let marked = lab
+        .receiver
+        .spans()
+        .iter()
+        .filter(|s| s.span.name == "POST /orders" && injected(s) == ["customer_id_metric_label"])
+        .count();
+    assert_eq!(
+        marked, 5,
+        "each counted checkout's server span names the planted problem"
+    );
+}

@@ -54,9 +54,21 @@ pub async fn create(
     body: Result<Json<CreateOrderRequest>, JsonRejection>,
 ) -> Response {
     let metrics = state.metrics.clone();
+    let per_customer = state
+        .faults
+        .scenario("customer_id_metric_label")
+        .then(|| {
+            body.as_ref()
+                .ok()
+                .map(|Json(r)| r.customer_id.trim().to_owned())
+        })
+        .flatten();
     let (checkout, response) = checkout(state, headers, body).await;
     // One place counts every way the checkout can end, so an early return cannot skip it.
-    metrics.count(&checkout);
+    match per_customer {
+        Some(customer_id) => metrics.count_with_customer_id(&checkout, &customer_id),
+        None => metrics.count(&checkout),
+    }
     response
 }
 
@@ -65,6 +77,12 @@ async fn checkout(
     headers: HeaderMap,
     body: Result<Json<CreateOrderRequest>, JsonRejection>,
 ) -> (Checkout, Response) {
+    // Given back when the checkout returns; see `Store::check_out_connection`.
+    let _connection = if state.faults.scenario("db_single_connection") {
+        Some(state.store.check_out_connection().await)
+    } else {
+        None
+    };
     let idempotency_key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -235,7 +253,13 @@ async fn process_order(
     } else {
         match state
             .downstream
-            .pay(&order_id, total_cents, CURRENCY, &order.card_token)
+            .pay(
+                &order_id,
+                total_cents,
+                CURRENCY,
+                &order.card_token,
+                state.faults.scenario("drop_trace_context"),
+            )
             .await
         {
             Ok(PaymentOutcome::Authorized { payment_id }) => Outcome {
