@@ -18,6 +18,9 @@ pub struct Workload {
     /// Its base URL in the local lab (the ports of [`crate::processes::PROCESSES`]).
     pub url: &'static str,
     pub scenarios: &'static [&'static str],
+    /// The workshop's planted problems among `scenarios`: what `make workshop` (`lab up
+    /// --workshop`) turns on at start, through the workload's `FAULT_SCENARIOS`.
+    pub planted: &'static [&'static str],
 }
 
 /// Every workload of the lab, in the order a request meets them.
@@ -25,24 +28,49 @@ pub const WORKLOADS: &[Workload] = &[
     Workload {
         name: "order-service",
         url: "http://127.0.0.1:8080",
-        scenarios: &[],
+        scenarios: &[
+            "db_single_connection",
+            "drop_trace_context",
+            "customer_id_metric_label",
+        ],
+        // Not drop_trace_context: with it on from the start, the checkout trace of module
+        // 01's tour (and 05's baggage) has no payment-service span. Its module switches it
+        // on with `lab fault order-service drop_trace_context`.
+        planted: &["db_single_connection", "customer_id_metric_label"],
     },
     Workload {
         name: "inventory-service",
         url: "http://127.0.0.1:8082",
-        scenarios: &["slow_inventory_queries", "inventory_lock"],
+        scenarios: &[
+            "slow_inventory_queries",
+            "inventory_lock",
+            "n_plus_one_queries",
+            "span_per_item",
+        ],
+        planted: &["n_plus_one_queries", "span_per_item"],
     },
     Workload {
         name: "fraud-check",
         url: "http://127.0.0.1:9000",
         scenarios: &["fraud_reject_all"],
+        planted: &[],
     },
     Workload {
         name: "payment-service",
         url: "http://127.0.0.1:8081",
         scenarios: &["payment_gateway_timeout", "payment_decline_all"],
+        planted: &[],
     },
 ];
+
+/// `FAULT_SCENARIOS` for the process `name` in workshop mode: its planted problems, or
+/// `None` when it has none.
+pub fn planted_scenarios(name: &str) -> Option<String> {
+    WORKLOADS
+        .iter()
+        .find(|w| w.name == name && !w.planted.is_empty())
+        .map(|w| w.planted.join(","))
+}
 
 /// What `lab` says when nothing answers: the one fix a learner needs.
 pub const LAB_NOT_RUNNING: &str = "is the lab running? start it with make run";
@@ -386,6 +414,54 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(settings.error_rate, 0.5);
+    }
+
+    /// The table against the workloads' code: every scenario is one the workloads accept
+    /// (`KNOWN_SCENARIOS`), every planted problem is in its workload's list, and the
+    /// services' own scenarios are asked for by name in that service's source, so a
+    /// workload never accepts a scenario from this table and does nothing with it.
+    #[test]
+    fn every_scenario_of_the_table_is_known_and_acted_on_by_its_workload() {
+        let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let known = std::fs::read_to_string(crates.join("telemetry/src/faults.rs")).unwrap();
+        let source_of = |dir: &str| {
+            let mut text = String::new();
+            let mut pending = vec![crates.join(dir).join("src")];
+            while let Some(path) = pending.pop() {
+                for entry in std::fs::read_dir(&path).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.is_dir() {
+                        pending.push(path);
+                    } else if path.extension().is_some_and(|e| e == "rs") {
+                        text.push_str(&std::fs::read_to_string(path).unwrap());
+                    }
+                }
+            }
+            text
+        };
+        for workload in WORKLOADS {
+            for planted in workload.planted {
+                assert!(workload.scenarios.contains(planted), "{planted}");
+            }
+            let source = match workload.name {
+                "order-service" | "inventory-service" | "payment-service" => {
+                    source_of(workload.name)
+                }
+                _ => continue,
+            };
+            for scenario in workload.scenarios {
+                let quoted = format!("\"{scenario}\"");
+                assert!(
+                    known.contains(&quoted),
+                    "{scenario} is not in KNOWN_SCENARIOS"
+                );
+                assert!(
+                    source.contains(&quoted),
+                    "{} never asks for {scenario}",
+                    workload.name
+                );
+            }
+        }
     }
 
     #[test]

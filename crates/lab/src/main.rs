@@ -133,6 +133,10 @@ struct UpArgs {
     /// started elsewhere.
     #[arg(long, value_name = "NAME", num_args = 1.., value_parser = clap::builder::PossibleValuesParser::new(lab::processes::names()))]
     only: Vec<String>,
+    /// Start the workloads with the workshop's planted problems on (what `make workshop`
+    /// does); `lab fault` shows them and switches them off one by one.
+    #[arg(long)]
+    workshop: bool,
 }
 
 fn processes_help() -> String {
@@ -363,15 +367,22 @@ async fn up(args: UpArgs) -> ExitCode {
     };
     let names: Vec<&str> = PROCESSES.iter().map(|p| p.name).collect();
     let console = Console::stdout(&names);
-    let plan = match lab::plan::plan(PROCESSES, &args.only, &layout, console.colour()) {
+    let mut plan = match lab::plan::plan(PROCESSES, &args.only, &layout, console.colour()) {
         Ok(plan) => plan,
         Err(error) => {
             eprintln!("{error}");
             return ExitCode::FAILURE;
         }
     };
+    plan.plant_problems(args.workshop);
     for note in &plan.notes {
         console.say(note);
+    }
+    if args.workshop {
+        console.say(
+            "workshop mode: the planted problems are on (`lab fault` lists them; \
+             docs/workshop/README.md)",
+        );
     }
 
     let mut footer = String::new();

@@ -28,6 +28,26 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
+impl Plan {
+    /// Workshop mode (`lab up --workshop`, `make workshop`): each workload starts with its
+    /// planted problems switched on through `FAULT_SCENARIOS` (the table of
+    /// [`crate::fault::WORKLOADS`]); `lab fault` switches them off one by one at run time.
+    /// Without it a workload starts with no scenario, whatever the user's shell holds.
+    pub fn plant_problems(&mut self, workshop: bool) {
+        for launch in &mut self.launches {
+            let Some(scenarios) = crate::fault::planted_scenarios(&launch.name) else {
+                continue;
+            };
+            launch.env.retain(|(key, _)| key != "FAULT_SCENARIOS");
+            if workshop {
+                launch.env.push(("FAULT_SCENARIOS".into(), scenarios));
+            } else {
+                launch.env_remove.push("FAULT_SCENARIOS".into());
+            }
+        }
+    }
+}
+
 /// Everything that stops `lab up` before it starts anything, listed together.
 #[derive(Debug, thiserror::Error)]
 #[error("lab up cannot start:\n{}", .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
@@ -296,6 +316,36 @@ mod tests {
         let only = ["jaeger".to_owned()];
         let error = plan_with(PROCESSES, &only, &layout, false, &|_| true).unwrap_err();
         assert!(error.to_string().contains("--only jaeger: no such process"));
+    }
+
+    #[test]
+    fn workshop_mode_plants_each_workloads_problems_and_the_default_plants_none() {
+        let (_dir, layout) = layout_with_everything();
+        let env_of = |workshop: bool, name: &str| {
+            let mut plan = plan_with(PROCESSES, &[], &layout, false, &|_| true).unwrap();
+            plan.plant_problems(workshop);
+            let launch = plan.launches.into_iter().find(|l| l.name == name).unwrap();
+            let value = launch
+                .env
+                .iter()
+                .find(|(k, _)| k == "FAULT_SCENARIOS")
+                .map(|(_, v)| v.clone());
+            (
+                value,
+                launch.env_remove.contains(&"FAULT_SCENARIOS".to_owned()),
+            )
+        };
+        let (order, _) = env_of(true, "order-service");
+        let order = order.expect("order-service gets FAULT_SCENARIOS");
+        assert!(order.contains("db_single_connection"), "{order}");
+        assert!(!order.contains("drop_trace_context"), "{order}");
+        let (inventory, _) = env_of(true, "inventory-service");
+        assert_eq!(
+            inventory.as_deref(),
+            Some("n_plus_one_queries,span_per_item")
+        );
+        assert_eq!(env_of(true, "payment-service"), (None, false));
+        assert_eq!(env_of(false, "order-service"), (None, true));
     }
 
     #[test]
