@@ -426,17 +426,6 @@ fn logs_request(records: Vec<Value>) -> Value {
     }]})
 }
 
-async fn post(lab: &Lab, path: &str, body: &Value) {
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}{path}", lab.http))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-}
-
 fn log_events(span: &Value) -> Vec<(String, String)> {
     span["logs"]
         .as_array()
@@ -462,8 +451,8 @@ async fn log_records_show_on_their_spans_whichever_arrives_first() {
     let lab = start_lab().await;
     wait_for_all_spans(&lab).await;
     let t = (now_ns() - 59_000_000_000).to_string();
-    post(
-        &lab,
+    post_otlp(
+        lab.http,
         "/v1/logs",
         &logs_request(vec![
             json!({"timeUnixNano": t, "severityText": "INFO", "severityNumber": 9,
@@ -528,7 +517,7 @@ async fn log_records_show_on_their_spans_whichever_arrives_first() {
             "startTimeUnixNano": t, "endTimeUnixNano": (now_ns() - 58_000_000_000).to_string()
         }]}]
     }]});
-    post(&lab, "/v1/traces", &late).await;
+    post_otlp(lab.http, "/v1/traces", &late).await;
     let mut events = Vec::new();
     for _ in 0..50 {
         let (status, body) = get(&lab, "/api/traces/22222222222222222222222222222222").await;
@@ -637,8 +626,8 @@ async fn the_monitor_answers_jaegers_spm_api_from_the_stored_spans() {
 async fn log_records_are_searched_by_service_level_and_text_with_or_without_a_trace() {
     let lab = start_lab().await;
     let t = |back_s: u64| (now_ns() - back_s * 1_000_000_000).to_string();
-    post(
-        &lab,
+    post_otlp(
+        lab.http,
         "/v1/logs",
         &logs_request(vec![
             json!({"timeUnixNano": t(50), "severityText": "ERROR",
@@ -774,14 +763,7 @@ service:
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "scripted"}}]},
         "scopeSpans": [{"spans": spans}]
     }]});
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{http}/v1/traces"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    post_otlp(http, "/v1/traces", &body).await;
 
     // spanmetrics: calls by operation and status, for server spans.
     let mut page = String::new();

@@ -17,17 +17,6 @@ async fn start(db: &str) -> (Collector, u16, u16) {
     (c, http, query)
 }
 
-async fn post(http: u16, path: &str, body: &Value) {
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{http}{path}"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-}
-
 async fn trace(query: u16, id: &str) -> (u16, Value) {
     let r = reqwest::get(format!("http://127.0.0.1:{query}/api/traces/{id}"))
         .await
@@ -43,9 +32,9 @@ async fn traces_and_logs_survive_sigkill_and_restart() {
 
     let (mut first, http, query) = start(db).await;
     for body in requests(now_ns() - 60_000_000_000) {
-        post(http, "/v1/traces", &body).await;
+        post_otlp(http, "/v1/traces", &body).await;
     }
-    post(
+    post_otlp(
         http,
         "/v1/logs",
         &json!({"resourceLogs": [{

@@ -157,14 +157,7 @@ async fn drive(c: &Client, lab: &Lab) {
             "traceId": CHECKOUT, "spanId": "a000000000000006"
         }]}]
     }]});
-    let posted = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/v1/logs", lab.http))
-        .header("content-type", "application/json")
-        .body(log.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(posted.status(), 200);
+    post_otlp(lab.http, "/v1/logs", &log).await;
     // Search: the form lists the services; order-service has two traces.
     c.goto(&lab.api("/search")).await.unwrap();
     wait_all(c, "#service option", 3).await;
@@ -486,16 +479,8 @@ async fn survives_a_sigkill(c: &Client) {
         (collector, http, query)
     };
     let (mut first, http, _) = start(db.to_string()).await;
-    let client = reqwest::Client::new();
     for body in requests(now_ns() - 60_000_000_000) {
-        let r = client
-            .post(format!("http://127.0.0.1:{http}/v1/traces"))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        post_otlp(http, "/v1/traces", &body).await;
     }
     let log = serde_json::json!({"resourceLogs": [{
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "payment-service"}}]},
@@ -505,14 +490,7 @@ async fn survives_a_sigkill(c: &Client) {
             "traceId": CHECKOUT, "spanId": "a000000000000006"
         }]}]
     }]});
-    let r = client
-        .post(format!("http://127.0.0.1:{http}/v1/logs"))
-        .header("content-type", "application/json")
-        .body(log.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    post_otlp(http, "/v1/logs", &log).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     first.kill_hard();
 
@@ -594,14 +572,7 @@ async fn monitor_tab(c: &Client, lab: &Lab) {
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "monitor-service"}}]},
         "scopeSpans": [{"spans": spans}]
     }]});
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/v1/traces", lab.http))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    post_otlp(lab.http, "/v1/traces", &body).await;
     c.goto(&lab.api("/monitor?service=monitor-service&lookback=15m"))
         .await
         .unwrap();
@@ -646,14 +617,7 @@ async fn send_trace(lab: &Lab, trace: &str, spans: &[(&str, &str, &str, u64, u64
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "order-service"}}]},
         "scopeSpans": [{"spans": spans}]
     }]});
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/v1/traces", lab.http))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    post_otlp(lab.http, "/v1/traces", &body).await;
 }
 
 /// Before and after: the payment got slower, a retry appeared, the fraud check went, and the
@@ -796,14 +760,7 @@ async fn critical_path_and_statistics(c: &Client, lab: &Lab) {
             span("c000000000000004", "c000000000000003", "payment.gateway_call", 20, 60),
         ]}]
     }]});
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/v1/traces", lab.http))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    post_otlp(lab.http, "/v1/traces", &body).await;
     c.goto(&lab.api(&format!("/trace/{TRACE}"))).await.unwrap();
     wait_all(c, ".span-row", 4).await;
     let on_path = c

@@ -88,16 +88,21 @@ pub async fn start_lab() -> Lab {
         query,
     };
     for body in requests(now_ns() - 60_000_000_000) {
-        let r = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{}/v1/traces", lab.http))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+        post_otlp(lab.http, "/v1/traces", &body).await;
     }
     lab
+}
+
+/// POSTs an OTLP/JSON request to a collector's OTLP/HTTP receiver and expects 200.
+pub async fn post_otlp(http: u16, path: &str, body: &Value) {
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{http}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
 }
 
 pub fn now_ns() -> u64 {
