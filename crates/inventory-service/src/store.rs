@@ -7,7 +7,6 @@
 //! a `db.client.operation.duration` point. There is one connection: a request that finds it
 //! taken shows the wait as a `wait for connection` span before its statements.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
@@ -112,29 +111,6 @@ impl Db {
     }
 }
 
-/// `error.type` of a failed statement: SQLite's result code name (`SQLITE_BUSY`,
-/// `SQLITE_CONSTRAINT`, ...) or the name of rusqlite's own error (`QueryReturnedNoRows`);
-/// never the message, which can carry values.
-fn sqlite_error_type(err: &rusqlite::Error) -> Cow<'static, str> {
-    match err {
-        rusqlite::Error::SqliteFailure(failure, _) => {
-            telemetry::db::sqlite_result_code_name(failure.extended_code).into()
-        }
-        other => {
-            let debug = format!("{other:?}");
-            let variant = debug
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .next()
-                .unwrap_or_default();
-            if variant.is_empty() {
-                "_OTHER".into()
-            } else {
-                variant.to_owned().into()
-            }
-        }
-    }
-}
-
 const MIGRATIONS: &str = "
 CREATE TABLE IF NOT EXISTS products (
     sku         TEXT PRIMARY KEY,
@@ -206,7 +182,7 @@ impl Store {
         let store = Self {
             conn: Arc::new(Mutex::new(conn)),
             db: Db {
-                client: DbClient::new("sqlite", sqlite_error_type),
+                client: DbClient::new("sqlite", telemetry::db::sqlite_error_type),
                 faults,
             },
             stock_levels: StockLevels::default(),

@@ -4,7 +4,6 @@
 //! `error.type` when it fails) and a `db.client.operation.duration` point. A request that
 //! finds the one connection taken shows the wait as a `wait for connection` span.
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -81,7 +80,7 @@ impl Store {
         .map_err(|e| StoreError::Task(e.to_string()))??;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
-            db: DbClient::new("sqlite", sqlite_error_type),
+            db: DbClient::new("sqlite", telemetry::db::sqlite_error_type),
             checked_out: Arc::default(),
         })
     }
@@ -243,27 +242,4 @@ fn statement<T>(
     run: impl FnOnce() -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
     db.statement(Statement::new(operation, "orders", sql), run)
-}
-
-/// `error.type` of a failed statement: SQLite's result code name (`SQLITE_BUSY`,
-/// `SQLITE_CONSTRAINT`, ...) or the name of rusqlite's own error (`QueryReturnedNoRows`);
-/// never the message, which can carry values.
-fn sqlite_error_type(err: &rusqlite::Error) -> Cow<'static, str> {
-    match err {
-        rusqlite::Error::SqliteFailure(failure, _) => {
-            telemetry::db::sqlite_result_code_name(failure.extended_code).into()
-        }
-        other => {
-            let debug = format!("{other:?}");
-            let variant = debug
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .next()
-                .unwrap_or_default();
-            if variant.is_empty() {
-                "_OTHER".into()
-            } else {
-                variant.to_owned().into()
-            }
-        }
-    }
 }

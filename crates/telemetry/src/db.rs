@@ -212,6 +212,30 @@ pub fn sqlite_result_code_name(code: i32) -> &'static str {
     }
 }
 
+/// `error.type` of a failed statement: SQLite's result code name (`SQLITE_BUSY`,
+/// `SQLITE_CONSTRAINT`, ...) or the name of rusqlite's own error (`QueryReturnedNoRows`);
+/// never the message, which can carry values.
+#[cfg(feature = "sqlite")]
+pub fn sqlite_error_type(err: &rusqlite::Error) -> Cow<'static, str> {
+    match err {
+        rusqlite::Error::SqliteFailure(failure, _) => {
+            sqlite_result_code_name(failure.extended_code).into()
+        }
+        other => {
+            let debug = format!("{other:?}");
+            let variant = debug
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .next()
+                .unwrap_or_default();
+            if variant.is_empty() {
+                "_OTHER".into()
+            } else {
+                variant.to_owned().into()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
