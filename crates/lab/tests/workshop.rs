@@ -8,23 +8,16 @@
 //! fails when another lab is running.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+mod support;
+use support::{Lab, build_workspace_binaries, repo};
 
 const LAB: &str = env!("CARGO_BIN_EXE_lab");
 const NOT_RUNNING: &str = "is the lab running? start it with make run";
 const ORDER: &str = r#"{"customer_id":"c-42","items":[{"sku":"KB-001","quantity":1}],"payment":{"card_token":"tok_visa"}}"#;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
-}
 
 /// The directory of the debug binaries: `lab`, the services, the collector.
 fn bin_dir() -> PathBuf {
@@ -40,114 +33,12 @@ fn path_with_lab() -> String {
     )
 }
 
-/// `cargo test --workspace` has built every binary already; `cargo test -p lab` has not.
-fn build_workspace_binaries() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--workspace", "--bins"])
-        .current_dir(repo())
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "cargo build --workspace --bins failed");
-}
-
 fn require_tool(tool: &str, install: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(found, "{tool} is needed by this test: {install}");
-}
-
-struct Lab {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    _state: tempfile::TempDir,
-}
-
-impl Lab {
-    fn start() -> Lab {
-        let state = tempfile::tempdir().unwrap();
-        let mut child = Command::new(LAB)
-            .args(["up", "--state-dir"])
-            .arg(state.path())
-            .current_dir(repo())
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start lab");
-        let (tx, rx) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        let mut lab = Lab {
-            child,
-            lines: rx,
-            _state: state,
-        };
-        let mut seen = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            match lab.lines.recv_timeout(Duration::from_millis(200)) {
-                Ok(line) => {
-                    let up = line.contains("The lab is up");
-                    seen.push(line);
-                    if up {
-                        return lab;
-                    }
-                }
-                Err(_) => {
-                    if let Ok(Some(s)) = lab.child.try_wait() {
-                        panic!("lab up exited with {s}:\n{}", seen.join("\n"));
-                    }
-                    assert!(
-                        Instant::now() < deadline,
-                        "lab not up after 120s:\n{}",
-                        seen.join("\n")
-                    );
-                }
-            }
-        }
-    }
-
-    fn stop(&mut self) -> std::process::ExitStatus {
-        sigterm(self.child.id());
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            while self.lines.try_recv().is_ok() {}
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "lab did not stop within 90s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            sigterm(self.child.id());
-            std::thread::sleep(Duration::from_secs(5));
-            let _ = self.child.kill();
-        }
-    }
-}
-
-fn sigterm(pid: u32) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
 }
 
 /// `lab ARGS` as a learner types it in the checkout.
