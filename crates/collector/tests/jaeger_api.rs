@@ -536,6 +536,15 @@ async fn log_records_show_on_their_spans_whichever_arrives_first() {
     );
 }
 
+/// The first point's value of an SPM metric family's series for operation `op`.
+fn first_point(fam: &Value, op: &str) -> Option<f64> {
+    fam["metrics"]
+        .as_array()?
+        .iter()
+        .find(|m| m["labels"][0]["value"] == op)
+        .and_then(|m| m["metricPoints"][0]["gaugeValue"]["doubleValue"].as_f64())
+}
+
 #[tokio::test]
 async fn the_monitor_answers_jaegers_spm_api_from_the_stored_spans() {
     let lab = start_lab().await;
@@ -582,19 +591,7 @@ async fn the_monitor_answers_jaegers_spm_api_from_the_stored_spans() {
         "/api/metrics/errors?service=order-service&groupByOperation=true&{window}"
     ))
     .await;
-    let rate_of = |fam: &Value, op: &str| {
-        fam["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["labels"][0]["value"] == op)
-            .map(|m| {
-                m["metricPoints"][0]["gaugeValue"]["doubleValue"]
-                    .as_f64()
-                    .unwrap()
-            })
-            .unwrap()
-    };
+    let rate_of = |fam: &Value, op: &str| first_point(fam, op).unwrap();
     assert_eq!(rate_of(&errors, "POST /orders"), 1.0, "the checkout failed");
     let (_, p95) = get_raw(format!(
         "/api/metrics/latencies?service=order-service&groupByOperation=true&quantile=0.95&{window}"
@@ -797,17 +794,7 @@ service:
         );
         async move {
             let fam: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
-            fam["metrics"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["labels"][0]["value"] == op)
-                .map(|m| {
-                    m["metricPoints"][0]["gaugeValue"]["doubleValue"]
-                        .as_f64()
-                        .unwrap()
-                })
-                .unwrap_or_else(|| panic!("no {figure} series for {op}: {fam}"))
+            first_point(&fam, op).unwrap_or_else(|| panic!("no {figure} series for {op}: {fam}"))
         }
     };
     for op in ["GET /a", "POST /b"] {
