@@ -105,7 +105,7 @@ impl TracedClient {
             { semconv::HTTP_REQUEST_RESEND_COUNT } = Empty,
             { semconv::URL_FULL } = %full,
             { semconv::SERVER_ADDRESS } = %host,
-            { semconv::SERVER_PORT } = port,
+            { semconv::SERVER_PORT } = i64::from(port),
             { semconv::NETWORK_PROTOCOL_VERSION } = Empty,
             { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
             { semconv::ERROR_TYPE } = Empty,
@@ -117,7 +117,7 @@ impl TracedClient {
             );
         }
         if resend_count > 0 {
-            span.record(semconv::HTTP_REQUEST_RESEND_COUNT, resend_count);
+            span.record(semconv::HTTP_REQUEST_RESEND_COUNT, i64::from(resend_count));
         }
         propagation::inject(&span.context(), request.headers_mut());
 
@@ -133,7 +133,10 @@ impl TracedClient {
                 let status = response.status();
                 let version = protocol_version(response.version());
                 span.record(semconv::NETWORK_PROTOCOL_VERSION, version);
-                span.record(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+                span.record(
+                    semconv::HTTP_RESPONSE_STATUS_CODE,
+                    i64::from(status.as_u16()),
+                );
                 attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
                 attributes.push(KeyValue::new(
                     semconv::HTTP_RESPONSE_STATUS_CODE,

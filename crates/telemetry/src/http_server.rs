@@ -278,13 +278,13 @@ impl InFlight {
         }
         if let Some((host, port)) = server_address(parts) {
             span.record(semconv::SERVER_ADDRESS, host.as_str());
-            span.record(semconv::SERVER_PORT, port);
+            span.record(semconv::SERVER_PORT, i64::from(port));
         }
         if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
             let ip = peer.ip().to_string();
             span.record(semconv::CLIENT_ADDRESS, ip.as_str());
             span.record(semconv::NETWORK_PEER_ADDRESS, ip.as_str());
-            span.record(semconv::NETWORK_PEER_PORT, peer.port());
+            span.record(semconv::NETWORK_PEER_PORT, i64::from(peer.port()));
         }
         if let Some(agent) = parts
             .headers
@@ -325,8 +325,10 @@ impl InFlight {
         match result {
             Ok(response) => {
                 let status = response.status();
-                self.span
-                    .record(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+                self.span.record(
+                    semconv::HTTP_RESPONSE_STATUS_CODE,
+                    i64::from(status.as_u16()),
+                );
                 self.attributes.push(KeyValue::new(
                     semconv::HTTP_RESPONSE_STATUS_CODE,
                     i64::from(status.as_u16()),

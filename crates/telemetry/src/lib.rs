@@ -24,7 +24,10 @@
 //!
 //! **Attribute names** follow the stable semantic conventions and are the constants of
 //! `opentelemetry-semantic-conventions`, in metric attributes and in `tracing` span fields
-//! alike (`{ semconv::HTTP_ROUTE } = route`), so a misspelt key cannot compile.
+//! alike (`{ semconv::HTTP_ROUTE } = route`), so a misspelt key cannot compile. Integer
+//! fields are recorded as `i64`: tracing-opentelemetry (0.34) has no unsigned visitor and
+//! writes a `u16` port, a `u64` count or a `usize` length as a *string* attribute, which
+//! breaks numeric queries and the conventions' types.
 
 mod config;
 pub mod db;

@@ -109,6 +109,18 @@ impl ReceivedSpan {
     pub fn attr(&self, key: &str) -> Option<String> {
         attr(&self.span.attributes, key)
     }
+    /// The value of `key` when it is an integer attribute (`None` for a missing key and for
+    /// any other type, such as the string a `u64` tracing field becomes).
+    pub fn int_attr(&self, key: &str) -> Option<i64> {
+        self.span
+            .attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| match kv.value.as_ref()?.value {
+                Some(any_value::Value::IntValue(i)) => Some(i),
+                _ => None,
+            })
+    }
     pub fn trace_id(&self) -> String {
         hex(&self.span.trace_id)
     }

@@ -322,6 +322,29 @@ fn server_and_client_follow_the_http_conventions() {
             }
         }
 
+        // The conventions' integer attributes are integers: tracing-opentelemetry turns an
+        // unsigned field (a `u16` port or status code) into a string.
+        for span in spans
+            .iter()
+            .filter(|s| s.span.kind == 2 || s.span.kind == 3)
+        {
+            for key in [
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                semconv::SERVER_PORT,
+                semconv::NETWORK_PEER_PORT,
+                semconv::HTTP_REQUEST_RESEND_COUNT,
+            ] {
+                if span.attr(key).is_some() {
+                    assert!(
+                        span.int_attr(key).is_some(),
+                        "{key} on {:?} is {:?}, not an integer",
+                        span.span.name,
+                        span.attr(key)
+                    );
+                }
+            }
+        }
+
         let slow = one_span(&spans, "GET /slow");
         assert_eq!(slow.attr("error.type").as_deref(), Some("cancelled"));
         assert_eq!(slow.attr("http.response.status_code"), None);
