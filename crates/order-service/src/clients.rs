@@ -1,5 +1,5 @@
 //! The calls order-service makes: inventory (reserve, release), the fraud-check Lambda
-//! and payment, each through the traced client so the trace and the `customer.tier`
+//! and payment (authorise, void), each through the traced client so the trace and the `customer.tier`
 //! baggage travel with them.
 
 use serde::Deserialize;
@@ -255,7 +255,6 @@ impl Downstream {
             // traced client's inner reqwest client (say, to give payments a timeout of their
             // own), which bypasses `TracedClient::send`: no client span and no `traceparent`
             // header, so payment-service starts a trace of its own.
-            telemetry::faults::mark_injected("drop_trace_context");
             self.http
                 .inner()
                 .post(format!("{}/payments", self.payment_url))
@@ -288,6 +287,27 @@ impl Downstream {
                 })
             }
             _ => Err(unexpected(SERVICE, response).await),
+        }
+    }
+
+    /// Voids the authorisation `payment_id`, lifting the hold it put on the card.
+    pub async fn void(&self, payment_id: &str) -> Result<(), DownstreamError> {
+        const SERVICE: &str = "payment-service";
+        let request = self
+            .http
+            .post(format!("{}/payments/{payment_id}/void", self.payment_url));
+        let response =
+            self.http
+                .send(request)
+                .await
+                .map_err(|source| DownstreamError::Unreachable {
+                    service: SERVICE,
+                    source,
+                })?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(unexpected(SERVICE, response).await)
         }
     }
 }

@@ -1,11 +1,17 @@
 //! order-service: the front door of the otel-lab shop, simulated as a Kubernetes pod (it
 //! exports OTLP to the collector agent on its node). `POST /orders` runs the whole checkout
 //! inside the `order_service.process_order` span: validate, reserve and price the items at
-//! inventory-service, ask the fraud-check Lambda, authorise the payment at payment-service,
-//! and persist the order in SQLite. The customer's tier travels as W3C baggage
-//! (`customer.tier`) so every downstream span can be sliced by it. When the fraud check
+//! inventory-service, then ask the fraud-check Lambda and authorise the payment at
+//! payment-service at the same time (neither needs the other's answer, so the checkout
+//! waits for the longer one, not both), and persist the order in SQLite. The customer's
+//! tier travels as W3C baggage (`customer.tier`) so every downstream span can be sliced by
+//! it. An authorisation is only a hold on the card: when the fraud check rejects an order
+//! whose payment was authorised, the authorisation is voided (`POST /payments/{id}/void`;
+//! if that fails, the error is logged and recorded on the span, and the order is still
+//! stored as `rejected`, with the payment id that still holds money). When the fraud check
 //! rejects the order or the payment fails, the reserved stock is released again
-//! (compensation) and the order is stored as `rejected` / `payment_failed`.
+//! (compensation) and the order is stored as `rejected` / `payment_failed`; a fraud
+//! rejection wins over whatever the payment said.
 //!
 //! Answers of `POST /orders` (all with the order body `{id, status, total_cents, trace_id,
 //! ...}` except 400/409): 201 `created`; 402 `payment_failed` (card declined); 403
@@ -29,8 +35,11 @@
 //! event where it acts): `db_single_connection` (a checkout holds the one database
 //! connection from start to end, so concurrent checkouts queue: `wait for connection`),
 //! `drop_trace_context` (the payment call goes out without `traceparent`: payment-service
-//! starts a second trace) and `customer_id_metric_label` (`orders.created` and
-//! `orders.value` carry `customer.id`: a series per customer).
+//! starts a second trace), `customer_id_metric_label` (`orders.created` and
+//! `orders.value` carry `customer.id`: a series per customer) and
+//! `sequential_downstream_calls` (the fraud check runs first and the payment only once it
+//! approved, as the checkout once did: the checkout takes the sum of both calls; nothing is
+//! authorised for a rejected order, so nothing is voided).
 
 pub mod app;
 pub mod clients;

@@ -93,7 +93,6 @@ impl Store {
     /// statement waiting for the connection does. The normal path takes the connection only
     /// for each statement (see `blocking`).
     pub async fn check_out_connection(&self) -> CheckedOutConnection {
-        telemetry::faults::mark_injected("db_single_connection");
         let slot = match self.checked_out.clone().try_lock_owned() {
             Ok(slot) => slot,
             Err(_) => {

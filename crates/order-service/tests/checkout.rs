@@ -45,6 +45,8 @@ struct Lab {
     fraud_url: String,
     /// Where order-service finds inventory, when not inventory-service itself.
     inventory_url: Option<String>,
+    /// Where order-service finds payment, when not payment-service itself.
+    payment_url: Option<String>,
     client: reqwest::Client,
 }
 
@@ -92,6 +94,7 @@ impl Lab {
             order: None,
             fraud_url,
             inventory_url: None,
+            payment_url: None,
             client: reqwest::Client::new(),
         };
         lab.start_order();
@@ -109,7 +112,10 @@ impl Lab {
                 "INVENTORY_URL",
                 self.inventory_url.clone().unwrap_or(self.inventory.url()),
             ),
-            ("PAYMENT_URL", self.payment.url()),
+            (
+                "PAYMENT_URL",
+                self.payment_url.clone().unwrap_or(self.payment.url()),
+            ),
             ("FRAUD_CHECK_URL", self.fraud_url.clone()),
             (
                 "OTEL_RESOURCE_ATTRIBUTES",
@@ -185,30 +191,29 @@ impl Lab {
     }
 }
 
-/// Forwards to inventory-service, but answers the first release with 503, as an inventory
-/// that is restarting would.
-async fn flaky_release_proxy(inventory: String) -> String {
+/// Forwards to `upstream`, but answers the first request whose path ends with `failing`
+/// with 503, as a service that is restarting would.
+async fn proxy_failing_first(upstream: String, failing: &'static str) -> String {
     use axum::body::{Body, to_bytes};
     use axum::extract::Request;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let first_release = Arc::new(AtomicBool::new(true));
+    let first = Arc::new(AtomicBool::new(true));
     let client = reqwest::Client::new();
     let forward = move |request: Request| {
-        let (first_release, client, inventory) =
-            (first_release.clone(), client.clone(), inventory.clone());
+        let (first, client, upstream) = (first.clone(), client.clone(), upstream.clone());
         async move {
             let path = request.uri().path().to_owned();
-            if path == "/inventory/release" && first_release.swap(false, Ordering::SeqCst) {
+            if path.ends_with(failing) && first.swap(false, Ordering::SeqCst) {
                 return axum::http::Response::builder()
                     .status(503)
-                    .body(Body::from("inventory is restarting"))
+                    .body(Body::from("the service is restarting"))
                     .unwrap();
             }
             let (parts, body) = request.into_parts();
             let body = to_bytes(body, 1 << 20).await.unwrap();
             let answer = client
-                .request(parts.method, format!("{inventory}{path}"))
+                .request(parts.method, format!("{upstream}{path}"))
                 .headers(parts.headers)
                 .body(body)
                 .send()
@@ -892,7 +897,7 @@ async fn orders_survive_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn fraud_rejection_releases_stock_and_stores_a_rejected_order() {
+async fn fraud_rejection_voids_the_authorised_payment_releases_stock_and_stores_a_rejected_order() {
     let mut lab = Lab::start().await;
     let before = lab.stock("GP-019").await;
     let (status, order) = lab.place("fraudster-1", "GP-019", 1, "tok_visa").await;
@@ -901,9 +906,24 @@ async fn fraud_rejection_releases_stock_and_stores_a_rejected_order() {
     assert_eq!(lab.stock("GP-019").await, before);
     let (_, stored) = lab.get_order(order["id"].as_str().unwrap()).await;
     assert_eq!(stored["status"], "rejected");
+    let payment_id = stored["payment_id"]
+        .as_str()
+        .expect("the voided authorisation is kept on the order")
+        .to_owned();
+    let trace_id = order["trace_id"].as_str().unwrap().to_owned();
+    // payment-service exports on its own schedule: wait for its side of the void.
+    let void_seen = lab
+        .receiver
+        .wait_until(Duration::from_secs(10), |r| {
+            spans_of_trace(r, &trace_id)
+                .iter()
+                .any(|s| s.span.name == "payment.void")
+        })
+        .await;
     lab.stop_order();
+    assert!(void_seen, "payment-service's void span did not arrive");
 
-    let spans = spans_of_trace(&lab.receiver, order["trace_id"].as_str().unwrap());
+    let spans = spans_of_trace(&lab.receiver, &trace_id);
     let server = find(&spans, "POST /orders");
     assert_eq!(
         server.attr("http.response.status_code").as_deref(),
@@ -913,10 +933,30 @@ async fn fraud_rejection_releases_stock_and_stores_a_rejected_order() {
     let process = find(&spans, "order_service.process_order");
     assert_eq!(process.attr("order.status").as_deref(), Some("rejected"));
     assert!(!is_error(process));
-    assert!(
-        calls_to(&spans, "/payments").is_empty(),
-        "a rejected order is not charged"
+    // The payment ran alongside the fraud check and was authorised; the hold is lifted
+    // once the verdict is in.
+    let pay = calls_to(&spans, "/payments");
+    assert_eq!(pay.len(), 1);
+    assert_eq!(
+        pay[0].attr("http.response.status_code").as_deref(),
+        Some("201")
     );
+    let void = calls_to(&spans, &format!("/payments/{payment_id}/void"));
+    assert_eq!(void.len(), 1, "one void, of the authorised payment");
+    assert_eq!(void[0].parent_span_id(), process.span_id());
+    assert!(void[0].span.start_time_unix_nano >= pay[0].span.end_time_unix_nano);
+    assert_eq!(
+        void[0].attr("http.response.status_code").as_deref(),
+        Some("200")
+    );
+    let voided = find(&spans, "payment.void");
+    assert_eq!(voided.attr("payment.id"), Some(payment_id));
+    assert_eq!(voided.attr("payment.outcome").as_deref(), Some("voided"));
+    let void_server = spans
+        .iter()
+        .find(|s| s.span_id() == voided.parent_span_id())
+        .unwrap();
+    assert_eq!(void_server.parent_span_id(), void[0].span_id());
     assert_eq!(
         calls_to(&spans, "/inventory/release").len(),
         1,
@@ -925,6 +965,82 @@ async fn fraud_rejection_releases_stock_and_stores_a_rejected_order() {
     assert_eq!(
         order_counter(&lab.receiver, "orders.created"),
         counted_once("rejected", "fraudster-1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fraud_rejection_of_a_declined_payment_voids_nothing() {
+    let mut lab = Lab::start().await;
+    let (status, order) = lab.place("fraudster-2", "GP-019", 1, "tok_declined").await;
+    assert_eq!(status, 403, "the fraud rejection wins: {order}");
+    assert_eq!(order["status"], "rejected");
+    assert_eq!(order["payment_id"], Value::Null, "no authorisation to keep");
+    lab.stop_order();
+
+    let spans = spans_of_trace(&lab.receiver, order["trace_id"].as_str().unwrap());
+    let pay = calls_to(&spans, "/payments");
+    assert_eq!(pay.len(), 1);
+    assert_eq!(
+        pay[0].attr("http.response.status_code").as_deref(),
+        Some("402")
+    );
+    assert!(
+        calls_to(&spans, "/void").is_empty(),
+        "nothing held, nothing voided"
+    );
+    assert!(!is_error(find(&spans, "order_service.process_order")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_void_is_an_error_on_the_checkout_and_the_order_is_still_rejected() {
+    let mut lab = Lab::start().await;
+    lab.payment_url = Some(proxy_failing_first(lab.payment.url(), "/void").await);
+    lab.stop_order();
+    lab.start_order();
+
+    let (status, order) = lab.place("fraudster-3", "GP-019", 1, "tok_visa").await;
+    assert_eq!(status, 403, "{order}");
+    assert_eq!(order["status"], "rejected");
+    let (_, stored) = lab.get_order(order["id"].as_str().unwrap()).await;
+    assert_eq!(stored["status"], "rejected");
+    let payment_id = stored["payment_id"]
+        .as_str()
+        .expect("the payment that still holds money is named on the order")
+        .to_owned();
+    lab.stop_order();
+
+    let spans = spans_of_trace(&lab.receiver, order["trace_id"].as_str().unwrap());
+    let void = calls_to(&spans, &format!("/payments/{payment_id}/void"));
+    assert_eq!(void.len(), 1, "tried once, not retried");
+    assert_eq!(
+        void[0].attr("http.response.status_code").as_deref(),
+        Some("503")
+    );
+    let process = find(&spans, "order_service.process_order");
+    assert!(is_error(process), "order-service failed to lift the hold");
+    assert!(
+        process
+            .span
+            .events
+            .iter()
+            .filter(|e| e.name == "exception")
+            .any(
+                |e| telemetry::testing::attr(&e.attributes, "exception.message")
+                    .is_some_and(|m| m.contains("503"))
+            ),
+        "the exception names the failed void"
+    );
+    assert_eq!(process.attr("order.status").as_deref(), Some("rejected"));
+    assert!(
+        !is_error(find(&spans, "POST /orders")),
+        "the answer is still the 403 of a rejection"
+    );
+    let logs = lab.receiver.logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.body() == "voiding the payment authorisation failed"
+                && l.span_id() == process.span_id()),
+        "an error log in the checkout's span"
     );
 }
 
@@ -984,7 +1100,7 @@ async fn invalid_order_is_400_with_a_clear_message() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_release_is_tried_again_until_the_stock_is_back() {
     let mut lab = Lab::start().await;
-    lab.inventory_url = Some(flaky_release_proxy(lab.inventory.url()).await);
+    lab.inventory_url = Some(proxy_failing_first(lab.inventory.url(), "/inventory/release").await);
     lab.stop_order();
     lab.start_order();
     let before = lab.stock("HD-004").await;
@@ -1106,7 +1222,8 @@ async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Out
 async fn db_single_connection_queues_concurrent_checkouts_and_the_fix_halves_the_slowest() {
     // Each checkout spends at least 200 ms in the fraud check: while the planted problem
     // holds the connection across it, eight checkouts take turns (at least 1.6 s for the
-    // last); fixed they overlap (200 ms plus one payment of at most 300 ms).
+    // last); fixed they overlap (each about 200 ms, or its payment's at most 300 ms when
+    // that is longer).
     let mut lab =
         Lab::start_with_fraud_url(Some(slow_fraud_stub(Duration::from_millis(200)).await)).await;
     let (fixed, fixed_traces) = checkouts_at_once(&lab, "pooled", 8).await;
@@ -1271,4 +1388,123 @@ async fn customer_id_metric_label_gives_every_customer_a_series_of_its_own() {
         marked, 5,
         "each counted checkout's server span names the planted problem"
     );
+}
+
+/// How long `span` took, in milliseconds.
+fn millis(span: &ReceivedSpan) -> f64 {
+    (span.span.end_time_unix_nano - span.span.start_time_unix_nano) as f64 / 1e6
+}
+
+/// The checkout's business span, and its client spans to the fraud check and to
+/// `POST /payments`, of the order `order`.
+fn checkout_calls(lab: &Lab, order: &Value) -> (ReceivedSpan, ReceivedSpan, ReceivedSpan) {
+    let spans = spans_of_trace(&lab.receiver, order["trace_id"].as_str().unwrap());
+    let process = find(&spans, "order_service.process_order").clone();
+    let fraud: Vec<_> = spans
+        .iter()
+        .filter(|s| s.attr("url.full").as_deref() == Some(lab.fraud_url.as_str()))
+        .collect();
+    let pay = calls_to(&spans, "/payments");
+    assert_eq!((fraud.len(), pay.len()), (1, 1), "one call to each");
+    for call in [fraud[0], pay[0]] {
+        assert_eq!(
+            call.parent_span_id(),
+            process.span_id(),
+            "{} is a child of the checkout",
+            call.attr("url.full").unwrap()
+        );
+    }
+    (process, fraud[0].clone(), pay[0].clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sequential_downstream_calls_add_the_fraud_check_to_the_checkout_and_the_fix_overlaps_them()
+{
+    // A fraud check of 300 ms and a payment of 320..600 ms (300 ms added by payment-service's
+    // fault layer, then its gateway's 20..300 ms): far apart from their sum, the longer one
+    // stands out.
+    let mut lab =
+        Lab::start_with_fraud_url(Some(slow_fraud_stub(Duration::from_millis(300)).await)).await;
+    let slowed = lab
+        .client
+        .post(format!("{}/admin/faults", lab.payment.url()))
+        .json(&json!({ "latency_ms": 300 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slowed.status(), 200);
+    let (status, concurrent) = lab.place("cust-together", "DM-011", 1, "tok_visa").await;
+    assert_eq!(status, 201, "{concurrent}");
+    lab.set_order_scenarios(&["sequential_downstream_calls"])
+        .await;
+    let (status, sequential) = lab.place("cust-one-by-one", "DM-011", 1, "tok_visa").await;
+    assert_eq!(status, 201, "{sequential}");
+    lab.stop_order();
+
+    // The fix: both calls are in flight together, and the checkout waits for the longer.
+    let (process, fraud, pay) = checkout_calls(&lab, &concurrent);
+    let (f, p) = (&fraud.span, &pay.span);
+    assert!(
+        p.start_time_unix_nano < f.end_time_unix_nano
+            && f.start_time_unix_nano < p.end_time_unix_nano,
+        "the fraud check and the payment overlap"
+    );
+    let window = (f.end_time_unix_nano.max(p.end_time_unix_nano)
+        - f.start_time_unix_nano.min(p.start_time_unix_nano)) as f64
+        / 1e6;
+    let (longer, shorter) = (
+        millis(&fraud).max(millis(&pay)),
+        millis(&fraud).min(millis(&pay)),
+    );
+    assert!(
+        window < longer + shorter / 2.0,
+        "the two calls take {window:.0} ms together: about the longer one ({longer:.0} ms), \
+         not the sum ({:.0} ms)",
+        longer + shorter
+    );
+    assert!(
+        millis(&process) < millis(&fraud) + millis(&pay),
+        "the checkout ({:.0} ms) is shorter than the two calls one after the other",
+        millis(&process)
+    );
+    assert!(injected(&process).is_empty());
+    let fixed = format!(
+        "{:.0} ms concurrent (fraud check {:.0} ms, payment {:.0} ms)",
+        millis(&process),
+        millis(&fraud),
+        millis(&pay)
+    );
+
+    // The planted problem: the payment starts once the fraud check is done.
+    let (process, fraud, pay) = checkout_calls(&lab, &sequential);
+    assert!(
+        pay.span.start_time_unix_nano >= fraud.span.end_time_unix_nano,
+        "the payment waits for the fraud check"
+    );
+    assert!(millis(&process) >= millis(&fraud) + millis(&pay));
+    assert_eq!(injected(&process), ["sequential_downstream_calls"]);
+    eprintln!(
+        "checkout: {fixed}; {:.0} ms sequential (fraud check {:.0} ms + payment {:.0} ms)",
+        millis(&process),
+        millis(&fraud),
+        millis(&pay)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sequential_downstream_calls_never_pay_for_a_rejected_order() {
+    let mut lab = Lab::start().await;
+    lab.set_order_scenarios(&["sequential_downstream_calls"])
+        .await;
+    let (status, order) = lab.place("fraudster-4", "GP-019", 1, "tok_visa").await;
+    assert_eq!(status, 403, "{order}");
+    assert_eq!(order["status"], "rejected");
+    lab.stop_order();
+
+    let spans = spans_of_trace(&lab.receiver, order["trace_id"].as_str().unwrap());
+    assert!(calls_to(&spans, "/payments").is_empty(), "no payment tried");
+    assert!(calls_to(&spans, "/void").is_empty(), "nothing to void");
+    let process = find(&spans, "order_service.process_order");
+    assert_eq!(injected(process), ["sequential_downstream_calls"]);
+    assert_eq!(calls_to(&spans, "/inventory/release").len(), 1);
 }

@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/payments", post(routes::payments::create))
+        .route("/payments/{id}/void", post(routes::payments::void))
         .with_state(state)
         .merge(faults.router())
         .layer(faults.layer())

@@ -14,6 +14,10 @@ pub enum ValidationError {
         "card_token {0:?} is not a card token: expected \"tok_\" followed by letters, digits or '_'"
     )]
     CardToken(String),
+    #[error(
+        "payment id {0:?} is not one this service issues: expected \"pay_\" followed by 32 lower-case hex digits"
+    )]
+    PaymentId(String),
 }
 
 /// `POST /payments` body.
@@ -91,6 +95,40 @@ pub struct PaymentResult {
     pub reason: Option<String>,
 }
 
+/// A payment id as `POST /payments` issues it: `pay_` and a UUID's 32 lower-case hex digits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentId(String);
+
+impl PaymentId {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw.strip_prefix("pay_") {
+            Some(hex)
+                if hex.len() == 32
+                    && hex
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) =>
+            {
+                Ok(Self(raw.to_owned()))
+            }
+            _ => Err(ValidationError::PaymentId(raw.to_owned())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The answer to `POST /payments/{id}/void` (200 voided, 504 timeout).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VoidResult {
+    pub payment_id: String,
+    /// voided | timeout
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +164,23 @@ mod tests {
             Payment::try_from(request("4111111111111111", 10, "USD")).unwrap_err(),
             ValidationError::CardToken(_)
         ));
+    }
+
+    #[test]
+    fn payment_ids_are_checked_against_the_issued_shape() {
+        let issued = format!("pay_{}", uuid::Uuid::new_v4().simple());
+        assert_eq!(PaymentId::parse(&issued).unwrap().as_str(), issued);
+        for bad in [
+            "",
+            "pay_",
+            "pay_123",
+            "ord_0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(
+                PaymentId::parse(bad).unwrap_err(),
+                ValidationError::PaymentId(bad.to_owned())
+            );
+        }
+        assert!(PaymentId::parse("pay_0123456789ABCDEF0123456789abcdef").is_err());
     }
 }

@@ -41,13 +41,13 @@ pub struct CardGateway {
 /// Gateway latency: log-normal (median about 60 ms, a long right tail) clamped to
 /// 20..=300 ms, the skewed shape real payment APIs show on a latency histogram.
 pub fn sample_latency() -> Duration {
-    let mut rng = rand::rng();
-    // Box-Muller: one standard normal sample from two uniforms.
-    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
-    let u2: f64 = rng.random();
-    let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-    let millis = (60f64.ln() + 0.6 * normal).exp().clamp(20.0, 300.0);
-    Duration::from_micros((millis * 1000.0) as u64)
+    telemetry::faults::skewed_latency(60.0, 0.6, 20.0, 300.0)
+}
+
+/// Void latency: a void only lifts a hold the gateway already granted, so it answers in
+/// about half an authorisation's time (10..=150 ms, the same skewed shape).
+pub fn sample_void_latency() -> Duration {
+    sample_latency() / 2
 }
 
 impl CardGateway {
@@ -68,64 +68,93 @@ impl CardGateway {
         } else {
             payment.card
         };
-        // Who is called, in the current conventions: `peer.service` is deprecated (renamed
-        // `service.peer.name`, the logical name of the remote service), and `server.address`
-        // is the host a real call connects to, as the HTTP client spans carry it. The
-        // simulated gateway has no host of its own: its name stands in, the way a
-        // Kubernetes Service name does for the lab's own services.
-        let span = tracing::info_span!(
+        async move {
+            let latency = match behaviour {
+                CardBehaviour::Timeout => self.hang(),
+                _ => sample_latency(),
+            };
+            self.answer_within_deadline(latency).await?;
+            let decision = match behaviour {
+                CardBehaviour::Decline => GatewayDecision::Declined {
+                    reason: "card_declined".to_owned(),
+                },
+                // A hanging gateway never answers within the deadline: only approvals are left.
+                _ => GatewayDecision::Approved {
+                    authorization_code: format!(
+                        "AUTH{:06}",
+                        rand::rng().random_range(0..1_000_000)
+                    ),
+                },
+            };
+            let label = match &decision {
+                GatewayDecision::Approved { .. } => "approved",
+                GatewayDecision::Declined { .. } => "declined",
+            };
+            tracing::Span::current().record("payment.gateway.decision", label);
+            Ok(decision)
+        }
+        .instrument(self.call_span("authorize"))
+        .await
+    }
+
+    /// Asks the gateway to lift the hold of an authorisation, within the deadline.
+    /// `decline_all` does not apply: declining is about a card, and a void only gives back
+    /// what was already granted.
+    pub async fn void(&self, overrides: GatewayOverrides) -> Result<(), GatewayError> {
+        async move {
+            let latency = if overrides.timeout_all {
+                self.hang()
+            } else {
+                sample_void_latency()
+            };
+            self.answer_within_deadline(latency).await?;
+            tracing::Span::current().record("payment.gateway.decision", "voided");
+            Ok(())
+        }
+        .instrument(self.call_span("void"))
+        .await
+    }
+
+    /// Who is called, in the current conventions: `peer.service` is deprecated (renamed
+    /// `service.peer.name`, the logical name of the remote service), and `server.address`
+    /// is the host a real call connects to, as the HTTP client spans carry it. The
+    /// simulated gateway has no host of its own: its name stands in, the way a Kubernetes
+    /// Service name does for the lab's own services.
+    fn call_span(&self, operation: &'static str) -> tracing::Span {
+        tracing::info_span!(
             "payment.gateway_call",
             otel.kind = "client",
             service.peer.name = GATEWAY_NAME,
             server.address = GATEWAY_NAME,
-            payment.gateway.deadline_ms = self.deadline.as_millis() as u64,
+            payment.gateway.operation = operation,
+            payment.gateway.deadline_ms = self.deadline.as_millis() as i64,
             payment.gateway.decision = Empty,
             error.type = Empty,
-        );
-        let deadline = self.deadline;
-        async move {
-            let latency = match behaviour {
-                // A gateway that hangs: answers well after anyone still waits.
-                CardBehaviour::Timeout => deadline + Duration::from_secs(5),
-                _ => sample_latency(),
-            };
-            let answer = async {
-                tokio::time::sleep(latency).await;
-                match behaviour {
-                    CardBehaviour::Decline => GatewayDecision::Declined {
-                        reason: "card_declined".to_owned(),
-                    },
-                    _ => GatewayDecision::Approved {
-                        authorization_code: format!(
-                            "AUTH{:06}",
-                            rand::rng().random_range(0..1_000_000)
-                        ),
-                    },
-                }
-            };
-            match tokio::time::timeout(deadline, answer).await {
-                Ok(decision) => {
-                    let label = match &decision {
-                        GatewayDecision::Approved { .. } => "approved",
-                        GatewayDecision::Declined { .. } => "declined",
-                    };
-                    tracing::Span::current().record("payment.gateway.decision", label);
-                    Ok(decision)
-                }
-                Err(_) => {
-                    let err = GatewayError::Timeout(deadline);
-                    let span = tracing::Span::current();
-                    span.record("payment.gateway.decision", "timeout");
-                    // The conventions' value for a call that ran out of time.
-                    span.record("error.type", "timeout");
-                    telemetry::record_error(&err);
-                    tracing::error!(error = %err, "card gateway timed out");
-                    Err(err)
-                }
-            }
+        )
+    }
+
+    /// A gateway that hangs: answers well after anyone still waits.
+    fn hang(&self) -> Duration {
+        self.deadline + Duration::from_secs(5)
+    }
+
+    /// Waits `latency` for the gateway's answer; past the deadline, the current span (the
+    /// gateway call) records the timeout.
+    async fn answer_within_deadline(&self, latency: Duration) -> Result<(), GatewayError> {
+        if tokio::time::timeout(self.deadline, tokio::time::sleep(latency))
+            .await
+            .is_ok()
+        {
+            return Ok(());
         }
-        .instrument(span)
-        .await
+        let err = GatewayError::Timeout(self.deadline);
+        let span = tracing::Span::current();
+        span.record("payment.gateway.decision", "timeout");
+        // The conventions' value for a call that ran out of time.
+        span.record("error.type", "timeout");
+        telemetry::record_error(&err);
+        tracing::error!(error = %err, "card gateway timed out");
+        Err(err)
     }
 }
 
@@ -139,6 +168,9 @@ mod tests {
             let latency = sample_latency();
             assert!(latency >= Duration::from_millis(20));
             assert!(latency <= Duration::from_millis(300));
+            let void = sample_void_latency();
+            assert!(void >= Duration::from_millis(10));
+            assert!(void <= Duration::from_millis(150));
         }
     }
 }

@@ -37,6 +37,26 @@ async fn pay(service: &ServiceProcess, token: &str) -> (u16, Value) {
     (status, response.json().await.unwrap())
 }
 
+async fn void(service: &ServiceProcess, payment_id: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/payments/{payment_id}/void", service.url()))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn set_scenarios(service: &ServiceProcess, scenarios: &[&str]) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/admin/faults", service.url()))
+        .json(&json!({ "scenarios": scenarios }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 fn is_error(span: &ReceivedSpan) -> bool {
     span.span.status.clone().unwrap_or_default().code == OtlpStatus::Error as i32
 }
@@ -87,6 +107,29 @@ fn amounts(receiver: &OtlpReceiver) -> BTreeMap<String, (u64, f64)> {
             );
             let outcome = attr(&point.attributes, "payment.outcome").unwrap();
             latest.insert(outcome, (point.count, point.sum.unwrap_or_default()));
+        }
+    }
+    latest
+}
+
+/// The latest value of `payments.voided`, whose points carry no attributes; `None` when it
+/// was never exported.
+fn voided(receiver: &OtlpReceiver) -> Option<i64> {
+    let mut latest = None;
+    for metric in receiver
+        .metrics()
+        .iter()
+        .filter(|m| m.metric.name == "payments.voided")
+    {
+        let Some(Data::Sum(sum)) = &metric.metric.data else {
+            panic!("payments.voided is not a counter")
+        };
+        for point in &sum.data_points {
+            assert!(point.attributes.is_empty(), "{:?}", point.attributes);
+            let Some(number_data_point::Value::AsInt(value)) = point.value else {
+                panic!("payments.voided counts in integers")
+            };
+            latest = Some(value);
         }
     }
     latest
@@ -199,13 +242,7 @@ async fn tokens_decide_authorized_declined_and_timeout() {
 async fn gateway_timeout_scenario_times_out_every_card() {
     let receiver = OtlpReceiver::start().await.unwrap();
     let service = start(&receiver);
-    let response = reqwest::Client::new()
-        .post(format!("{}/admin/faults", service.url()))
-        .json(&json!({"scenarios": ["payment_gateway_timeout"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    set_scenarios(&service, &["payment_gateway_timeout"]).await;
     let (status, body) = pay(&service, "tok_visa").await;
     assert_eq!(status, 504);
     assert_eq!(body["status"], "timeout");
@@ -252,4 +289,120 @@ async fn invalid_payment_is_400_with_a_clear_message() {
             .any(|s| s.span.name == "payment.authorize" || s.span.name == "payment.gateway_call")
     );
     assert!(amounts(&receiver).is_empty(), "nothing reached the gateway");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn void_lifts_an_authorisation_and_is_counted() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let service = start(&receiver);
+    let (status, body) = pay(&service, "tok_visa").await;
+    assert_eq!(status, 201, "{body}");
+    let payment_id = body["payment_id"].as_str().unwrap().to_owned();
+
+    let (status, body) = void(&service, &payment_id).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"payment_id": payment_id, "status": "voided"}));
+    assert!(service.stop().unwrap().success());
+
+    assert_eq!(voided(&receiver), Some(1));
+    assert_eq!(
+        counter(&receiver, "payments.authorized"),
+        usd(1),
+        "a void does not undo the count of the authorisation it lifts"
+    );
+    let spans = receiver.spans();
+    let void_span = spans
+        .iter()
+        .find(|s| s.span.name == "payment.void")
+        .expect("payment.void span");
+    assert_eq!(void_span.attr("payment.id"), Some(payment_id));
+    assert_eq!(void_span.attr("payment.outcome").as_deref(), Some("voided"));
+    assert!(!is_error(void_span));
+    let server = spans
+        .iter()
+        .find(|s| s.span_id() == void_span.parent_span_id())
+        .unwrap();
+    assert_eq!(server.span.name, "POST /payments/{id}/void");
+    assert_eq!(
+        server.attr("http.response.status_code").as_deref(),
+        Some("200")
+    );
+    let gateway = spans
+        .iter()
+        .find(|s| s.parent_span_id() == void_span.span_id())
+        .expect("the gateway call under payment.void");
+    assert_eq!(gateway.span.name, "payment.gateway_call");
+    assert_eq!(
+        gateway.attr("payment.gateway.operation").as_deref(),
+        Some("void")
+    );
+    assert_eq!(
+        gateway.attr("payment.gateway.decision").as_deref(),
+        Some("voided")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn void_of_an_id_this_service_never_issues_is_400() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let service = start(&receiver);
+    let (status, body) = void(&service, "pay_123").await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("pay_123") && message.contains("32 lower-case hex digits"),
+        "{message}"
+    );
+    assert!(service.stop().unwrap().success());
+
+    // Refused before the gateway: no void span, nothing counted.
+    let spans = receiver.spans();
+    let server = spans
+        .iter()
+        .find(|s| s.span.name == "POST /payments/{id}/void")
+        .expect("server span exported");
+    assert!(!is_error(server), "a 4xx is not a server error");
+    assert!(!spans.iter().any(|s| s.span.name == "payment.void"));
+    assert_eq!(voided(&receiver), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gateway_timeout_scenario_times_out_voids_too() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let service = start(&receiver);
+    let (status, body) = pay(&service, "tok_visa").await;
+    assert_eq!(status, 201, "{body}");
+    let payment_id = body["payment_id"].as_str().unwrap().to_owned();
+    set_scenarios(&service, &["payment_gateway_timeout"]).await;
+
+    let (status, body) = void(&service, &payment_id).await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["status"], "timeout");
+    assert_eq!(body["payment_id"], payment_id.as_str());
+    assert!(
+        body["reason"].as_str().unwrap().contains("300 ms"),
+        "{body}"
+    );
+    assert!(service.stop().unwrap().success());
+
+    let spans = receiver.spans();
+    let void_span = spans
+        .iter()
+        .find(|s| s.span.name == "payment.void")
+        .expect("payment.void span");
+    assert!(is_error(void_span));
+    assert_eq!(
+        void_span.attr("payment.outcome").as_deref(),
+        Some("timeout")
+    );
+    let gateway = spans
+        .iter()
+        .find(|s| s.parent_span_id() == void_span.span_id())
+        .expect("the gateway call under payment.void");
+    assert_eq!(gateway.attr("error.type").as_deref(), Some("timeout"));
+    assert_eq!(
+        voided(&receiver),
+        None,
+        "a void that timed out is not counted"
+    );
 }

@@ -54,6 +54,7 @@ pub async fn create(
     body: Result<Json<CreateOrderRequest>, JsonRejection>,
 ) -> Response {
     let metrics = state.metrics.clone();
+    let faults = state.faults.clone();
     let per_customer = state
         .faults
         .scenario("customer_id_metric_label")
@@ -66,7 +67,10 @@ pub async fn create(
     let (checkout, response) = checkout(state, headers, body).await;
     // One place counts every way the checkout can end, so an early return cannot skip it.
     match per_customer {
-        Some(customer_id) => metrics.count_with_customer_id(&checkout, &customer_id),
+        Some(customer_id) => {
+            faults.mark_injected("customer_id_metric_label");
+            metrics.count_with_customer_id(&checkout, &customer_id)
+        }
         None => metrics.count(&checkout),
     }
     response
@@ -79,6 +83,7 @@ async fn checkout(
 ) -> (Checkout, Response) {
     // Given back when the checkout returns; see `Store::check_out_connection`.
     let _connection = if state.faults.scenario("db_single_connection") {
+        state.faults.mark_injected("db_single_connection");
         Some(state.store.check_out_connection().await)
     } else {
         None
@@ -215,82 +220,69 @@ async fn process_order(
     let total_cents = reservation.total_cents;
     span.record("order.total", total_cents);
 
-    // 2. Fraud check, failing open.
-    let verdict = state
-        .downstream
-        .fraud_check(
+    // 2. Fraud check (failing open) and payment authorisation. Neither needs the other's
+    // answer, so the checkout waits for the longer of the two, not their sum. Authorising
+    // before the verdict is safe: an authorisation is only a hold on the card, voided if
+    // the fraud check says no.
+    let outcome = {
+        let fraud_check = async {
+            let verdict = state
+                .downstream
+                .fraud_check(
+                    &order_id,
+                    &order.customer_id,
+                    total_cents,
+                    order.item_count(),
+                )
+                .await;
+            match verdict {
+                Ok(verdict) if verdict.rejects() => Some(verdict.score),
+                Ok(_) => None,
+                Err(err) => {
+                    span.add_event(
+                        "fraud_check.unavailable",
+                        vec![
+                            KeyValue::new("exception.message", err.to_string()),
+                            KeyValue::new("fraud_check.fallback", "approve"),
+                        ],
+                    );
+                    tracing::warn!(error = %err, "fraud check unavailable: approving the order (fail open)");
+                    None
+                }
+            }
+        };
+        let drop_trace_context = state.faults.scenario("drop_trace_context");
+        if drop_trace_context {
+            state.faults.mark_injected("drop_trace_context");
+        }
+        let payment = state.downstream.pay(
             &order_id,
-            &order.customer_id,
             total_cents,
-            order.item_count(),
-        )
-        .await;
-    let fraud_rejection = match verdict {
-        Ok(verdict) if verdict.rejects() => Some(verdict.score),
-        Ok(_) => None,
-        Err(err) => {
-            span.add_event(
-                "fraud_check.unavailable",
-                vec![
-                    KeyValue::new("exception.message", err.to_string()),
-                    KeyValue::new("fraud_check.fallback", "approve"),
-                ],
-            );
-            tracing::warn!(error = %err, "fraud check unavailable: approving the order (fail open)");
-            None
-        }
-    };
-
-    // 3. Payment, unless the fraud check said no.
-    let outcome = if let Some(score) = fraud_rejection {
-        tracing::info!(fraud.score = score, "fraud check rejected the order");
-        Outcome {
-            status: OrderStatus::Rejected,
-            http_status: StatusCode::FORBIDDEN,
-            payment_id: None,
-            reason: Some(format!("fraud check rejected the order (score {score:.2})")),
-        }
-    } else {
-        match state
-            .downstream
-            .pay(
-                &order_id,
-                total_cents,
-                CURRENCY,
-                &order.card_token,
-                state.faults.scenario("drop_trace_context"),
-            )
-            .await
-        {
-            Ok(PaymentOutcome::Authorized { payment_id }) => Outcome {
-                status: OrderStatus::Created,
-                http_status: StatusCode::CREATED,
-                payment_id: Some(payment_id),
-                reason: None,
-            },
-            Ok(PaymentOutcome::Declined { payment_id, reason }) => {
-                tracing::info!(%reason, "payment declined");
-                Outcome {
-                    status: OrderStatus::PaymentFailed,
-                    http_status: StatusCode::PAYMENT_REQUIRED,
-                    payment_id,
-                    reason: Some(format!("payment declined: {reason}")),
-                }
+            CURRENCY,
+            &order.card_token,
+            drop_trace_context,
+        );
+        if state.faults.scenario("sequential_downstream_calls") {
+            // The planted problem: the payment waits for the verdict it does not need.
+            state.faults.mark_injected("sequential_downstream_calls");
+            match fraud_check.await {
+                Some(score) => rejected(score, None),
+                None => paid(payment.await),
             }
-            Err(err) => {
-                telemetry::record_error(&err);
-                tracing::error!(error = %err, "payment failed");
-                Outcome {
-                    status: OrderStatus::PaymentFailed,
-                    http_status: StatusCode::BAD_GATEWAY,
-                    payment_id: None,
-                    reason: Some(format!("payment failed: {err}")),
+        } else {
+            match tokio::join!(fraud_check, payment) {
+                (Some(score), Ok(PaymentOutcome::Authorized { payment_id })) => {
+                    void_authorisation(&state.downstream, &payment_id).await;
+                    rejected(score, Some(payment_id))
                 }
+                // Declined or failed: there is no hold to lift.
+                (Some(score), _) => rejected(score, None),
+                (None, payment) => paid(payment),
             }
         }
     };
 
-    // 4. Compensation: give the stock back when the order will not ship.
+    // 3. Compensation: give the stock back when the order will not ship.
     if outcome.status != OrderStatus::Created {
         if let Err(err) = release_with_retry(&state.downstream, &order_id).await {
             // The order still gets stored; the stock stays held until someone releases it.
@@ -301,7 +293,7 @@ async fn process_order(
         }
     }
 
-    // 5. Persist.
+    // 4. Persist.
     let stored = Order {
         id: order_id,
         status: outcome.status.as_str().to_owned(),
@@ -342,6 +334,62 @@ async fn process_order(
                     json!({ "error": err.to_string() }),
                 ),
             )
+        }
+    }
+}
+
+/// The fraud check said no, whatever the payment said. `voided_payment_id` is kept on the
+/// order so the authorisation it held can be found.
+fn rejected(score: f64, voided_payment_id: Option<String>) -> Outcome {
+    tracing::info!(fraud.score = score, "fraud check rejected the order");
+    Outcome {
+        status: OrderStatus::Rejected,
+        http_status: StatusCode::FORBIDDEN,
+        payment_id: voided_payment_id,
+        reason: Some(format!("fraud check rejected the order (score {score:.2})")),
+    }
+}
+
+/// The fraud check let the order through (or could not be asked): the payment decides.
+fn paid(payment: Result<PaymentOutcome, DownstreamError>) -> Outcome {
+    match payment {
+        Ok(PaymentOutcome::Authorized { payment_id }) => Outcome {
+            status: OrderStatus::Created,
+            http_status: StatusCode::CREATED,
+            payment_id: Some(payment_id),
+            reason: None,
+        },
+        Ok(PaymentOutcome::Declined { payment_id, reason }) => {
+            tracing::info!(%reason, "payment declined");
+            Outcome {
+                status: OrderStatus::PaymentFailed,
+                http_status: StatusCode::PAYMENT_REQUIRED,
+                payment_id,
+                reason: Some(format!("payment declined: {reason}")),
+            }
+        }
+        Err(err) => {
+            telemetry::record_error(&err);
+            tracing::error!(error = %err, "payment failed");
+            Outcome {
+                status: OrderStatus::PaymentFailed,
+                http_status: StatusCode::BAD_GATEWAY,
+                payment_id: None,
+                reason: Some(format!("payment failed: {err}")),
+            }
+        }
+    }
+}
+
+/// Lifts the hold of an authorisation whose order will not ship. Not retried and never
+/// fatal: an unvoided hold lapses at the card issuer on its own, so the order is stored as
+/// rejected all the same, and the error on the span says which payment still holds money.
+async fn void_authorisation(downstream: &Downstream, payment_id: &str) {
+    match downstream.void(payment_id).await {
+        Ok(()) => tracing::info!(payment.id = %payment_id, "payment authorisation voided"),
+        Err(err) => {
+            telemetry::record_error(&err);
+            tracing::error!(error = %err, payment.id = %payment_id, "voiding the payment authorisation failed");
         }
     }
 }

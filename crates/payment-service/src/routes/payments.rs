@@ -1,8 +1,8 @@
-//! `POST /payments`.
+//! `POST /payments` (authorise) and `POST /payments/{id}/void` (lift an authorisation's hold).
 
 use axum::Json;
-use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -10,7 +10,7 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use crate::app::AppState;
-use crate::domain::{Payment, PaymentRequest, PaymentResult};
+use crate::domain::{Payment, PaymentId, PaymentRequest, PaymentResult, VoidResult};
 use crate::gateway::{GatewayDecision, GatewayOverrides};
 use crate::metrics::PaymentOutcome;
 
@@ -88,6 +88,53 @@ pub async fn create(
             status: outcome.as_str().to_owned(),
             amount_cents: payment.amount_cents,
             currency: payment.currency,
+            reason,
+        };
+        (status, Json(result)).into_response()
+    }
+    .instrument(span)
+    .await
+}
+
+pub async fn void(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let payment_id = match PaymentId::parse(&id) {
+        Ok(id) => id,
+        Err(err) => return bad_request(err),
+    };
+    let span = tracing::info_span!(
+        "payment.void",
+        payment.id = payment_id.as_str(),
+        payment.outcome = Empty,
+        customer.tier = Empty,
+    );
+    if let Some(tier) = telemetry::propagation::current_baggage("customer.tier") {
+        span.record("customer.tier", tier);
+    }
+    async move {
+        let overrides = GatewayOverrides {
+            timeout_all: state.faults.scenario("payment_gateway_timeout"),
+            decline_all: state.faults.scenario("payment_decline_all"),
+        };
+        let (status, outcome, reason) = match state.gateway.void(overrides).await {
+            Ok(()) => {
+                tracing::info!("payment voided");
+                state.metrics.record_void();
+                (StatusCode::OK, "voided", None)
+            }
+            Err(err) => {
+                telemetry::record_error(&err);
+                tracing::error!(error = %err, "voiding the payment failed");
+                (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "timeout",
+                    Some(err.to_string()),
+                )
+            }
+        };
+        tracing::Span::current().record("payment.outcome", outcome);
+        let result = VoidResult {
+            payment_id: payment_id.as_str().to_owned(),
+            status: outcome.to_owned(),
             reason,
         };
         (status, Json(result)).into_response()
