@@ -5,7 +5,10 @@
 //! every statement shows up as a database CLIENT span under the `inventory.reserve_stock` /
 //! `inventory.release_stock` business spans and as a `db.client.operation.duration` point
 //! (a request waiting for the one connection shows a `wait for connection` span), and the
-//! `inventory.stock_level` gauge reports stock per sku. Fault scenarios:
+//! `inventory.stock_level` gauge reports stock per sku. A line that takes a product below its
+//! reorder point (a quarter of its opening stock) brings a delivery of the opening stock with
+//! it (logged on the reservation's span), so long runs of traffic never empty the shelves.
+//! Fault scenarios:
 //! `slow_inventory_queries` (every statement 150-400 ms slower), `inventory_lock` (reserve
 //! and release take one lock for the whole request: `inventory.wait_for_lock`), and two of
 //! the workshop's planted problems, each marked by a `fault.injected` event where it acts:

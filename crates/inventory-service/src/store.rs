@@ -151,6 +151,21 @@ const SEED_PRODUCTS: [(&str, &str, i64, i64); 20] = [
     ("TB-020", "Drawing tablet", 7999, 35),
 ];
 
+/// The delivery a line that leaves `left` of `sku` brings with it: the product's opening stock
+/// when `left` falls below its reorder point (a quarter of it), else nothing. The supplier
+/// delivers at once, so a long workshop or load test never empties the shelves and turns
+/// every order into a 409; out of stock stays what one order asking for more than the shelf
+/// holds gets.
+fn replenishment(sku: &str, left: i64) -> i64 {
+    SEED_PRODUCTS
+        .iter()
+        .find(|(s, ..)| *s == sku)
+        .map_or(
+            0,
+            |&(.., opening)| if left < opening / 4 { opening } else { 0 },
+        )
+}
+
 /// Extra time per statement while `slow_inventory_queries` is active.
 fn slow_query_delay() -> Duration {
     Duration::from_millis(rand::rng().random_range(150..=400))
@@ -279,10 +294,20 @@ impl Store {
                                 available: product.stock,
                             });
                         }
-                        let sql = "UPDATE products SET stock = stock - ?1 WHERE sku = ?2";
+                        let left = product.stock - i64::from(*quantity);
+                        let delivery = replenishment(sku, left);
+                        let sql = "UPDATE products SET stock = stock - ?1 + ?3 WHERE sku = ?2";
                         db.statement("UPDATE", "products", sql, || {
-                            tx.prepare_cached(sql)?.execute(params![quantity, sku])
+                            tx.prepare_cached(sql)?
+                                .execute(params![quantity, sku, delivery])
                         })?;
+                        if delivery > 0 {
+                            tracing::info!(
+                                inventory.sku = %sku,
+                                inventory.delivered = delivery,
+                                "{sku} below its reorder point: {delivery} delivered"
+                            );
+                        }
                         let sql = "INSERT INTO reservations (order_id, sku, quantity, released) \
                                    VALUES (?1, ?2, ?3, 0) \
                                    ON CONFLICT (order_id, sku) DO UPDATE SET quantity = excluded.quantity, released = 0";
@@ -290,11 +315,11 @@ impl Store {
                             tx.prepare_cached(sql)?
                                 .execute(params![order.order_id, sku, quantity])
                         })?;
-                        levels.push((sku.clone(), product.stock - i64::from(*quantity)));
+                        levels.push((sku.clone(), left + delivery));
                     }
                 }
                 let items = if db.faults.scenario("span_per_item") {
-                    price_lines_span_per_item(&lines, &products)
+                    price_lines_span_per_item(&db.faults, &lines, &products)
                 } else {
                     price_lines(&lines, &products)
                 };
@@ -354,8 +379,11 @@ impl Store {
 /// Prices the reserved lines at the products' current prices, in one span: pricing is
 /// arithmetic on rows already read, so a span per line would cost more than the work.
 fn price_lines(lines: &[(String, u32)], products: &HashMap<String, Product>) -> Vec<ReservedLine> {
-    let _span =
-        tracing::info_span!("inventory.price_lines", inventory.line_count = lines.len()).entered();
+    let _span = tracing::info_span!(
+        "inventory.price_lines",
+        inventory.line_count = lines.len() as i64
+    )
+    .entered();
     lines
         .iter()
         .filter_map(|(sku, quantity)| Some(priced(products.get(sku)?, *quantity)))
@@ -366,15 +394,16 @@ fn price_lines(lines: &[(String, u32)], products: &HashMap<String, Product>) -> 
 /// opened inside the loop "to see each item", so an order of N lines sends N spans that
 /// each last microseconds and say nothing the business span's attributes do not.
 fn price_lines_span_per_item(
+    faults: &Faults,
     lines: &[(String, u32)],
     products: &HashMap<String, Product>,
 ) -> Vec<ReservedLine> {
     let mut items = Vec::with_capacity(lines.len());
     for (sku, quantity) in lines {
         let _span =
-            tracing::info_span!("inventory.price_item", inventory.sku = %sku, inventory.quantity = quantity)
+            tracing::info_span!("inventory.price_item", inventory.sku = %sku, inventory.quantity = i64::from(*quantity))
                 .entered();
-        telemetry::faults::mark_injected("span_per_item");
+        faults.mark_injected("span_per_item");
         if let Some(product) = products.get(sku) {
             items.push(priced(product, *quantity));
         }
@@ -438,7 +467,7 @@ fn select_products_one_by_one(
     db: &Db,
     skus: &[&str],
 ) -> rusqlite::Result<HashMap<String, Product>> {
-    telemetry::faults::mark_injected("n_plus_one_queries");
+    db.faults.mark_injected("n_plus_one_queries");
     let mut products = HashMap::new();
     for sku in skus {
         if let Some(product) = select_product(conn, db, sku)? {

@@ -122,6 +122,39 @@ async fn insufficient_stock_is_409_naming_the_sku_and_reserves_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_line_below_the_reorder_point_brings_a_delivery_of_the_opening_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = start(&dir.path().join("inventory.db"), None);
+    // 20 chairs to start with; the reorder point is a quarter of that.
+    let chairs = inventory.stock("CH-014").await;
+    assert_eq!(chairs, 20);
+    let (status, body) = inventory
+        .post(
+            "/inventory/reserve",
+            json!({"order_id": "o-five", "items": [{"sku": "CH-014", "quantity": 15}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        inventory.stock("CH-014").await,
+        5,
+        "at the reorder point: no delivery"
+    );
+    let (status, body) = inventory
+        .post(
+            "/inventory/reserve",
+            json!({"order_id": "o-one", "items": [{"sku": "CH-014", "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        inventory.stock("CH-014").await,
+        4 + 20,
+        "below it: 20 delivered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn release_gives_stock_back_once() {
     let dir = tempfile::tempdir().unwrap();
     let inventory = start(&dir.path().join("inventory.db"), None);

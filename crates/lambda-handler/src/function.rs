@@ -193,7 +193,9 @@ impl FraudCheckFunction {
                 error_message: "injected fault: the error_rate of FAULT_ERROR_RATE / POST /admin/faults failed this invocation".to_owned(),
             });
         }
-        Ok(self.respond(payload, self.faults.scenarios.contains(REJECT_ALL_SCENARIO)))
+        Ok(self
+            .respond(payload, self.faults.scenarios.contains(REJECT_ALL_SCENARIO))
+            .await)
     }
 
     /// `GET /admin/faults` shows this environment's settings. A function cannot change its
@@ -222,7 +224,7 @@ impl FraudCheckFunction {
         response
     }
 
-    fn respond(
+    async fn respond(
         &self,
         payload: &LambdaFunctionUrlRequest,
         reject_all: bool,
@@ -256,6 +258,11 @@ impl FraudCheckFunction {
             fraud.decision = field::Empty,
             fraud.reasons = field::Empty,
         );
+        // The model's inference time, inside its span: a real scoring service answers in tens
+        // of milliseconds, which is what a checkout pays when it waits for the verdict.
+        tokio::time::sleep(inference_latency())
+            .instrument(span.clone())
+            .await;
         let assessment = span.in_scope(|| {
             let assessment = fraud::assess(&request, reject_all);
             self.metrics.record_decision(assessment.decision);
@@ -277,6 +284,11 @@ impl FraudCheckFunction {
             &serde_json::to_value(&assessment).expect("an assessment serialises"),
         )
     }
+}
+
+/// Scoring time: log-normal, median about 40 ms, clamped to 15..=200 ms.
+fn inference_latency() -> Duration {
+    telemetry::faults::skewed_latency(40.0, 0.5, 15.0, 200.0)
 }
 
 /// The injected delay and whether to fail, drawn once per invocation from the settings.
@@ -393,10 +405,8 @@ mod tests {
             .unwrap();
         assert_eq!(body(&response)["decision"], "reject");
 
-        let faults = FaultSettings {
-            error_rate: 1.0,
-            ..FaultSettings::default()
-        };
+        let mut faults = FaultSettings::default();
+        faults.error_rate = 1.0;
         let error = function(faults, flushes.clone())
             .invoke(event("POST", "/", Some(order())))
             .await

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 /// Named scenarios a workload may act on. Unknown names are refused so a typo in a workshop
 /// does not silently do nothing.
-pub const KNOWN_SCENARIOS: [&str; 10] = [
+pub const KNOWN_SCENARIOS: [&str; 11] = [
     // payment-service: every gateway call times out (504).
     "payment_gateway_timeout",
     // inventory-service: every database statement takes extra time.
@@ -53,15 +53,32 @@ pub const KNOWN_SCENARIOS: [&str; 10] = [
     "customer_id_metric_label",
     // inventory-service: a span for every item priced in a reservation.
     "span_per_item",
+    // order-service: the fraud check and the payment run one after the other, though
+    // neither needs the other's answer: the checkout takes their sum, not the longer one.
+    "sequential_downstream_calls",
 ];
+
+/// A latency drawn from a log-normal distribution with the given median and spread (sigma of
+/// the underlying normal), clamped to `min_ms..=max_ms`: the skewed shape, with its long right
+/// tail, that real dependencies show on a latency histogram. For the lab's simulated ones
+/// (the card gateway, the fraud model).
+pub fn skewed_latency(median_ms: f64, sigma: f64, min_ms: f64, max_ms: f64) -> Duration {
+    let mut rng = rand::rng();
+    // Box-Muller: one standard normal sample from two uniforms.
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random();
+    let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+    let millis = (median_ms.ln() + sigma * normal)
+        .exp()
+        .clamp(min_ms, max_ms);
+    Duration::from_micros((millis * 1000.0) as u64)
+}
 
 /// Name of the span event (and attribute key) that says a planted problem or fault acted
 /// on a span; its `fault.name` attribute names the scenario.
 pub const FAULT_INJECTED: &str = "fault.injected";
 
-/// Marks the current span: `scenario` acted here. A span event rather than an attribute so
-/// that one span can carry several (an order can meet more than one planted problem).
-pub fn mark_injected(scenario: &'static str) {
+fn add_injected_event(scenario: &'static str) {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     tracing::Span::current().add_event(
         FAULT_INJECTED,
@@ -80,6 +97,40 @@ pub struct FaultSettings {
     pub jitter_ms: u64,
     /// Active named scenarios, from [`KNOWN_SCENARIOS`].
     pub scenarios: BTreeSet<String>,
+    /// An incident's scenarios (`lab incident`), shown only as a count and a digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Hidden>,
+    /// Their names: acted on like `scenarios`, never shown, never marked on spans.
+    #[serde(skip)]
+    hidden_names: BTreeSet<String>,
+}
+
+/// Hidden scenarios as `GET /admin/faults` shows them: enough for `lab check` to tell
+/// whether a learner named them, not enough to read the names off the page. `digest` is the
+/// hex SHA-256 of `salt`, a colon, and the names sorted and joined with commas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hidden {
+    pub count: usize,
+    pub salt: String,
+    pub digest: String,
+}
+
+impl Hidden {
+    fn of(names: &BTreeSet<String>) -> Option<Self> {
+        use sha2::{Digest as _, Sha256};
+        if names.is_empty() {
+            return None;
+        }
+        // A fresh salt per incident, so equal answers of two incidents do not look alike.
+        let salt = format!("{:016x}", rand::rng().random::<u64>());
+        let joined = names.iter().cloned().collect::<Vec<_>>().join(",");
+        let digest = Sha256::digest(format!("{salt}:{joined}"));
+        Some(Self {
+            count: names.len(),
+            salt,
+            digest: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        })
+    }
 }
 
 /// A partial update, as `POST /admin/faults` accepts it.
@@ -90,6 +141,8 @@ pub struct FaultUpdate {
     pub latency_ms: Option<u64>,
     pub jitter_ms: Option<u64>,
     pub scenarios: Option<Vec<String>>,
+    /// Replaces the hidden scenarios (an empty list ends an incident).
+    pub hidden_scenarios: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -124,20 +177,32 @@ impl FaultSettings {
             next.jitter_ms = jitter;
         }
         if let Some(scenarios) = update.scenarios {
-            next.scenarios = BTreeSet::new();
-            for name in scenarios {
-                let name = name.trim().to_owned();
-                if !KNOWN_SCENARIOS.contains(&name.as_str()) {
-                    return Err(FaultError::UnknownScenario {
-                        name,
-                        known: KNOWN_SCENARIOS.join(", "),
-                    });
-                }
-                next.scenarios.insert(name);
-            }
+            next.scenarios = known(scenarios)?;
+        }
+        if let Some(hidden) = update.hidden_scenarios {
+            next.hidden_names = known(hidden)?;
+            next.hidden = Hidden::of(&next.hidden_names);
         }
         Ok(next)
     }
+}
+
+/// The names, trimmed, each one a [`KNOWN_SCENARIOS`] name.
+fn known(names: Vec<String>) -> Result<BTreeSet<String>, FaultError> {
+    names
+        .into_iter()
+        .map(|name| {
+            let name = name.trim().to_owned();
+            if KNOWN_SCENARIOS.contains(&name.as_str()) {
+                Ok(name)
+            } else {
+                Err(FaultError::UnknownScenario {
+                    name,
+                    known: KNOWN_SCENARIOS.join(", "),
+                })
+            }
+        })
+        .collect()
 }
 
 /// Shared, live fault settings. Cheap to clone.
@@ -187,6 +252,7 @@ impl Faults {
             latency_ms: env_value("FAULT_LATENCY_MS")?,
             jitter_ms: env_value("FAULT_JITTER_MS")?,
             scenarios,
+            hidden_scenarios: None,
         };
         let settings = FaultSettings::default()
             .apply(update)
@@ -220,13 +286,29 @@ impl Faults {
         Ok(next)
     }
 
-    /// Whether the named scenario is active.
+    /// Whether the named scenario is active (shown or hidden).
     pub fn scenario(&self, name: &str) -> bool {
-        self.settings
+        let settings = self
+            .settings
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        settings.scenarios.contains(name) || settings.hidden_names.contains(name)
+    }
+
+    /// Marks the current span with a [`FAULT_INJECTED`] event: `scenario` acted here. A span
+    /// event rather than an attribute so that one span can carry several (an order can meet
+    /// more than one planted problem). Not when the scenario is hidden: an incident's problems
+    /// leave only the traces a real one would.
+    pub fn mark_injected(&self, scenario: &'static str) {
+        let hidden = self
+            .settings
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .scenarios
-            .contains(name)
+            .hidden_names
+            .contains(scenario);
+        if !hidden {
+            add_injected_event(scenario);
+        }
     }
 
     /// `GET|POST /admin/faults`, to merge into a service's router.
@@ -375,6 +457,59 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("slow_everything"), "{message}");
         assert!(message.contains("payment_gateway_timeout"), "{message}");
+    }
+
+    #[test]
+    fn hidden_scenarios_act_but_show_only_a_count_and_a_digest() {
+        use sha2::{Digest as _, Sha256};
+        let faults = Faults::new();
+        faults
+            .update(FaultUpdate {
+                scenarios: Some(vec!["inventory_lock".into()]),
+                hidden_scenarios: Some(vec!["span_per_item".into(), "n_plus_one_queries".into()]),
+                ..FaultUpdate::default()
+            })
+            .unwrap();
+        assert!(faults.scenario("span_per_item") && faults.scenario("inventory_lock"));
+        let shown = serde_json::to_value(faults.settings()).unwrap();
+        assert_eq!(shown["scenarios"], serde_json::json!(["inventory_lock"]));
+        assert_eq!(shown["hidden"]["count"], 2);
+        assert!(!shown.to_string().contains("span_per_item"), "{shown}");
+        let salt = shown["hidden"]["salt"].as_str().unwrap();
+        let expected: String = Sha256::digest(format!("{salt}:n_plus_one_queries,span_per_item"))
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(shown["hidden"]["digest"], expected);
+
+        // A plain update keeps the incident; an empty list ends it.
+        faults
+            .update(FaultUpdate {
+                scenarios: Some(vec![]),
+                ..FaultUpdate::default()
+            })
+            .unwrap();
+        assert!(faults.scenario("span_per_item"));
+        faults
+            .update(FaultUpdate {
+                hidden_scenarios: Some(vec![]),
+                ..FaultUpdate::default()
+            })
+            .unwrap();
+        assert!(!faults.scenario("span_per_item"));
+        assert!(
+            serde_json::to_value(faults.settings())
+                .unwrap()
+                .get("hidden")
+                .is_none()
+        );
+        let err = faults
+            .update(FaultUpdate {
+                hidden_scenarios: Some(vec!["nope".into()]),
+                ..FaultUpdate::default()
+            })
+            .unwrap_err();
+        assert!(matches!(err, FaultError::UnknownScenario { .. }));
     }
 
     #[test]

@@ -43,8 +43,8 @@ pub async fn reserve(
     let span = tracing::info_span!(
         "inventory.reserve_stock",
         order.id = %order.order_id,
-        inventory.line_count = order.lines.len(),
-        inventory.unit_count = order.lines.values().map(|q| u64::from(*q)).sum::<u64>(),
+        inventory.line_count = order.lines.len() as i64,
+        inventory.unit_count = order.lines.values().map(|q| i64::from(*q)).sum::<i64>(),
         customer.tier = Empty,
         inventory.outcome = Empty,
     );
@@ -87,7 +87,7 @@ pub async fn release(
     async move {
         let _locked = scenario_lock(&state).await;
         let released = state.store.release(order_id.clone()).await?;
-        tracing::Span::current().record("inventory.released_lines", released.len());
+        tracing::Span::current().record("inventory.released_lines", released.len() as i64);
         tracing::info!(lines = released.len(), "stock released");
         Ok(Json(json!({ "order_id": order_id, "released": released })))
     }

@@ -125,6 +125,7 @@ impl Emulator {
                 latency_ms: Some(config.faults.latency_ms),
                 jitter_ms: Some(config.faults.jitter_ms),
                 scenarios: Some(config.faults.scenarios.iter().cloned().collect()),
+                hidden_scenarios: None,
             })
             .context("invalid initial fault settings")?;
         let shared = Arc::new(Shared {
