@@ -31,7 +31,7 @@ run: build
 # (lab up --workshop passes each workload its FAULT_SCENARIOS; `lab fault` switches them off).
 .PHONY: workshop
 workshop: build
-	$(RELEASE)/lab up --workshop
+	$(RELEASE)/lab up --workshop $(if $(GATEWAY),--gateway-config $(GATEWAY))
 
 traffic:
 	@test -x $(RELEASE)/traffic || $(CARGO) build --release -p traffic

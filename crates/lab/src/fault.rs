@@ -32,11 +32,16 @@ pub const WORKLOADS: &[Workload] = &[
             "db_single_connection",
             "drop_trace_context",
             "customer_id_metric_label",
+            "sequential_downstream_calls",
         ],
         // Not drop_trace_context: with it on from the start, the checkout trace of module
         // 01's tour (and 05's baggage) has no payment-service span. Its module switches it
         // on with `lab fault order-service drop_trace_context`.
-        planted: &["db_single_connection", "customer_id_metric_label"],
+        planted: &[
+            "db_single_connection",
+            "customer_id_metric_label",
+            "sequential_downstream_calls",
+        ],
     },
     Workload {
         name: "inventory-service",
@@ -82,6 +87,27 @@ pub struct FaultSettings {
     pub latency_ms: u64,
     pub jitter_ms: u64,
     pub scenarios: BTreeSet<String>,
+    /// The scenarios of an incident (`lab incident`): on, but not named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Hidden>,
+}
+
+/// What a workload says about its hidden scenarios: how many, and the SHA-256 of the salt, a
+/// colon and their names sorted and joined with commas (see [`hidden_digest`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hidden {
+    pub count: usize,
+    pub salt: String,
+    pub digest: String,
+}
+
+/// The digest a workload gives for the hidden scenarios `names`, with its `salt`.
+pub fn hidden_digest(salt: &str, names: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted = names.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    hex::encode(Sha256::digest(format!("{salt}:{}", sorted.join(","))))
 }
 
 /// A partial update, as `POST /admin/faults` takes it: fields left `None` are not sent.
@@ -95,6 +121,8 @@ pub struct FaultUpdate {
     pub jitter_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scenarios: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden_scenarios: Option<Vec<String>>,
 }
 
 impl FaultUpdate {
@@ -105,6 +133,7 @@ impl FaultUpdate {
             latency_ms: Some(0),
             jitter_ms: Some(0),
             scenarios: Some(Vec::new()),
+            hidden_scenarios: Some(Vec::new()),
         }
     }
 }
@@ -292,6 +321,13 @@ pub fn describe(settings: &FaultSettings) -> String {
                 .join(", "),
         );
     }
+    if let Some(hidden) = settings.hidden.as_ref().filter(|h| h.count > 0) {
+        parts.push(format!(
+            "an incident: {} hidden problem{}",
+            hidden.count,
+            if hidden.count == 1 { "" } else { "s" }
+        ));
+    }
     if parts.is_empty() {
         "no faults".to_owned()
     } else {
@@ -370,7 +406,7 @@ mod tests {
         );
         assert_eq!(
             serde_json::to_string(&FaultUpdate::clear()).unwrap(),
-            r#"{"error_rate":0.0,"latency_ms":0,"jitter_ms":0,"scenarios":[]}"#
+            r#"{"error_rate":0.0,"latency_ms":0,"jitter_ms":0,"scenarios":[],"hidden_scenarios":[]}"#
         );
     }
 
@@ -472,10 +508,26 @@ mod tests {
             latency_ms: 300,
             jitter_ms: 50,
             scenarios: ["inventory_lock".to_owned()].into(),
+            hidden: None,
         };
         assert_eq!(
             describe(&settings),
             "error rate 0.2 · +300 ms (+0..50 ms jitter) · inventory_lock"
         );
+        let incident: FaultSettings = serde_json::from_str(
+            r#"{"error_rate":0,"latency_ms":0,"jitter_ms":0,"scenarios":[],
+                "hidden":{"count":2,"salt":"s","digest":"d"}}"#,
+        )
+        .unwrap();
+        assert_eq!(describe(&incident), "an incident: 2 hidden problems");
+    }
+
+    #[test]
+    fn the_hidden_digest_ignores_order_and_repeats() {
+        assert_eq!(
+            hidden_digest("s", &["b", "a", "a"]),
+            hidden_digest("s", &["a", "b"])
+        );
+        assert_ne!(hidden_digest("s", &["a"]), hidden_digest("t", &["a"]));
     }
 }

@@ -13,11 +13,13 @@
 //!
 //! Beside `lab up`, two commands work on a running lab for the workshop (docs/workshop/):
 //! [`fault`] (`lab fault`) shows and changes each workload's fault injection, and [`check`]
-//! (`lab check MODULE`) verifies a module's exercise against the lab's real interfaces.
+//! (`lab check MODULE`) verifies a module's exercise against the lab's real interfaces;
+//! [`incident`] (`lab incident --seed N`) hides problems for the final exercise.
 
 pub mod check;
 pub mod console;
 pub mod fault;
+pub mod incident;
 pub mod layout;
 pub mod plan;
 pub mod processes;

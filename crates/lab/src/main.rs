@@ -1,4 +1,5 @@
-//! The `lab` command line: `lab up`, and for the workshop `lab fault` and `lab check`.
+//! The `lab` command line: `lab up`, and for the workshop `lab fault`, `lab check` and
+//! `lab incident`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,30 @@ enum Command {
     /// Check a workshop module's exercise against the running lab (exit 0 when done).
     #[command(long_about = CHECK_ABOUT)]
     Check(CheckArgs),
+    /// Hide two or three problems in the running lab for the workshop's incident (module 17).
+    #[command(long_about = INCIDENT_ABOUT)]
+    Incident(IncidentArgs),
+}
+
+const INCIDENT_ABOUT: &str = "\
+Hide two or three problems in the running lab, chosen by the seed, for the workshop's
+incident (docs/workshop/17-incident.md). Every workload's faults are cleared first; the
+problems are then switched on hidden: `lab fault` shows only how many there are, and the
+spans carry no fault.injected event. Find them from traces and metrics, then name them with
+`lab check 17 --answer problems=NAME,NAME`. `lab fault --clear` ends the incident.
+
+  lab incident --seed 7             start incident 7 (the same problems on every machine)
+  lab incident --seed 7 --reveal    print incident 7's problems without starting it (for
+                                    the instructor's answer sheet)";
+
+#[derive(Debug, clap::Args)]
+struct IncidentArgs {
+    /// Which incident: the same seed hides the same problems everywhere.
+    #[arg(long)]
+    seed: u64,
+    /// Print the incident's problems instead of starting it.
+    #[arg(long)]
+    reveal: bool,
 }
 
 const FAULT_ABOUT: &str = "\
@@ -137,6 +162,11 @@ struct UpArgs {
     /// does); `lab fault` shows them and switches them off one by one.
     #[arg(long)]
     workshop: bool,
+    /// Run the gateway collector with this config instead of
+    /// crates/collector/configs/local/gateway.yaml (the workshop's copy in workshop/, for
+    /// example: `make workshop GATEWAY=workshop/gateway.yaml`).
+    #[arg(long, value_name = "FILE")]
+    gateway_config: Option<PathBuf>,
 }
 
 fn processes_help() -> String {
@@ -178,6 +208,7 @@ fn main() -> ExitCode {
         Command::Up(args) => runtime.block_on(up(args)),
         Command::Fault(args) => runtime.block_on(fault(args)),
         Command::Check(args) => runtime.block_on(check(args)),
+        Command::Incident(args) => runtime.block_on(incident(args)),
     }
 }
 
@@ -270,6 +301,7 @@ async fn fault(args: FaultArgs) -> ExitCode {
             latency_ms: args.latency_ms,
             jitter_ms: args.jitter_ms,
             scenarios,
+            hidden_scenarios: None,
         }
     } else {
         return match fault::get(&client, workload).await {
@@ -286,6 +318,38 @@ async fn fault(args: FaultArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => report(error),
+    }
+}
+
+async fn incident(args: IncidentArgs) -> ExitCode {
+    use lab::fault::{FaultError, LAB_NOT_RUNNING};
+    if args.reveal {
+        println!(
+            "incident {}: {}",
+            args.seed,
+            lab::incident::problems(args.seed).join(", ")
+        );
+        return ExitCode::SUCCESS;
+    }
+    match lab::incident::start(args.seed).await {
+        Ok(count) => {
+            println!(
+                "incident {}: {count} problems are hidden in the lab.\n\
+                 Send traffic (traffic --duration 60s), find them in the traces and metrics, \
+                 and name them: lab check 17 --answer problems=NAME,NAME\n\
+                 (lab fault --clear ends the incident)",
+                args.seed
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error @ FaultError::NotRunning { .. }) => {
+            eprintln!("lab incident: {error}: {LAB_NOT_RUNNING}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("lab incident: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -367,7 +431,12 @@ async fn up(args: UpArgs) -> ExitCode {
     };
     let names: Vec<&str> = PROCESSES.iter().map(|p| p.name).collect();
     let console = Console::stdout(&names);
-    let mut plan = match lab::plan::plan(PROCESSES, &args.only, &layout, console.colour()) {
+    let specs: Vec<_> = PROCESSES
+        .iter()
+        .filter(|p| args.workshop || !p.workshop_only)
+        .cloned()
+        .collect();
+    let mut plan = match lab::plan::plan(&specs, &args.only, &layout, console.colour()) {
         Ok(plan) => plan,
         Err(error) => {
             eprintln!("{error}");
@@ -375,6 +444,17 @@ async fn up(args: UpArgs) -> ExitCode {
         }
     };
     plan.plant_problems(args.workshop);
+    if let Some(config) = &args.gateway_config {
+        let config = std::path::absolute(config).unwrap_or_else(|_| config.clone());
+        if let Err(error) = plan.use_gateway_config(&config) {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+        console.say(&format!(
+            "the gateway runs {} (--gateway-config)",
+            config.display()
+        ));
+    }
     for note in &plan.notes {
         console.say(note);
     }

@@ -46,7 +46,31 @@ impl Plan {
             }
         }
     }
+
+    /// Runs the gateway collector with `config` instead of the lab's own (`lab up
+    /// --gateway-config`, `make workshop GATEWAY=...`): the workshop's modules on backends and
+    /// sampling change the learner's copy, never the lab's file. The file must exist and
+    /// pass the collector's own `validate` when the gateway starts.
+    pub fn use_gateway_config(&mut self, config: &std::path::Path) -> Result<(), PreflightError> {
+        if !config.is_file() {
+            return Err(PreflightError {
+                problems: vec![format!(
+                    "--gateway-config {}: no such file",
+                    config.display()
+                )],
+            });
+        }
+        for launch in self.launches.iter_mut().filter(|l| l.name == GATEWAY) {
+            if let Some(i) = launch.args.iter().position(|a| a == "--config") {
+                launch.args[i + 1] = config.display().to_string();
+            }
+        }
+        Ok(())
+    }
 }
+
+/// The process whose config `--gateway-config` replaces.
+const GATEWAY: &str = "collector-gateway";
 
 /// Everything that stops `lab up` before it starts anything, listed together.
 #[derive(Debug, thiserror::Error)]

@@ -56,6 +56,8 @@ pub struct ProcessSpec {
     /// A missing one stops `lab up` for a workspace process and skips an optional one.
     pub needs: &'static [&'static str],
     pub links: &'static [Link],
+    /// Started only by `lab up --workshop` (`make workshop`).
+    pub workshop_only: bool,
 }
 
 const fn port(number: u16, what: &'static str) -> Port {
@@ -69,6 +71,34 @@ const fn link(url: &'static str, what: &'static str) -> Link {
 /// Every process `lab up` starts, in start order; stopped in reverse order, so the
 /// collectors go last and carry the services' final spans through agent → gateway.
 pub const PROCESSES: &[ProcessSpec] = &[
+    // The workshop's second backend (modules 13 and 15): first, so the gateway can reach it
+    // from its first export, and last to stop.
+    ProcessSpec {
+        name: "vendor-backend",
+        program: Program::Workspace("collector"),
+        args: &["--config", "{repo}/docs/workshop/files/vendor.yaml"],
+        env: &[],
+        ports: &[
+            port(4517, "OTLP gRPC"),
+            port(4518, "OTLP HTTP"),
+            port(8885, "own metrics"),
+            port(13136, "health check"),
+            port(16687, "its trace explorer"),
+        ],
+        health: "http://127.0.0.1:13136/",
+        needs: &["docs/workshop/files/vendor.yaml"],
+        links: &[
+            link(
+                "http://127.0.0.1:16687",
+                "the workshop's second backend: its own trace explorer",
+            ),
+            link(
+                "127.0.0.1:4517 / :4518",
+                "its OTLP gRPC / HTTP (nothing sends here until your gateway config does)",
+            ),
+        ],
+        workshop_only: true,
+    },
     ProcessSpec {
         name: "collector-gateway",
         program: Program::Workspace("collector"),
@@ -105,6 +135,7 @@ pub const PROCESSES: &[ProcessSpec] = &[
                 "gateway OTLP gRPC / HTTP (EC2, Lambda, agent, sidecar)",
             ),
         ],
+        workshop_only: false,
     },
     ProcessSpec {
         name: "collector-agent",
@@ -132,6 +163,7 @@ pub const PROCESSES: &[ProcessSpec] = &[
                 "agent collector's own metrics",
             ),
         ],
+        workshop_only: false,
     },
     ProcessSpec {
         name: "collector-sidecar",
@@ -153,6 +185,7 @@ pub const PROCESSES: &[ProcessSpec] = &[
             "http://127.0.0.1:8886/metrics",
             "ECS sidecar collector's own metrics",
         )],
+        workshop_only: false,
     },
     ProcessSpec {
         name: "inventory-service",
@@ -179,6 +212,7 @@ pub const PROCESSES: &[ProcessSpec] = &[
             "http://127.0.0.1:8082/inventory",
             "inventory API (EC2 instance, OTLP straight to the gateway)",
         )],
+        workshop_only: false,
     },
     ProcessSpec {
         name: "payment-service",
@@ -206,6 +240,7 @@ pub const PROCESSES: &[ProcessSpec] = &[
             "http://127.0.0.1:8081",
             "payment API (ECS Fargate task, via its sidecar collector)",
         )],
+        workshop_only: false,
     },
     ProcessSpec {
         name: "fraud-check",
@@ -237,6 +272,7 @@ pub const PROCESSES: &[ProcessSpec] = &[
             "http://127.0.0.1:9000",
             "fraud-check Lambda function URL (local Runtime API emulator)",
         )],
+        workshop_only: false,
     },
     ProcessSpec {
         name: "order-service",
@@ -265,6 +301,7 @@ pub const PROCESSES: &[ProcessSpec] = &[
             "http://127.0.0.1:8080",
             "order API: POST /orders (Kubernetes pod, via the node's agent)",
         )],
+        workshop_only: false,
     },
     ProcessSpec {
         name: "prometheus",
@@ -287,6 +324,7 @@ pub const PROCESSES: &[ProcessSpec] = &[
             "http://127.0.0.1:9090",
             "Prometheus (scrapes the collectors)",
         )],
+        workshop_only: false,
     },
     ProcessSpec {
         name: "grafana",
@@ -310,6 +348,7 @@ pub const PROCESSES: &[ProcessSpec] = &[
         health: "http://127.0.0.1:3000/api/health",
         needs: &["grafana/provisioning-local", "/usr/share/grafana"],
         links: &[link("http://127.0.0.1:3000", "Grafana dashboards")],
+        workshop_only: false,
     },
 ];
 

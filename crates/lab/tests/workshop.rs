@@ -86,8 +86,8 @@ fn bash_in(dir: &Path, script: &str) -> Output {
         .expect("run bash")
 }
 
-/// A checkout as far as module 10 needs one: the lab's gateway config where `lab check`
-/// recognises a checkout, and nothing in `workshop/`. Keeps the learner's files out of the
+/// A checkout as far as modules 10 and 16 need one: the lab's gateway config where `lab check`
+/// recognises a checkout, the trace test's starter, and nothing in `workshop/`. Keeps the learner's files out of the
 /// source tree.
 fn scratch_checkout() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -96,6 +96,13 @@ fn scratch_checkout() -> tempfile::TempDir {
     std::fs::copy(
         repo().join("crates/collector/configs/local/gateway.yaml"),
         local.join("gateway.yaml"),
+    )
+    .unwrap();
+    let starter = dir.path().join("docs/workshop/starter");
+    std::fs::create_dir_all(&starter).unwrap();
+    std::fs::copy(
+        repo().join("docs/workshop/starter/trace_test.py"),
+        starter.join("trace_test.py"),
     )
     .unwrap();
     dir
@@ -315,7 +322,12 @@ fn every_command_on_the_pages_works() {
                     let out = bash(&format!("set -o pipefail; curl -f {}", &command[5..]));
                     assert!(out.status.success(), "{where_}\n{}", text(&out));
                 }
-                "python3" => {
+                // The learner's own files are in the scratch checkout.
+                "python3" if command.contains("workshop/") => {
+                    let out = bash_in(scratch.path(), command);
+                    assert!(out.status.success(), "{where_}\n{}", text(&out));
+                }
+                "python3" | "traffic" => {
                     let out = bash(command);
                     assert!(out.status.success(), "{where_}\n{}", text(&out));
                 }
@@ -335,7 +347,15 @@ fn every_command_on_the_pages_works() {
             }
         }
     }
-    for kind in ["lab", "curl", "make", "export", "python3", "collector"] {
+    for kind in [
+        "lab",
+        "curl",
+        "make",
+        "export",
+        "python3",
+        "collector",
+        "traffic",
+    ] {
         assert!(kinds.contains(kind), "no {kind} command found on the pages");
     }
 }
@@ -465,6 +485,146 @@ fn module_10_checks_the_learners_gateway_config() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
 
+/// Module 16 in a scratch checkout: the starter passes on the healthy lab but catches neither
+/// regression; the reference solution catches both; the learner's fault settings survive.
+fn module_16_wants_a_test_that_fails_on_each_regression() {
+    let checkout = scratch_checkout();
+    let dir = checkout.path();
+    let check = || lab(&["check", "16", "--repo", dir.to_str().unwrap()]);
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("cp docs/workshop/starter/trace_test.py workshop/trace_test.py"),
+        "{}",
+        text(&out)
+    );
+
+    std::fs::create_dir_all(dir.join("workshop")).unwrap();
+    std::fs::copy(
+        dir.join("docs/workshop/starter/trace_test.py"),
+        dir.join("workshop/trace_test.py"),
+    )
+    .unwrap();
+    let set = lab(&["fault", "payment-service", "--latency-ms", "5"]);
+    assert!(set.status.success(), "{}", text(&set));
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains("✓ it passes against the healthy lab")
+            && report.contains("✗ it fails when order-service has drop_trace_context")
+            && report.contains("✗ it fails when inventory-service has n_plus_one_queries"),
+        "the starter cannot fail: {}",
+        text(&out)
+    );
+    assert_eq!(
+        faults_of(8081)["latency_ms"],
+        5,
+        "the settings are put back"
+    );
+
+    std::fs::copy(
+        repo().join("docs/workshop/solutions/16-trace_test.py"),
+        dir.join("workshop/trace_test.py"),
+    )
+    .unwrap();
+    let out = check();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout(&out).contains("module 16 done"), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("SELECT products"),
+        "the failure is the test's own message: {}",
+        text(&out)
+    );
+    assert_eq!(
+        faults_of(8081)["latency_ms"],
+        5,
+        "the settings are put back"
+    );
+    let clear = lab(&["fault", "--clear"]);
+    assert!(clear.status.success(), "{}", text(&clear));
+}
+
+/// The incident: three seeds that between them hide every problem of the pool. For each, the
+/// reference solution finds the problems from traces and metrics alone, and what it finds is
+/// what `--reveal` says was hidden; while an incident runs, `lab fault` names no problem and
+/// no span carries a `fault.injected` event.
+fn module_17_incidents_are_found_from_telemetry_alone() {
+    let mut covered = HashSet::new();
+    for seed in ["11", "1", "7"] {
+        let reveal = lab(&["incident", "--seed", seed, "--reveal"]);
+        assert!(reveal.status.success(), "{}", text(&reveal));
+        let hidden: HashSet<String> = stdout(&reveal)
+            .split_once(": ")
+            .unwrap()
+            .1
+            .trim()
+            .split(", ")
+            .map(str::to_owned)
+            .collect();
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64;
+        let out = bash(&format!("docs/workshop/solutions/17-incident.sh {seed}"));
+        assert!(out.status.success(), "seed {seed}: {}", text(&out));
+        assert!(stdout(&out).contains("module 17 done"), "{}", text(&out));
+        let found: HashSet<String> = stdout(&out)
+            .lines()
+            .find_map(|l| l.strip_prefix("found: "))
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            found, hidden,
+            "seed {seed}: the telemetry shows what was hidden"
+        );
+        covered.extend(hidden);
+
+        let list = lab(&["fault"]);
+        let table: String = stdout(&list).lines().take(4).collect::<Vec<_>>().join("\n");
+        assert!(table.contains("hidden problem"), "{}", text(&list));
+        for name in &covered {
+            assert!(!table.contains(name.as_str()), "{name} shown: {table}");
+        }
+        let marked = search("order-service", "POST /orders")
+            .into_iter()
+            .chain(search("inventory-service", "POST /inventory/reserve"))
+            .filter(|t| spans(t).all(|s| s["startTime"].as_u64().unwrap() >= since))
+            .filter(|t| {
+                spans(t).any(|s| {
+                    s["logs"].as_array().into_iter().flatten().any(|l| {
+                        l["fields"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|f| f["value"] == "fault.injected")
+                    })
+                })
+            })
+            .count();
+        assert_eq!(marked, 0, "seed {seed}: hidden problems mark no span");
+    }
+    assert_eq!(covered.len(), 8, "the seeds cover the pool: {covered:?}");
+
+    let wrong = lab(&["check", "17", "--answer", "problems=inventory_lock"]);
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+    assert!(
+        stdout(&wrong).contains("you named 1, the incident hides 3"),
+        "{}",
+        text(&wrong)
+    );
+    let clear = lab(&["fault", "--clear"]);
+    assert!(clear.status.success(), "{}", text(&clear));
+    let over = lab(&["check", "17", "--answer", "problems=inventory_lock"]);
+    assert!(
+        stdout(&over).contains("no workload has hidden problems"),
+        "{}",
+        text(&over)
+    );
+}
+
 /// Where a tool is on the PATH, or a failure saying how to install it.
 fn tool_path(tool: &str, install: &str) -> PathBuf {
     let out = Command::new("sh")
@@ -562,6 +722,48 @@ struct Shots {
     /// A checkout whose fraud-check invocation was a cold start (12), and that span.
     cold: String,
     cold_span: String,
+    /// A checkout with the payment hop broken (04).
+    broken: String,
+    /// A five-line checkout with a span per item and an N+1 (08).
+    noisy: String,
+    /// The checkout that waited longest for the one connection (09), and that span.
+    queued: String,
+    queued_span: String,
+}
+
+/// The traces of `service`'s `operation` in the last hour, as `/api/traces` returns them.
+fn search(service: &str, operation: &str) -> Vec<serde_json::Value> {
+    let out = Command::new("curl")
+        .args(["-fsS", "-G", "http://127.0.0.1:16686/api/traces"])
+        .args(["--data-urlencode", &format!("service={service}")])
+        .args(["--data-urlencode", &format!("operation={operation}")])
+        .args([
+            "--data-urlencode",
+            "limit=500",
+            "--data-urlencode",
+            "lookback=1h",
+        ])
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "{}", text(&out));
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    found["data"].as_array().cloned().unwrap_or_default()
+}
+
+fn spans(trace: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    trace["spans"].as_array().into_iter().flatten()
+}
+
+/// Whether planted problem `scenario` marked a span of the trace.
+fn met(trace: &serde_json::Value, scenario: &str) -> bool {
+    spans(trace).any(|s| {
+        s["logs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|l| l["fields"].as_array().into_iter().flatten())
+            .any(|f| f["key"] == "fault.name" && f["value"] == scenario)
+    })
 }
 
 const SESSION: &str = "ada-1815";
@@ -651,11 +853,47 @@ fn find_shots() -> Shots {
     let cold_span = span_id_where(&trace, |s| {
         has_tag(s, "faas.coldstart", "true") && has_tag(s, "span.kind", "server")
     });
+    // The planted problems' modules left their traces: one of each for the pages.
+    let broken = search("order-service", "POST /orders")
+        .into_iter()
+        .find(|t| met(t, "drop_trace_context"))
+        .expect("module 04's solution left a broken checkout");
+    let noisy = search("inventory-service", "inventory.price_item")
+        .into_iter()
+        .filter(|t| met(t, "n_plus_one_queries"))
+        .max_by_key(|t| {
+            spans(t)
+                .filter(|s| s["operationName"] == "inventory.price_item")
+                .count()
+        })
+        .expect("module 08's solution left a noisy checkout");
+    let wait = |t: &serde_json::Value| {
+        spans(t)
+            .filter(|s| s["operationName"] == "wait for connection")
+            .map(|s| {
+                (
+                    s["duration"].as_u64().unwrap(),
+                    s["spanID"].as_str().unwrap().to_owned(),
+                )
+            })
+            .max()
+    };
+    let (_, queued_span, queued) = search("order-service", "wait for connection")
+        .into_iter()
+        .filter_map(|t| {
+            wait(&t).map(|(d, span)| (d, span, t["traceID"].as_str().unwrap().to_owned()))
+        })
+        .max()
+        .expect("module 09's solution left queued checkouts");
     Shots {
         checkout,
         checkout_root,
         cold,
         cold_span,
+        broken: broken["traceID"].as_str().unwrap().to_owned(),
+        noisy: noisy["traceID"].as_str().unwrap().to_owned(),
+        queued,
+        queued_span,
     }
 }
 
@@ -723,6 +961,19 @@ async fn span_detail(c: &fantoccini::Client, trace: &str, span: &str, key: &str,
     assert_eq!(shown, value, "{key} on span {span} of {trace}");
 }
 
+/// Opens a trace's page and waits for its waterfall.
+async fn waterfall(c: &fantoccini::Client, trace: &str, what: &str) {
+    c.goto(&format!("http://127.0.0.1:16686/trace/{trace}"))
+        .await
+        .unwrap();
+    wait_js(
+        c,
+        what,
+        "return document.querySelectorAll('.span-row').length >= 5 ? true : null;",
+    )
+    .await;
+}
+
 /// The screenshots the module pages show, from this lab after the solutions ran: one
 /// Chromium session, four pages.
 async fn take_screenshots(c: &fantoccini::Client, shots: &Shots) {
@@ -773,6 +1024,59 @@ async fn take_screenshots(c: &fantoccini::Client, shots: &Shots) {
     .await;
     assert!(lines.as_u64().unwrap() >= 2, "{lines}");
     save(c, "06-red-metrics.png").await;
+
+    // 07: the per-customer series on :8889, as step 2's grep shows them.
+    c.goto("http://127.0.0.1:8889/metrics").await.unwrap();
+    let lines = wait_js(
+        c,
+        "orders_created_total's per-customer series on :8889",
+        "const pre = document.querySelector('pre'); if (!pre) return null; \
+         const lines = pre.textContent.split('\\n').filter(l => l.startsWith('orders_created_total{') && l.includes('customer_id=')); \
+         if (lines.length < 20) return null; \
+         document.body.innerHTML = '<p style=\"font:15px sans-serif\">http://127.0.0.1:8889/metrics, step 2\\'s grep: ' + lines.length + ' series with customer_id</p><pre style=\"white-space:pre-wrap;font-size:12px;line-height:1.4\"></pre>'; \
+         document.querySelector('pre').textContent = lines.slice(0, 40).join('\\n'); \
+         return lines.length;",
+    )
+    .await;
+    assert!(lines.as_u64().unwrap() >= 20, "{lines}");
+    save(c, "07-series.png").await;
+
+    // 04: the broken checkout's waterfall, with no payment-service in it.
+    waterfall(c, &shots.broken, "the broken checkout's waterfall").await;
+    let services = wait_js(
+        c,
+        "the services of the broken checkout",
+        "return document.body.textContent.includes('payment-service') ? 'payment' : 'ok';",
+    )
+    .await;
+    assert_eq!(
+        services, "ok",
+        "the broken checkout shows no payment-service"
+    );
+    save(c, "04-broken-trace.png").await;
+
+    // 08: the noisy checkout, scrolled to inventory-service's repeated spans.
+    waterfall(c, &shots.noisy, "the noisy checkout's waterfall").await;
+    let repeated = wait_js(
+        c,
+        "the per-item spans",
+        "const rows = [...document.querySelectorAll('.span-row')].filter(r => r.textContent.includes('inventory.price_item')); \
+         if (rows.length < 4) return null; rows[0].scrollIntoView({block: 'center'}); return rows.length;",
+    )
+    .await;
+    assert!(repeated.as_u64().unwrap() >= 4, "{repeated}");
+    save(c, "08-noisy-spans.png").await;
+
+    // 09: the checkout that queued longest, its wait span opened.
+    span_detail(
+        c,
+        &shots.queued,
+        &shots.queued_span,
+        "db.system.name",
+        "sqlite",
+    )
+    .await;
+    save(c, "09-wait-for-connection.png").await;
 }
 
 fn screenshots() {
@@ -823,7 +1127,10 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
     let mut running = Lab::start();
 
     // A fresh lab passes no module: doing nothing is never enough.
-    for module in ["01", "02", "03", "05", "06", "10", "11", "12"] {
+    for module in [
+        "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15",
+        "16", "17",
+    ] {
         let out = lab(&["check", module]);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         assert!(stdout(&out).contains("✗"), "{}", text(&out));
@@ -921,6 +1228,55 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
         assert!(stdout(&out).contains("  ✗ "), "{}", text(&out));
     }
 
+    // 04, 07, 08, 09: the planted problems' modules. Each solution switches its problem on,
+    // shows it, switches it off and shows the fix; then the same state with wrong answers
+    // fails on exactly those answers.
+    for (solution, module, wrong) in [
+        (
+            "04-propagation.sh",
+            "04",
+            vec![
+                "orphan=00000000000000000000000000000001",
+                "hop=order-service",
+            ],
+        ),
+        ("07-cardinality.sh", "07", vec!["series=1", "label=job"]),
+        (
+            "08-too-many-spans.sh",
+            "08",
+            // Swapped: the N+1's statement is not noise, the span per item is no signal.
+            vec!["noise=SELECT products", "signal=inventory.price_item"],
+        ),
+        ("09-bottleneck.sh", "09", vec!["wait=INSERT orders"]),
+    ] {
+        let out = bash(&format!("docs/workshop/solutions/{solution}"));
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            stdout(&out).contains(&format!("module {module} done")),
+            "{}",
+            text(&out)
+        );
+        if module == "09" {
+            assert!(
+                stdout(&out).contains("ms before,") && stdout(&out).contains("ms after"),
+                "the check reports both p99s: {}",
+                text(&out)
+            );
+        }
+        let mut args = vec!["check", module];
+        for answer in &wrong {
+            args.extend(["--answer", answer]);
+        }
+        let out = lab(&args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert_eq!(
+            stdout(&out).matches("  ✗ ").count(),
+            wrong.len(),
+            "only the answers are wrong: {}",
+            text(&out)
+        );
+    }
+
     every_command_on_the_pages_works();
 
     module_10_checks_the_learners_gateway_config();
@@ -1003,9 +1359,103 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
         text(&wrong)
     );
 
+    // 14: payments failing until Prometheus fires the fast-burn alert.
+    let out = bash("docs/workshop/solutions/14-slo-burn-rate.sh");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout(&out).contains("module 14 done"), "{}", text(&out));
+    let wrong = lab(&[
+        "check",
+        "14",
+        "--answer",
+        "alert=OrderServiceErrorBudgetSlowBurn",
+        "--answer",
+        "burn-rate=0.01",
+        "--answer",
+        "hours=1",
+    ]);
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+    assert_eq!(
+        stdout(&wrong).matches("  ✗ ").count(),
+        3,
+        "only the answers are wrong: {}",
+        text(&wrong)
+    );
+
+    module_16_wants_a_test_that_fails_on_each_regression();
+
+    module_17_incidents_are_found_from_telemetry_alone();
+
     // Last, with every module's data in the lab: the pages' screenshots.
     screenshots();
 
+    let status = running.stop();
+    assert!(status.success(), "lab up exits 0 on SIGTERM: {status}");
+
+    module_13_and_15_restart_the_lab_with_the_learners_gateway();
+}
+
+/// Modules 13 and 15 as their pages say: each solution edits the learner's copy, and the lab
+/// restarts with `--workshop --gateway-config` (what `make workshop GATEWAY=...` runs). 13: an
+/// order placed with no service changed shows up whole in the second backend's explorer. 15:
+/// with tail sampling on the second backend's own pipeline, it keeps every error checkout and
+/// a fraction of the others, while the lab's explorer keeps them all.
+fn module_13_and_15_restart_the_lab_with_the_learners_gateway() {
+    let checkout = scratch_checkout();
+    let dir = checkout.path();
+    let check = || lab(&["check", "13", "--repo", dir.to_str().unwrap()]);
+    let script = repo().join("docs/workshop/solutions/13-backend-swap.sh");
+    let out = bash_in(dir, script.to_str().unwrap());
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("configuration is valid"),
+        "{}",
+        text(&out)
+    );
+
+    let config = dir.join("workshop/gateway.yaml");
+    let mut running =
+        Lab::start_with(&["--workshop", "--gateway-config", config.to_str().unwrap()]);
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("✓ a traces pipeline exports to the second backend")
+            && stdout(&out)
+                .contains("✗ the second backend's explorer (:16687) has a whole checkout"),
+        "nothing sent yet: {}",
+        text(&out)
+    );
+    let (status, body) = http("POST", "http://127.0.0.1:8080/orders", ORDER);
+    assert_eq!(status, 201, "{body}");
+    wait_for("lab check 13 to pass", || check().status.success());
+    let out = check();
+    assert!(stdout(&out).contains("module 13 done"), "{}", text(&out));
+    let status = running.stop();
+    assert!(status.success(), "lab up exits 0 on SIGTERM: {status}");
+
+    let check = || lab(&["check", "15", "--repo", dir.to_str().unwrap()]);
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("✗ the second backend gets tail-sampled traces"),
+        "module 13's file sends everything: {}",
+        text(&out)
+    );
+    let script = repo().join("docs/workshop/solutions/15-sampling.sh");
+    let out = bash_in(dir, script.to_str().unwrap());
+    assert!(out.status.success(), "{}", text(&out));
+    let mut running =
+        Lab::start_with(&["--workshop", "--gateway-config", config.to_str().unwrap()]);
+    for load in [
+        "traffic --scenario checkout --requests 150 --rate 20",
+        "traffic --scenario failures --requests 40 --rate 20",
+    ] {
+        let out = bash(load);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    std::thread::sleep(Duration::from_secs(15));
+    wait_for("lab check 15 to pass", || check().status.success());
+    let out = check();
+    assert!(stdout(&out).contains("module 15 done"), "{}", text(&out));
     let status = running.stop();
     assert!(status.success(), "lab up exits 0 on SIGTERM: {status}");
 }

@@ -1,19 +1,31 @@
 //! The running lab's read-only interfaces, as `lab check` queries them: the trace explorer's
 //! Jaeger HTTP API on :16686 (the same JSON Jaeger serves, so a check works against either)
-//! and Prometheus text pages (the gateway's exporter on :8889, the collectors' own metrics on
-//! :8888 / :8887).
+//! Prometheus text pages (the gateway's exporter on :8889, the collectors' own metrics on
+//! :8888 / :8887) and, when the lab runs it, Prometheus's HTTP API on :9090.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 
 pub const EXPLORER: &str = "http://127.0.0.1:16686";
+/// The workshop's second backend's explorer (`make workshop` starts it).
+pub const VENDOR_EXPLORER: &str = "http://127.0.0.1:16687";
 /// The gateway's Prometheus exporter: RED metrics from the SDKs and from spans.
 pub const EXPORTER_METRICS: &str = "http://127.0.0.1:8889/metrics";
 /// The gateway collector's own metrics.
 pub const GATEWAY_METRICS: &str = "http://127.0.0.1:8888/metrics";
 /// The agent collector's own metrics.
 pub const AGENT_METRICS: &str = "http://127.0.0.1:8887/metrics";
+/// Prometheus, started by `lab up` when it is installed.
+pub const PROMETHEUS: &str = "http://127.0.0.1:9090";
+
+/// An alert as Prometheus's `/api/v1/alerts` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Alert {
+    pub labels: HashMap<String, String>,
+    /// `pending` or `firing`.
+    pub state: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -24,6 +36,13 @@ pub enum ApiError {
     LabNotRunning,
     #[error("{url}: {message}")]
     Failed { url: String, message: String },
+    #[error("{url}: not found")]
+    NotFound { url: String },
+    #[error(
+        "Prometheus ({PROMETHEUS}) does not answer: the lab starts it only when it is installed \
+         (sudo apt-get install prometheus), then restart make workshop"
+    )]
+    PrometheusNotRunning,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +79,15 @@ pub struct Span {
     pub tags: Vec<Tag>,
     #[serde(rename = "processID")]
     pub process_id: String,
+    /// Span events (and log records the explorer attached to the span).
+    #[serde(default)]
+    pub logs: Vec<Log>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Log {
+    #[serde(default)]
+    pub fields: Vec<Tag>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +126,21 @@ impl Span {
             .iter()
             .find(|t| t.key == key)
             .map(|t| text(&t.value))
+    }
+
+    /// The planted problems and faults that acted on this span: the `fault.name` of each
+    /// `fault.injected` event.
+    pub fn faults(&self) -> Vec<String> {
+        self.logs
+            .iter()
+            .filter(|l| {
+                l.fields
+                    .iter()
+                    .any(|f| f.key == "event" && f.value == "fault.injected")
+            })
+            .filter_map(|l| l.fields.iter().find(|f| f.key == "fault.name"))
+            .map(|f| text(&f.value))
+            .collect()
     }
 
     /// The span it is a child of (its CHILD_OF reference), if any.
@@ -149,12 +192,35 @@ impl Trace {
             .min_by_key(|s| s.start_us)
     }
 
+    /// Whether planted problem `scenario` acted on any span of the trace.
+    pub fn met(&self, scenario: &str) -> bool {
+        self.spans
+            .iter()
+            .any(|s| s.faults().iter().any(|f| f == scenario))
+    }
+
     /// A SERVER span of `service` (`span.kind=server`).
     pub fn server_span(&self, service: &str) -> Option<&Span> {
         self.spans.iter().find(|s| {
             self.service_of(s) == service && s.tag("span.kind").as_deref() == Some("server")
         })
     }
+}
+
+/// Splits `traces` at a fix: those where `planted` holds, and those that started after the
+/// last of them (the traces a fix can be judged by), both in the order given.
+pub fn before_and_after_fix(
+    traces: &[Trace],
+    planted: impl Fn(&Trace) -> bool,
+) -> (Vec<&Trace>, Vec<&Trace>) {
+    let start = |t: &Trace| t.root().map_or(0, |r| r.start_us);
+    let before: Vec<&Trace> = traces.iter().filter(|t| planted(t)).collect();
+    let last = before.iter().map(|t| start(t)).max();
+    let after = match last {
+        Some(last) => traces.iter().filter(|t| start(t) > last).collect(),
+        None => Vec::new(),
+    };
+    (before, after)
 }
 
 /// A search of `/api/traces`.
@@ -190,6 +256,8 @@ impl LabApi {
         let response = self.client.get(url).send().await.map_err(|e| {
             if e.is_connect() && url.starts_with(EXPLORER) {
                 ApiError::LabNotRunning
+            } else if e.is_connect() && url.starts_with(PROMETHEUS) {
+                ApiError::PrometheusNotRunning
             } else {
                 ApiError::Failed {
                     url: url.to_owned(),
@@ -198,6 +266,11 @@ impl LabApi {
             }
         })?;
         let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(ApiError::NotFound {
+                url: url.to_owned(),
+            });
+        }
         let body = response.text().await.map_err(|e| ApiError::Failed {
             url: url.to_owned(),
             message: e.to_string(),
@@ -245,8 +318,17 @@ impl LabApi {
 
     /// `/api/traces?service=..&operation=..&tags=..` over the last hour.
     pub async fn traces(&self, query: &TraceQuery<'_>) -> Result<Vec<Trace>, ApiError> {
+        self.traces_at(EXPLORER, query).await
+    }
+
+    /// The same search on the explorer at `base` (the lab's, or the second backend's).
+    pub async fn traces_at(
+        &self,
+        base: &str,
+        query: &TraceQuery<'_>,
+    ) -> Result<Vec<Trace>, ApiError> {
         let mut url = format!(
-            "{EXPLORER}/api/traces?lookback=1h&limit={}&service={}",
+            "{base}/api/traces?lookback=1h&limit={}&service={}",
             query.limit.max(1),
             encode(query.service)
         );
@@ -267,12 +349,64 @@ impl LabApi {
         self.get_data(&url).await
     }
 
-    /// `/api/traces/{id}`.
+    /// `/api/traces/{id}`; `None` when the explorer does not have it.
     pub async fn trace(&self, id: &str) -> Result<Option<Trace>, ApiError> {
-        let traces: Vec<Trace> = self
-            .get_data(&format!("{EXPLORER}/api/traces/{}", encode(id)))
-            .await?;
-        Ok(traces.into_iter().next())
+        match self
+            .get_data::<Vec<Trace>>(&format!("{EXPLORER}/api/traces/{}", encode(id)))
+            .await
+        {
+            Ok(traces) => Ok(traces.into_iter().next()),
+            Err(ApiError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Prometheus's active alerts (pending and firing).
+    pub async fn alerts(&self) -> Result<Vec<Alert>, ApiError> {
+        #[derive(Deserialize)]
+        struct Data {
+            alerts: Vec<Alert>,
+        }
+        let url = format!("{PROMETHEUS}/api/v1/alerts");
+        let data: Data = self.prometheus(&url).await?;
+        Ok(data.alerts)
+    }
+
+    /// The value of a PromQL expression that yields one sample now, `None` when it yields
+    /// none.
+    pub async fn query(&self, expr: &str) -> Result<Option<f64>, ApiError> {
+        #[derive(Deserialize)]
+        struct Data {
+            result: Vec<Sample>,
+        }
+        #[derive(Deserialize)]
+        struct Sample {
+            value: (f64, String),
+        }
+        let url = format!("{PROMETHEUS}/api/v1/query?query={}", encode(expr));
+        let data: Data = self.prometheus(&url).await?;
+        Ok(data.result.first().and_then(|s| s.value.1.parse().ok()))
+    }
+
+    async fn prometheus<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, ApiError> {
+        #[derive(Deserialize)]
+        struct Answer<T> {
+            status: String,
+            data: Option<T>,
+            error: Option<String>,
+        }
+        let body = self.get_text(url).await?;
+        let answer: Answer<T> = serde_json::from_str(&body).map_err(|e| ApiError::Failed {
+            url: url.to_owned(),
+            message: format!("not Prometheus's JSON: {e}"),
+        })?;
+        match (answer.status.as_str(), answer.data) {
+            ("success", Some(data)) => Ok(data),
+            _ => Err(ApiError::Failed {
+                url: url.to_owned(),
+                message: answer.error.unwrap_or(answer.status),
+            }),
+        }
     }
 
     /// A Prometheus text page (`EXPORTER_METRICS`, `GATEWAY_METRICS`, ...).
@@ -334,7 +468,11 @@ mod tests {
             {"traceID":"ab","spanID":"02","operationName":"payment.validate",
              "references":[{"refType":"CHILD_OF","traceID":"ab","spanID":"01"}],
              "startTime":20,"duration":5,"tags":[{"key":"payment.valid","type":"bool","value":true},
-             {"key":"n","type":"int64","value":3}],"processID":"p2"}],
+             {"key":"n","type":"int64","value":3}],"processID":"p2",
+             "logs":[{"timestamp":21,"fields":[{"key":"event","type":"string","value":"fault.injected"},
+                     {"key":"fault.name","type":"string","value":"span_per_item"}]},
+                     {"timestamp":22,"fields":[{"key":"event","type":"string","value":"other"},
+                     {"key":"fault.name","type":"string","value":"not_a_fault"}]}]}],
             "processes":{"p1":{"serviceName":"order-service","tags":[]},
                          "p2":{"serviceName":"payment-service","tags":[{"key":"cloud.platform","type":"string","value":"aws_ecs"}]}}}],
             "total":1,"limit":0,"offset":0,"errors":null}"#;
@@ -344,6 +482,8 @@ mod tests {
         assert_eq!(child.parent(), Some("01"));
         assert_eq!(child.tag("payment.valid").as_deref(), Some("true"));
         assert_eq!(child.tag("n").as_deref(), Some("3"));
+        assert_eq!(child.faults(), ["span_per_item"]);
+        assert!(trace.met("span_per_item") && !trace.met("not_a_fault"));
         assert_eq!(trace.service_of(child), "payment-service");
         assert_eq!(trace.root().unwrap().operation, "POST /orders");
         assert_eq!(trace.services(), ["order-service", "payment-service"]);

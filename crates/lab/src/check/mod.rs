@@ -9,15 +9,24 @@
 //! that depend on the learner's own traces are compared with those traces.
 
 pub mod answer;
+pub mod backend_swap;
 pub mod baggage;
+pub mod bottleneck;
 pub mod business_span;
+pub mod cardinality;
 pub mod cold_start;
 pub mod collector_metrics;
 pub mod explorer;
+pub mod incident;
 pub mod pipelines;
+pub mod propagation;
 pub mod red_metrics;
 pub mod resources;
+pub mod sampling;
+pub mod slo;
+pub mod span_noise;
 pub mod tour;
+pub mod trace_test;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -47,11 +56,20 @@ pub const MODULES: &[Module] = &[
     tour::MODULE,
     resources::MODULE,
     business_span::MODULE,
+    propagation::MODULE,
     baggage::MODULE,
     red_metrics::MODULE,
+    cardinality::MODULE,
+    span_noise::MODULE,
+    bottleneck::MODULE,
     pipelines::MODULE,
     collector_metrics::MODULE,
     cold_start::MODULE,
+    backend_swap::MODULE,
+    slo::MODULE,
+    sampling::MODULE,
+    trace_test::MODULE,
+    incident::MODULE,
 ];
 
 /// The verdict on one criterion.
@@ -164,6 +182,26 @@ impl Answers {
 }
 
 impl Context {
+    /// The criterion "`scenario` is switched off on `workload`", as its `/admin/faults` says
+    /// now: the fix of a planted problem.
+    pub async fn switched_off(&self, workload: &str, scenario: &str) -> Criterion {
+        let what = format!("{scenario} is switched off on {workload}");
+        let settings = match crate::fault::workload(workload) {
+            Ok(w) => crate::fault::get(&crate::fault::client(), w)
+                .await
+                .map_err(|e| format!("could not read {workload}'s faults: {e}")),
+            Err(e) => Err(e.to_string()),
+        };
+        match settings {
+            Ok(s) if !s.scenarios.contains(scenario) => Criterion::pass(what, ""),
+            Ok(_) => Criterion::fail(
+                what,
+                format!("it is still on: lab fault {workload} --off {scenario}"),
+            ),
+            Err(e) => Criterion::fail(what, e),
+        }
+    }
+
     /// The criterion for question `key` of `module`: passes when the answer given is one of
     /// `accept` (after normalising), with a hint naming the question otherwise.
     pub fn judge(
@@ -203,11 +241,20 @@ pub async fn evaluate(module: &Module, ctx: &Context) -> Result<Vec<Criterion>, 
         "01" => tour::criteria(ctx).await,
         "02" => resources::criteria(ctx).await,
         "03" => business_span::criteria(ctx).await,
+        "04" => propagation::criteria(ctx).await,
         "05" => baggage::criteria(ctx).await,
         "06" => red_metrics::criteria(ctx).await,
+        "07" => cardinality::criteria(ctx).await,
+        "08" => span_noise::criteria(ctx).await,
+        "09" => bottleneck::criteria(ctx).await,
         "10" => pipelines::criteria(ctx).await,
         "11" => collector_metrics::criteria(ctx).await,
         "12" => cold_start::criteria(ctx).await,
+        "13" => backend_swap::criteria(ctx).await,
+        "14" => slo::criteria(ctx).await,
+        "15" => sampling::criteria(ctx).await,
+        "16" => trace_test::criteria(ctx).await,
+        "17" => incident::criteria(ctx).await,
         // MODULES and this match are kept together; the unit tests call every module.
         other => unreachable!("module {other} is in MODULES but has no criteria"),
     }
@@ -270,7 +317,10 @@ mod tests {
         assert_eq!(module("1").unwrap().id, "01");
         assert_eq!(module("03-business-span").unwrap().id, "03");
         let err = module("99").unwrap_err().to_string();
-        assert!(err.contains("01, 02, 03, 05, 06, 10, 11, 12"), "{err}");
+        assert!(
+            err.contains("01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11, 12, 13, 14, 15, 16, 17"),
+            "{err}"
+        );
         assert!(module("").is_err());
     }
 

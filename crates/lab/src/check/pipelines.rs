@@ -36,6 +36,7 @@ const QUOTED_LINES: usize = 8;
 #[serde(default)]
 pub struct GatewayConfig {
     pub processors: BTreeMap<String, Option<serde_json::Value>>,
+    pub exporters: BTreeMap<String, Option<serde_json::Value>>,
     pub service: Service,
 }
 
@@ -89,7 +90,7 @@ pub fn parse(text: &str) -> Result<GatewayConfig, String> {
 }
 
 /// The component type of an id: `attributes` for `attributes/workshop`.
-fn kind(id: &str) -> &str {
+pub fn kind(id: &str) -> &str {
     id.split('/').next().unwrap_or(id).trim()
 }
 
@@ -235,7 +236,7 @@ fn collector_binary() -> Result<PathBuf, String> {
 
 /// `collector validate --config workshop/gateway.yaml`, run in the checkout so its messages
 /// name the file as the learner does: `Ok(summary)` or `Err(its problems)`.
-fn validate(repo: &Path) -> Result<String, String> {
+pub fn validate(repo: &Path) -> Result<String, String> {
     let collector = collector_binary()?;
     let out = std::process::Command::new(&collector)
         .args(["validate", "--config", CONFIG])

@@ -4,7 +4,7 @@
 //! explorer serves them now (they change with every build, so no answer is stored); the name
 //! of the business span is fixed by order-service's code and compared as a digest.
 
-use super::explorer::{Trace, TraceQuery};
+use super::explorer::{Span, Trace, TraceQuery};
 use super::{Context, Criterion, Module, Question, answer};
 use crate::check::explorer::ApiError;
 
@@ -34,24 +34,35 @@ pub const DOWNSTREAM: [&str; 3] = ["inventory-service", "fraud-check", "payment-
 const BUSINESS_SPAN_DIGEST: &str =
     "743accacd030be7cb032bca3cce72e9f274126c40c72ba7ebdb622f8e4207310";
 
-/// Checkout traces of the last hour, newest first: traces whose root is order-service's
-/// `POST /orders` server span.
+/// Checkout traces of the last hour, newest first: traces with order-service's `POST /orders`
+/// server span (as their root, or under the root span of a client such as `traffic`).
 pub async fn checkout_traces(ctx: &Context) -> Result<Vec<Trace>, ApiError> {
+    recent_checkouts(ctx, 100).await
+}
+
+/// The `limit` latest checkout traces, newest first.
+pub async fn recent_checkouts(ctx: &Context, limit: usize) -> Result<Vec<Trace>, ApiError> {
     let mut traces = ctx
         .api
         .traces(&TraceQuery {
             service: "order-service",
             operation: Some("POST /orders"),
-            limit: 100,
+            limit,
             ..TraceQuery::default()
         })
         .await?;
-    traces.retain(|t| {
-        t.root()
-            .is_some_and(|r| r.operation == "POST /orders" && t.service_of(r) == "order-service")
-    });
-    traces.sort_by_key(|t| std::cmp::Reverse(t.root().map_or(0, |r| r.start_us)));
+    traces.retain(|t| checkout_span(t).is_some());
+    traces.sort_by_key(|t| std::cmp::Reverse(checkout_span(t).map_or(0, |s| s.start_us)));
     Ok(traces)
+}
+
+/// order-service's `POST /orders` server span: the checkout as its server measured it.
+pub fn checkout_span(trace: &Trace) -> Option<&Span> {
+    trace.spans.iter().find(|s| {
+        s.operation == "POST /orders"
+            && trace.service_of(s) == "order-service"
+            && s.tag("span.kind").as_deref() == Some("server")
+    })
 }
 
 /// The downstream service whose server span lasted longest in `trace`, if all three are in it.

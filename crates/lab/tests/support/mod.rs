@@ -37,10 +37,16 @@ pub struct Lab {
 impl Lab {
     /// Starts it and waits for "The lab is up" (two minutes at most).
     pub fn start() -> Lab {
+        Self::start_with(&[])
+    }
+
+    /// `lab up` with more arguments (`--workshop`, `--gateway-config FILE`).
+    pub fn start_with(args: &[&str]) -> Lab {
         let state = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lab"))
             .args(["up", "--state-dir"])
             .arg(state.path())
+            .args(args)
             .current_dir(repo())
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
