@@ -1429,8 +1429,6 @@ fn module_13_and_15_restart_the_lab_with_the_learners_gateway() {
     wait_for("lab check 13 to pass", || check().status.success());
     let out = check();
     assert!(stdout(&out).contains("module 13 done"), "{}", text(&out));
-    let status = running.stop();
-    assert!(status.success(), "lab up exits 0 on SIGTERM: {status}");
 
     let check = || lab(&["check", "15", "--repo", dir.to_str().unwrap()]);
     let out = check();
@@ -1440,6 +1438,8 @@ fn module_13_and_15_restart_the_lab_with_the_learners_gateway() {
         "module 13's file sends everything: {}",
         text(&out)
     );
+    let status = running.stop();
+    assert!(status.success(), "lab up exits 0 on SIGTERM: {status}");
     let script = repo().join("docs/workshop/solutions/15-sampling.sh");
     let out = bash_in(dir, script.to_str().unwrap());
     assert!(out.status.success(), "{}", text(&out));
