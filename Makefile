@@ -12,7 +12,7 @@ ARGS ?=
 
 help:
 	@echo "make run          build and start the whole lab as local processes (Ctrl-C stops it)"
-	@echo "make workshop     the lab for the workshop (docs/workshop/README.md)"
+	@echo "make workshop     the lab for the workshop (docs/workshop/README.md); GATEWAY=FILE for your gateway config"
 	@echo "make traffic      send realistic traffic to the running lab (ARGS=\"--help\" for options)"
 	@echo "make test         formatting, lints and every test"
 	@echo "make lambda-zip   build bootstrap.zip for AWS Lambda (provided.al2023)"
@@ -28,7 +28,9 @@ run: build
 	$(RELEASE)/lab up
 
 # The lab for the workshop (docs/workshop/): `make run` with the planted problems switched on
-# (lab up --workshop passes each workload its FAULT_SCENARIOS; `lab fault` switches them off).
+# (lab up --workshop passes each workload its FAULT_SCENARIOS; `lab fault` switches them off),
+# and the second backend of modules 13 and 15. GATEWAY=FILE runs the gateway with that config
+# instead of the lab's (make workshop GATEWAY=workshop/gateway.yaml).
 .PHONY: workshop
 workshop: build
 	$(RELEASE)/lab up --workshop $(if $(GATEWAY),--gateway-config $(GATEWAY))

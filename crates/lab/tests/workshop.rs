@@ -729,6 +729,9 @@ struct Shots {
     /// The checkout that waited longest for the one connection (09), and that span.
     queued: String,
     queued_span: String,
+    /// Module 03's business span: its trace and id.
+    validate: String,
+    validate_span: String,
 }
 
 /// The traces of `service`'s `operation` in the last hour, as `/api/traces` returns them.
@@ -885,9 +888,15 @@ fn find_shots() -> Shots {
         })
         .max()
         .expect("module 09's solution left queued checkouts");
+    let validate = search("payment-service", "payment.validate")
+        .into_iter()
+        .find(|t| spans(t).any(|s| s["spanID"] == "00000000000000a2"))
+        .expect("module 03's business span");
     Shots {
         checkout,
         checkout_root,
+        validate: validate["traceID"].as_str().unwrap().to_owned(),
+        validate_span: "00000000000000a2".to_owned(),
         cold,
         cold_span,
         broken: broken["traceID"].as_str().unwrap().to_owned(),
@@ -951,7 +960,7 @@ async fn span_detail(c: &fantoccini::Client, trace: &str, span: &str, key: &str,
         &format!(
             "const d = document.querySelector(\".span-detail[data-detail-for='{span}']\"); \
              if (!d) return null; \
-             const row = [...d.querySelectorAll('.tags-table tr')].find(r => r.querySelector('td.key')?.textContent.trim() === '{key}'); \
+             const row = [...d.querySelectorAll('.tags-table tr, .process-table tr')].find(r => r.querySelector('td.key')?.textContent.trim() === '{key}'); \
              if (!row) return null; \
              row.style.outline = '3px solid #e8a317'; row.scrollIntoView({{block: 'center'}}); \
              return row.querySelector('td.value').textContent.trim();"
@@ -961,11 +970,14 @@ async fn span_detail(c: &fantoccini::Client, trace: &str, span: &str, key: &str,
     assert_eq!(shown, value, "{key} on span {span} of {trace}");
 }
 
-/// Opens a trace's page and waits for its waterfall.
+/// Opens a trace's page in the lab's explorer and waits for its waterfall.
 async fn waterfall(c: &fantoccini::Client, trace: &str, what: &str) {
-    c.goto(&format!("http://127.0.0.1:16686/trace/{trace}"))
-        .await
-        .unwrap();
+    waterfall_at(c, "http://127.0.0.1:16686", trace, what).await;
+}
+
+/// The same, in the explorer at `base` (the second backend's, for module 13).
+async fn waterfall_at(c: &fantoccini::Client, base: &str, trace: &str, what: &str) {
+    c.goto(&format!("{base}/trace/{trace}")).await.unwrap();
     wait_js(
         c,
         what,
@@ -1041,6 +1053,33 @@ async fn take_screenshots(c: &fantoccini::Client, shots: &Shots) {
     assert!(lines.as_u64().unwrap() >= 20, "{lines}");
     save(c, "07-series.png").await;
 
+    // 03: the business span module 03's change adds, with its attributes.
+    span_detail(
+        c,
+        &shots.validate,
+        &shots.validate_span,
+        "payment.valid",
+        "true",
+    )
+    .await;
+    save(c, "03-business-span.png").await;
+
+    // 11: the agent's exporter counters on :8887 after the oversized span.
+    c.goto("http://127.0.0.1:8887/metrics").await.unwrap();
+    let lines = wait_js(
+        c,
+        "the agent's exporter counters on :8887",
+        "const pre = document.querySelector('pre'); if (!pre) return null; \
+         const lines = pre.textContent.split('\\n').filter(l => /^otelcol_(exporter_sent|exporter_send_failed|receiver_accepted|receiver_refused)_spans_total/.test(l)); \
+         if (!lines.some(l => l.startsWith('otelcol_exporter_send_failed'))) return null; \
+         document.body.innerHTML = '<p style=\"font:15px sans-serif\">http://127.0.0.1:8887/metrics, the agent collector: its spans in and out</p><pre style=\"white-space:pre-wrap;font-size:13px;line-height:1.5\"></pre>'; \
+         document.querySelector('pre').textContent = lines.join('\\n'); \
+         return lines.length;",
+    )
+    .await;
+    assert!(lines.as_u64().unwrap() >= 2, "{lines}");
+    save(c, "11-agent-metrics.png").await;
+
     // 04: the broken checkout's waterfall, with no payment-service in it.
     waterfall(c, &shots.broken, "the broken checkout's waterfall").await;
     let services = wait_js(
@@ -1079,24 +1118,29 @@ async fn take_screenshots(c: &fantoccini::Client, shots: &Shots) {
     save(c, "09-wait-for-connection.png").await;
 }
 
-fn screenshots() {
-    let shots = find_shots();
+/// Runs `shoot` in one headless Chromium session, closing the browser even when an assertion
+/// fails, so no Chromium outlives the test.
+fn in_browser<F, Fut>(shoot: F)
+where
+    F: FnOnce(fantoccini::Client) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let driver = Driver::start();
     let profile = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let c = driver.browser(profile.path()).await;
-        // Close the browser even when an assertion fails, so no Chromium outlives the test.
-        let result = tokio::spawn({
-            let c = c.clone();
-            async move { take_screenshots(&c, &shots).await }
-        })
-        .await;
+        let result = tokio::spawn(shoot(c.clone())).await;
         let _ = c.close().await;
         if let Err(panic) = result {
             std::panic::resume_unwind(panic.into_panic());
         }
     });
+}
+
+fn screenshots() {
+    let shots = find_shots();
+    in_browser(|c| async move { take_screenshots(&c, &shots).await });
 }
 
 #[test]
@@ -1429,6 +1473,22 @@ fn module_13_and_15_restart_the_lab_with_the_learners_gateway() {
     wait_for("lab check 13 to pass", || check().status.success());
     let out = check();
     assert!(stdout(&out).contains("module 13 done"), "{}", text(&out));
+    let vendor_trace = stdout(&out)
+        .split("http://127.0.0.1:16687/trace/")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the check names the trace in the second backend")
+        .to_owned();
+    in_browser(move |c| async move {
+        waterfall_at(
+            &c,
+            "http://127.0.0.1:16687",
+            &vendor_trace,
+            "the checkout in the second backend",
+        )
+        .await;
+        save(&c, "13-second-backend.png").await;
+    });
 
     let check = || lab(&["check", "15", "--repo", dir.to_str().unwrap()]);
     let out = check();

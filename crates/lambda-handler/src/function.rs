@@ -286,9 +286,10 @@ impl FraudCheckFunction {
     }
 }
 
-/// Scoring time: log-normal, median about 40 ms, clamped to 15..=200 ms.
+/// Scoring time: log-normal, median about 20 ms, clamped to 8..=100 ms. (The emulator runs one
+/// execution environment, so under concurrent load invocations queue behind this.)
 fn inference_latency() -> Duration {
-    telemetry::faults::skewed_latency(40.0, 0.5, 15.0, 200.0)
+    telemetry::faults::skewed_latency(20.0, 0.5, 8.0, 100.0)
 }
 
 /// The injected delay and whether to fail, drawn once per invocation from the settings.
