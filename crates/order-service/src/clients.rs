@@ -117,6 +117,11 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The error for a request to `service` that got no answer.
+fn unreachable(service: &'static str) -> impl FnOnce(reqwest::Error) -> DownstreamError {
+    move |source| DownstreamError::Unreachable { service, source }
+}
+
 async fn unexpected(service: &'static str, response: reqwest::Response) -> DownstreamError {
     let status = response.status().as_u16();
     let body = response.text().await.unwrap_or_default();
@@ -147,14 +152,11 @@ impl Downstream {
             .http
             .post(format!("{}/inventory/reserve", self.inventory_url))
             .json(&json!({ "order_id": order_id, "items": items }));
-        let response =
-            self.http
-                .send(request)
-                .await
-                .map_err(|source| DownstreamError::Unreachable {
-                    service: SERVICE,
-                    source,
-                })?;
+        let response = self
+            .http
+            .send(request)
+            .await
+            .map_err(unreachable(SERVICE))?;
         match response.status().as_u16() {
             200 | 201 => Ok(ReserveOutcome::Reserved(
                 read_json(SERVICE, response).await?,
@@ -189,10 +191,7 @@ impl Downstream {
             .http
             .resend(request, resend_count)
             .await
-            .map_err(|source| DownstreamError::Unreachable {
-                service: SERVICE,
-                source,
-            })?;
+            .map_err(unreachable(SERVICE))?;
         if response.status().is_success() {
             Ok(())
         } else {
@@ -214,14 +213,11 @@ impl Downstream {
             "amount_cents": amount_cents,
             "item_count": item_count,
         }));
-        let response =
-            self.http
-                .send(request)
-                .await
-                .map_err(|source| DownstreamError::Unreachable {
-                    service: SERVICE,
-                    source,
-                })?;
+        let response = self
+            .http
+            .send(request)
+            .await
+            .map_err(unreachable(SERVICE))?;
         if !response.status().is_success() {
             return Err(unexpected(SERVICE, response).await);
         }
@@ -268,10 +264,7 @@ impl Downstream {
                 .json(&body);
             self.http.send(request).await
         };
-        let response = sent.map_err(|source| DownstreamError::Unreachable {
-            service: SERVICE,
-            source,
-        })?;
+        let response = sent.map_err(unreachable(SERVICE))?;
         match response.status().as_u16() {
             200 | 201 => {
                 let answer: PaymentAnswer = read_json(SERVICE, response).await?;
@@ -296,14 +289,11 @@ impl Downstream {
         let request = self
             .http
             .post(format!("{}/payments/{payment_id}/void", self.payment_url));
-        let response =
-            self.http
-                .send(request)
-                .await
-                .map_err(|source| DownstreamError::Unreachable {
-                    service: SERVICE,
-                    source,
-                })?;
+        let response = self
+            .http
+            .send(request)
+            .await
+            .map_err(unreachable(SERVICE))?;
         if response.status().is_success() {
             Ok(())
         } else {
