@@ -64,6 +64,30 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs module `module`'s reference solution `solution` (in docs/workshop/solutions/): it must
+/// succeed and end with the check's "module NN done".
+fn solved(solution: &str, module: &str) -> Output {
+    let out = bash(&format!("docs/workshop/solutions/{solution}"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains(&format!("module {module} done")),
+        "{}",
+        text(&out)
+    );
+    out
+}
+
+/// `lab check MODULE --answer A ...`, which must fail (exit 1): its output.
+fn check_answering(module: &str, answers: &[&str]) -> Output {
+    let mut args = vec!["check", module];
+    for answer in answers {
+        args.extend(["--answer", answer]);
+    }
+    let out = lab(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    out
+}
+
 /// Runs `script` with bash in the checkout, `lab` on the PATH.
 fn bash(script: &str) -> Output {
     Command::new("bash")
@@ -1186,20 +1210,15 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
     lab_fault_sets_lists_and_clears_faults();
 
     // 01: the reference solution reads its answers from the live trace.
-    let out = bash("docs/workshop/solutions/01-tour.sh");
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(stdout(&out).contains("module 01 done"), "{}", text(&out));
-    let wrong = lab(&[
-        "check",
+    solved("01-tour.sh", "01");
+    let wrong = check_answering(
         "01",
-        "--answer",
-        "spans=9999",
-        "--answer",
-        "slowest=order-service",
-        "--answer",
-        "business-span=order_service.checkout",
-    ]);
-    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+        &[
+            "spans=9999",
+            "slowest=order-service",
+            "business-span=order_service.checkout",
+        ],
+    );
     assert!(
         stdout(&wrong).contains("✓ an order was placed"),
         "{}",
@@ -1213,24 +1232,17 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
     );
 
     // 02: the reference answers pass; one wrong answer fails the module.
-    let out = bash("docs/workshop/solutions/02-resources.sh");
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(stdout(&out).contains("module 02 done"), "{}", text(&out));
-    let wrong = lab(&[
-        "check",
+    solved("02-resources.sh", "02");
+    let wrong = check_answering(
         "02",
-        "--answer",
-        "node=lab-node-1",
-        "--answer",
-        "instance=i-0lab5e7c1d2f3a9b4",
-        "--answer",
-        "launch-type=ec2",
-        "--answer",
-        "lambda-platform=aws_lambda",
-        "--answer",
-        "status-attribute=http.status_code",
-    ]);
-    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+        &[
+            "node=lab-node-1",
+            "instance=i-0lab5e7c1d2f3a9b4",
+            "launch-type=ec2",
+            "lambda-platform=aws_lambda",
+            "status-attribute=http.status_code",
+        ],
+    );
     assert_eq!(
         stdout(&wrong).matches("  ✗ ").count(),
         2,
@@ -1256,19 +1268,8 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
             vec!["trace=0", "coldstarts=0", "idle=30"],
         ),
     ] {
-        let out = bash(&format!("docs/workshop/solutions/{solution}"));
-        assert!(out.status.success(), "{}", text(&out));
-        assert!(
-            stdout(&out).contains(&format!("module {module} done")),
-            "{}",
-            text(&out)
-        );
-        let mut args = vec!["check", module];
-        for answer in &wrong {
-            args.extend(["--answer", answer]);
-        }
-        let out = lab(&args);
-        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        solved(solution, module);
+        let out = check_answering(module, &wrong);
         assert!(stdout(&out).contains("  ✗ "), "{}", text(&out));
     }
 
@@ -1293,13 +1294,7 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
         ),
         ("09-bottleneck.sh", "09", vec!["wait=INSERT orders"]),
     ] {
-        let out = bash(&format!("docs/workshop/solutions/{solution}"));
-        assert!(out.status.success(), "{}", text(&out));
-        assert!(
-            stdout(&out).contains(&format!("module {module} done")),
-            "{}",
-            text(&out)
-        );
+        let out = solved(solution, module);
         if module == "09" {
             assert!(
                 stdout(&out).contains("ms before,") && stdout(&out).contains("ms after"),
@@ -1307,12 +1302,7 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
                 text(&out)
             );
         }
-        let mut args = vec!["check", module];
-        for answer in &wrong {
-            args.extend(["--answer", answer]);
-        }
-        let out = lab(&args);
-        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let out = check_answering(module, &wrong);
         assert_eq!(
             stdout(&out).matches("  ✗ ").count(),
             wrong.len(),
@@ -1382,20 +1372,15 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
     );
 
     // 11 last: the oversized span costs the agent its whole batch, whatever else was in it.
-    let out = bash("docs/workshop/solutions/11-collector-metrics.sh");
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(stdout(&out).contains("module 11 done"), "{}", text(&out));
-    let wrong = lab(&[
-        "check",
+    solved("11-collector-metrics.sh", "11");
+    let wrong = check_answering(
         "11",
-        "--answer",
-        "metric=otelcol_receiver_refused_spans_total",
-        "--answer",
-        "tier=gateway",
-        "--answer",
-        "limit=20",
-    ]);
-    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+        &[
+            "metric=otelcol_receiver_refused_spans_total",
+            "tier=gateway",
+            "limit=20",
+        ],
+    );
     assert_eq!(
         stdout(&wrong).matches("  ✗ ").count(),
         3,
@@ -1404,20 +1389,15 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
     );
 
     // 14: payments failing until Prometheus fires the fast-burn alert.
-    let out = bash("docs/workshop/solutions/14-slo-burn-rate.sh");
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(stdout(&out).contains("module 14 done"), "{}", text(&out));
-    let wrong = lab(&[
-        "check",
+    solved("14-slo-burn-rate.sh", "14");
+    let wrong = check_answering(
         "14",
-        "--answer",
-        "alert=OrderServiceErrorBudgetSlowBurn",
-        "--answer",
-        "burn-rate=0.01",
-        "--answer",
-        "hours=1",
-    ]);
-    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+        &[
+            "alert=OrderServiceErrorBudgetSlowBurn",
+            "burn-rate=0.01",
+            "hours=1",
+        ],
+    );
     assert_eq!(
         stdout(&wrong).matches("  ✗ ").count(),
         3,
