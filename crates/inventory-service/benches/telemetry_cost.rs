@@ -6,7 +6,7 @@
 //! the two runs is what telemetry adds.
 //!
 //! `cargo bench -p inventory-service --bench telemetry_cost` (part of `make bench`).
-//! REQUESTS (default 40000) and CONCURRENCY (default 8) change the load.
+//! REQUESTS (default 40000), CONCURRENCY (default 8) and ROUNDS (default 3) change the load.
 
 use std::time::{Duration, Instant};
 
@@ -19,15 +19,15 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// utime + stime of every thread the process ever had, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
+/// (utime, stime) of every thread the process ever had, in seconds.
+fn cpu_seconds(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading /proc stat");
     // Fields after the command name, which is in parentheses and may contain spaces.
     let after = &stat[stat.rfind(')').expect("stat has a command name") + 2..];
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let ticks = |i: usize| fields[i].parse::<f64>().unwrap();
     // USER_HZ is 100 on every Linux this lab runs on.
-    ticks / 100.0
+    (ticks(11) / 100.0, ticks(12) / 100.0)
 }
 
 fn pin(pid: u32, cpu: &str) -> bool {
@@ -38,9 +38,24 @@ fn pin(pid: u32, cpu: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+#[derive(Clone, Copy)]
 struct Run {
-    cpu_us_per_request: f64,
+    user_us_per_request: f64,
+    system_us_per_request: f64,
     requests_per_second: f64,
+}
+
+impl Run {
+    fn cpu_us_per_request(&self) -> f64 {
+        self.user_us_per_request + self.system_us_per_request
+    }
+}
+
+/// The run with the median total CPU per request.
+fn median(runs: &[Run]) -> Run {
+    let mut runs = runs.to_vec();
+    runs.sort_by(|a, b| a.cpu_us_per_request().total_cmp(&b.cpu_us_per_request()));
+    runs[runs.len() / 2]
 }
 
 async fn drive(url: &str, requests: usize, concurrency: usize) -> Duration {
@@ -76,6 +91,9 @@ async fn measure(binary: &std::path::Path, receiver: &OtlpReceiver, disabled: bo
         &[
             ("OTEL_SDK_DISABLED", disabled.to_string()),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()),
+            // One core, one worker: a second worker thread on the same core only takes
+            // turns with the first, and made the figures swing between runs by a factor 2.
+            ("TOKIO_WORKER_THREADS", "1".to_owned()),
             (
                 "DATABASE_URL",
                 dir.path().join("inventory.db").display().to_string(),
@@ -93,13 +111,14 @@ async fn measure(binary: &std::path::Path, receiver: &OtlpReceiver, disabled: bo
     let elapsed = drive(&url, requests, concurrency).await;
     // The batch processors export every 5 s: wait for the last batch to be paid for.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let cpu = cpu_seconds(pid) - before;
+    let after = cpu_seconds(pid);
     if !pinned {
         eprintln!("(taskset could not pin the service to CPU 0: figures are unpinned)");
     }
     drop(service);
     Run {
-        cpu_us_per_request: cpu * 1e6 / requests as f64,
+        user_us_per_request: (after.0 - before.0) * 1e6 / requests as f64,
+        system_us_per_request: (after.1 - before.1) * 1e6 / requests as f64,
         requests_per_second: requests as f64 / elapsed.as_secs_f64(),
     }
 }
@@ -129,23 +148,50 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let receiver = OtlpReceiver::start().await.expect("starting the receiver");
-        let off = measure(&binary, &receiver, true).await;
-        let spans_before = receiver.spans().len();
-        let on = measure(&binary, &receiver, false).await;
-        let spans = receiver.spans().len() - spans_before;
-        let requests = env_or("REQUESTS", 40_000) * 11 / 10;
+        // Off and on take turns, and the figures are those of the median round: on a shared
+        // 2-core virtual machine one run can take twice the CPU of the next for reasons
+        // that have nothing to do with telemetry (steal time, the kernel's share).
+        let rounds = env_or("ROUNDS", 3).max(1);
+        let (mut offs, mut ons) = (Vec::new(), Vec::new());
+        let mut spans = 0;
         println!("inventory-service GET /inventory/{{sku}}, service pinned to one core:");
+        println!("  round  telemetry  user µs  system µs  total µs/request  requests/s");
+        for round in 1..=rounds {
+            let off = measure(&binary, &receiver, true).await;
+            let spans_before = receiver.spans().len();
+            let on = measure(&binary, &receiver, false).await;
+            spans += receiver.spans().len() - spans_before;
+            for (name, run) in [("off", off), ("on", on)] {
+                println!(
+                    "  {round:5}  {name:9}  {:7.1}  {:9.1}  {:16.1}  {:10.0}",
+                    run.user_us_per_request,
+                    run.system_us_per_request,
+                    run.cpu_us_per_request(),
+                    run.requests_per_second
+                );
+            }
+            offs.push(off);
+            ons.push(on);
+        }
+        let (off, on) = (median(&offs), median(&ons));
+        let requests = env_or("REQUESTS", 40_000) * 11 / 10 * rounds;
+        println!("median rounds of {rounds}:");
         println!(
-            "  telemetry off: {:6.1} CPU-µs/request, {:8.0} requests/s",
-            off.cpu_us_per_request, off.requests_per_second
+            "  telemetry off: {:6.1} CPU-µs/request ({:.1} user), {:8.0} requests/s",
+            off.cpu_us_per_request(),
+            off.user_us_per_request,
+            off.requests_per_second
         );
         println!(
-            "  telemetry on:  {:6.1} CPU-µs/request, {:8.0} requests/s",
-            on.cpu_us_per_request, on.requests_per_second
+            "  telemetry on:  {:6.1} CPU-µs/request ({:.1} user), {:8.0} requests/s",
+            on.cpu_us_per_request(),
+            on.user_us_per_request,
+            on.requests_per_second
         );
         println!(
-            "  telemetry adds {:.1} CPU-µs/request; throughput ratio on/off {:.2}",
-            on.cpu_us_per_request - off.cpu_us_per_request,
+            "  telemetry adds {:.1} CPU-µs/request ({:.1} user); throughput ratio on/off {:.2}",
+            on.cpu_us_per_request() - off.cpu_us_per_request(),
+            on.user_us_per_request - off.user_us_per_request,
             on.requests_per_second / off.requests_per_second
         );
         println!(

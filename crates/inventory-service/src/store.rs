@@ -229,9 +229,7 @@ impl Store {
     ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
         let db = self.db.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
+        telemetry::spawn_blocking(move || {
             // Waiting for another request's transaction shows in the trace as its own span.
             let mut conn = db.client.lock(&conn);
             work(&mut conn, &db)

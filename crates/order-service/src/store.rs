@@ -118,9 +118,7 @@ impl Store {
     ) -> Result<T, StoreError> {
         let conn = self.conn.clone();
         let db = self.db.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
+        telemetry::spawn_blocking(move || {
             let conn = db.lock(&conn);
             work(&conn, &db)
         })

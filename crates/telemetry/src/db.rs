@@ -23,19 +23,23 @@
 //! caller says how its errors map to `error.type`.
 
 use std::borrow::Cow;
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Instant;
 
 use opentelemetry::KeyValue;
+use opentelemetry::global::BoxedTracer;
 use opentelemetry::metrics::Histogram;
+use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
 use opentelemetry_semantic_conventions::{attribute as semconv, metric as semconv_metric};
-use tracing::field::Empty;
 
 /// Boundaries of `db.client.operation.duration`, in seconds, as the database semantic
 /// conventions advise. An embedded database answers in microseconds, so most statements
 /// land in the first bucket; the upper ones catch lock waits and the slow-query fault.
 pub const OPERATION_DURATION_BUCKETS_SECONDS: [f64; 9] =
     [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
+
+/// The instrumentation scope of the statement spans and the duration histogram.
+const INSTRUMENTATION_SCOPE: &str = "telemetry.db";
 
 /// Name of the span that shows a request waiting for a connection another request holds.
 pub const CONNECTION_WAIT_SPAN: &str = "wait for connection";
@@ -64,6 +68,7 @@ impl<'a> Statement<'a> {
 /// Instruments the statements of one database system; create it after [`crate::init`]
 /// (its histogram comes from the global meter provider) and clone it freely.
 pub struct DbClient<E> {
+    tracer: Arc<BoxedTracer>,
     system: &'static str,
     error_type: fn(&E) -> Cow<'static, str>,
     duration: Histogram<f64>,
@@ -72,6 +77,7 @@ pub struct DbClient<E> {
 impl<E> Clone for DbClient<E> {
     fn clone(&self) -> Self {
         Self {
+            tracer: self.tracer.clone(),
             system: self.system,
             error_type: self.error_type,
             duration: self.duration.clone(),
@@ -84,13 +90,14 @@ impl<E: std::error::Error> DbClient<E> {
     /// failure for `error.type`: a low-cardinality code such as the driver's error code,
     /// never the message.
     pub fn new(system: &'static str, error_type: fn(&E) -> Cow<'static, str>) -> Self {
-        let duration = opentelemetry::global::meter("telemetry.db")
+        let duration = opentelemetry::global::meter(INSTRUMENTATION_SCOPE)
             .f64_histogram(semconv_metric::DB_CLIENT_OPERATION_DURATION)
             .with_unit("s")
             .with_description("Duration of database client operations.")
             .with_boundaries(OPERATION_DURATION_BUCKETS_SECONDS.to_vec())
             .build();
         Self {
+            tracer: Arc::new(opentelemetry::global::tracer(INSTRUMENTATION_SCOPE)),
             system,
             error_type,
             duration,
@@ -103,17 +110,21 @@ impl<E: std::error::Error> DbClient<E> {
         statement: Statement<'_>,
         run: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {
-        let span = tracing::info_span!(
-            "db.statement",
-            otel.name = %format_args!("{} {}", statement.operation, statement.collection),
-            otel.kind = "client",
-            { semconv::DB_SYSTEM_NAME } = self.system,
-            { semconv::DB_OPERATION_NAME } = statement.operation,
-            { semconv::DB_COLLECTION_NAME } = statement.collection,
-            { semconv::DB_QUERY_TEXT } = statement.query_text,
-            { semconv::ERROR_TYPE } = Empty,
-        );
-        let _entered = span.enter();
+        // Made with the OpenTelemetry API, not a `tracing` span: a statement has no
+        // children and logs nothing, and this path runs for every statement of every
+        // request (see the crate doc on cost). Its parent is the current context: the
+        // caller's span, whichever API made it.
+        let tracer = &*self.tracer;
+        let mut span = tracer
+            .span_builder(format!("{} {}", statement.operation, statement.collection))
+            .with_kind(SpanKind::Client)
+            .with_attributes([
+                KeyValue::new(semconv::DB_SYSTEM_NAME, self.system),
+                KeyValue::new(semconv::DB_OPERATION_NAME, statement.operation),
+                KeyValue::new(semconv::DB_COLLECTION_NAME, statement.collection),
+                KeyValue::new(semconv::DB_QUERY_TEXT, statement.query_text.to_owned()),
+            ])
+            .start(tracer);
         let start = Instant::now();
         let result = run();
         let elapsed = start.elapsed().as_secs_f64();
@@ -125,9 +136,9 @@ impl<E: std::error::Error> DbClient<E> {
         match &result {
             Ok(_) => self.duration.record(elapsed, &attributes),
             Err(err) => {
-                let error_type = (self.error_type)(err);
-                span.record(semconv::ERROR_TYPE, error_type.as_ref());
-                crate::record_error(err);
+                let error_type: opentelemetry::StringValue = (self.error_type)(err).into();
+                span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
+                crate::record_error_on(&mut span, err);
                 let [system, operation, collection] = attributes;
                 self.duration.record(
                     elapsed,
@@ -140,6 +151,7 @@ impl<E: std::error::Error> DbClient<E> {
                 );
             }
         }
+        span.end();
         result
     }
 

@@ -40,9 +40,19 @@ where
             None if event.is_contextual() => ctx.lookup_current(),
             None => None,
         };
-        let (Some(span), Some(dispatch)) =
-            (span, self.dispatch.get().and_then(WeakDispatch::upgrade))
-        else {
+        let Some(span) = span else {
+            // No `tracing` span: the event may still happen under a span made with the
+            // OpenTelemetry API (the server span), which is then the current context's.
+            if event.is_contextual() {
+                let mut description = Description::default();
+                event.record(&mut description);
+                opentelemetry::Context::current()
+                    .span()
+                    .set_status(Status::error(description.text()));
+            }
+            return;
+        };
+        let Some(dispatch) = self.dispatch.get().and_then(WeakDispatch::upgrade) else {
             return;
         };
         let id = span.id();

@@ -79,8 +79,9 @@ pub fn skewed_latency(median_ms: f64, sigma: f64, min_ms: f64, max_ms: f64) -> D
 pub const FAULT_INJECTED: &str = "fault.injected";
 
 fn add_injected_event(scenario: &'static str) {
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    tracing::Span::current().add_event(
+    use opentelemetry::trace::TraceContextExt as _;
+    // The current context's span, whether `tracing` or the OpenTelemetry API made it.
+    opentelemetry::Context::current().span().add_event(
         FAULT_INJECTED,
         vec![opentelemetry::KeyValue::new("fault.name", scenario)],
     );

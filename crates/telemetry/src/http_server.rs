@@ -18,6 +18,13 @@
 //!
 //! The caller's baggage entries named in [`propagation::SPAN_BAGGAGE_KEYS`] are recorded on
 //! the span.
+//!
+//! The span is made with the OpenTelemetry API, not as a `tracing` span: every request of
+//! every service pays for it, and a `tracing` span costs a registry slot, a field visit per
+//! attribute in each layer and an enter and exit on every poll on top of the OpenTelemetry
+//! span it becomes (see the crate doc on cost). The handler runs with the span's context
+//! current (`FutureExt::with_context`), so `tracing` spans opened inside it, log records
+//! and outgoing requests are its children all the same.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,18 +35,21 @@ use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::response::Response;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::global::BoxedTracer;
 use opentelemetry::metrics::{Histogram, UpDownCounter};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{KeyValue, global};
 use opentelemetry_semantic_conventions::attribute as semconv;
-use tracing::Instrument as _;
-use tracing::field::Empty;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{DURATION_BUCKETS_SECONDS, propagation};
 
 /// Paths that are neither traced nor counted unless `UNTRACED_PATHS` (a comma-separated
 /// list of exact paths; empty to trace everything) says otherwise.
 pub const DEFAULT_UNTRACED_PATHS: [&str; 1] = ["/healthz"];
+
+/// The instrumentation scope of the server spans and metrics.
+const INSTRUMENTATION_SCOPE: &str = "telemetry.http_server";
 
 /// `error.type` of a request whose future was dropped before a response was produced.
 pub const CANCELLED: &str = "cancelled";
@@ -124,6 +134,7 @@ struct ServerMetrics {
 /// A tower layer for axum routers; see the module docs.
 #[derive(Clone)]
 pub struct HttpServerLayer {
+    tracer: Arc<BoxedTracer>,
     metrics: ServerMetrics,
     untraced: Arc<[String]>,
 }
@@ -141,8 +152,9 @@ impl HttpServerLayer {
                 .collect(),
             Err(_) => DEFAULT_UNTRACED_PATHS.map(str::to_owned).to_vec(),
         };
-        let meter = global::meter("telemetry.http_server");
+        let meter = global::meter(INSTRUMENTATION_SCOPE);
         Self {
+            tracer: Arc::new(global::tracer(INSTRUMENTATION_SCOPE)),
             metrics: ServerMetrics {
                 duration: meter
                     .f64_histogram("http.server.request.duration")
@@ -178,6 +190,7 @@ impl<S> tower::Layer<S> for HttpServerLayer {
     fn layer(&self, inner: S) -> Self::Service {
         HttpServerService {
             inner,
+            tracer: self.tracer.clone(),
             metrics: self.metrics.clone(),
             untraced: self.untraced.clone(),
         }
@@ -188,6 +201,7 @@ impl<S> tower::Layer<S> for HttpServerLayer {
 #[derive(Clone)]
 pub struct HttpServerService<S> {
     inner: S,
+    tracer: Arc<BoxedTracer>,
     metrics: ServerMetrics,
     untraced: Arc<[String]>,
 }
@@ -213,20 +227,25 @@ where
             return Box::pin(inner.call(req));
         }
         let (parts, body) = req.into_parts();
-        let request = InFlight::start(&parts, self.metrics.clone());
+        let request = InFlight::start(&parts, &self.tracer, self.metrics.clone());
         let req = Request::from_parts(parts, body);
-        Box::pin(async move {
-            let result = inner.call(req).instrument(request.span.clone()).await;
-            request.finish(&result);
-            result
-        })
+        let cx = request.cx.clone();
+        Box::pin(
+            async move {
+                let result = inner.call(req).await;
+                request.finish(&result);
+                result
+            }
+            .with_context(cx),
+        )
     }
 }
 
 /// One request between its arrival and its response. If it is dropped unfinished, the
 /// request was cancelled: `Drop` ends it so that nothing leaks.
 struct InFlight {
-    span: tracing::Span,
+    /// The caller's context with this request's span in it: what the handler runs in.
+    cx: opentelemetry::Context,
     metrics: ServerMetrics,
     /// The duration histogram's attributes known before the response.
     attributes: Vec<KeyValue>,
@@ -236,7 +255,7 @@ struct InFlight {
 }
 
 impl InFlight {
-    fn start(parts: &http::request::Parts, metrics: ServerMetrics) -> Self {
+    fn start(parts: &http::request::Parts, tracer: &BoxedTracer, metrics: ServerMetrics) -> Self {
         let method = known_method(&parts.method);
         let method_label = method.unwrap_or("_OTHER");
         let route = parts
@@ -252,52 +271,56 @@ impl InFlight {
         let version = protocol_version(parts.version);
         let parent = propagation::extract(&parts.headers);
 
-        let span = tracing::info_span!(
-            "http.server.request",
-            otel.name = %span_name,
-            otel.kind = "server",
-            otel.status_code = Empty,
-            { semconv::HTTP_REQUEST_METHOD } = method_label,
-            { semconv::HTTP_REQUEST_METHOD_ORIGINAL } = Empty,
-            { semconv::HTTP_ROUTE } = route,
-            { semconv::URL_PATH } = parts.uri.path(),
-            { semconv::URL_QUERY } = parts.uri.query(),
-            { semconv::URL_SCHEME } = "http",
-            { semconv::SERVER_ADDRESS } = Empty,
-            { semconv::SERVER_PORT } = Empty,
-            { semconv::CLIENT_ADDRESS } = Empty,
-            { semconv::NETWORK_PEER_ADDRESS } = Empty,
-            { semconv::NETWORK_PEER_PORT } = Empty,
-            { semconv::NETWORK_PROTOCOL_VERSION } = version,
-            { semconv::USER_AGENT_ORIGINAL } = Empty,
-            { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
-            { semconv::ERROR_TYPE } = Empty,
-        );
+        let mut span_attributes = Vec::with_capacity(16);
+        span_attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method_label));
         if method.is_none() {
-            span.record(semconv::HTTP_REQUEST_METHOD_ORIGINAL, parts.method.as_str());
+            span_attributes.push(KeyValue::new(
+                semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+                parts.method.as_str().to_owned(),
+            ));
         }
+        if let Some(route) = route {
+            span_attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
+        }
+        span_attributes.push(KeyValue::new(
+            semconv::URL_PATH,
+            parts.uri.path().to_owned(),
+        ));
+        if let Some(query) = parts.uri.query() {
+            span_attributes.push(KeyValue::new(semconv::URL_QUERY, query.to_owned()));
+        }
+        span_attributes.push(KeyValue::new(semconv::URL_SCHEME, "http"));
         if let Some((host, port)) = server_address(parts) {
-            span.record(semconv::SERVER_ADDRESS, host.as_str());
-            span.record(semconv::SERVER_PORT, i64::from(port));
+            span_attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host));
+            span_attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
         }
         if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            let ip = peer.ip().to_string();
-            span.record(semconv::CLIENT_ADDRESS, ip.as_str());
-            span.record(semconv::NETWORK_PEER_ADDRESS, ip.as_str());
-            span.record(semconv::NETWORK_PEER_PORT, i64::from(peer.port()));
+            let ip: opentelemetry::StringValue = peer.ip().to_string().into();
+            span_attributes.push(KeyValue::new(semconv::CLIENT_ADDRESS, ip.clone()));
+            span_attributes.push(KeyValue::new(semconv::NETWORK_PEER_ADDRESS, ip));
+            span_attributes.push(KeyValue::new(
+                semconv::NETWORK_PEER_PORT,
+                i64::from(peer.port()),
+            ));
         }
+        span_attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
         if let Some(agent) = parts
             .headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
         {
-            span.record(semconv::USER_AGENT_ORIGINAL, agent);
+            span_attributes.push(KeyValue::new(
+                semconv::USER_AGENT_ORIGINAL,
+                agent.to_owned(),
+            ));
         }
-        for attribute in propagation::baggage_attributes(&parent) {
-            span.set_attribute(attribute.key, attribute.value);
-        }
-        // Disabled when no subscriber exports spans; that is fine, the request still runs.
-        let _ = span.set_parent(parent);
+        span_attributes.extend(propagation::baggage_attributes(&parent));
+        let span = tracer
+            .span_builder(span_name)
+            .with_kind(SpanKind::Server)
+            .with_attributes(span_attributes)
+            .start_with_context(tracer, &parent);
+        let cx = parent.with_span(span);
 
         let mut attributes = Vec::with_capacity(6);
         attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method_label));
@@ -312,7 +335,7 @@ impl InFlight {
         ];
         metrics.active.add(1, &active_attributes);
         Self {
-            span,
+            cx,
             metrics,
             attributes,
             active_attributes,
@@ -324,17 +347,14 @@ impl InFlight {
     fn finish<E>(mut self, result: &Result<Response, E>) {
         match result {
             Ok(response) => {
-                let status = response.status();
-                self.span.record(
-                    semconv::HTTP_RESPONSE_STATUS_CODE,
-                    i64::from(status.as_u16()),
-                );
-                self.attributes.push(KeyValue::new(
-                    semconv::HTTP_RESPONSE_STATUS_CODE,
-                    i64::from(status.as_u16()),
-                ));
-                if status.is_server_error() {
-                    self.fail(status.as_str().to_owned(), true);
+                let status = i64::from(response.status().as_u16());
+                self.cx
+                    .span()
+                    .set_attribute(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, status));
+                self.attributes
+                    .push(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, status));
+                if response.status().is_server_error() {
+                    self.fail(response.status().as_str().to_owned(), true);
                 }
             }
             Err(_) => self.fail("_OTHER".to_owned(), true),
@@ -343,10 +363,13 @@ impl InFlight {
     }
 
     fn fail(&mut self, error_type: String, is_error: bool) {
+        let span = self.cx.span();
         if is_error {
-            self.span.record("otel.status_code", "ERROR");
+            // The conventions leave the description empty when the status code says it all.
+            span.set_status(Status::error(""));
         }
-        self.span.record(semconv::ERROR_TYPE, error_type.as_str());
+        let error_type: opentelemetry::StringValue = error_type.into();
+        span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
         self.attributes
             .push(KeyValue::new(semconv::ERROR_TYPE, error_type));
     }
@@ -357,6 +380,7 @@ impl InFlight {
         self.metrics
             .duration
             .record(self.started.elapsed().as_secs_f64(), &self.attributes);
+        self.cx.span().end();
     }
 }
 

@@ -9,8 +9,19 @@
 //! layer ([`http_server`]), the traced reqwest client ([`http_client`]), header
 //! [`propagation`] helpers, and the shared fault injection ([`faults`]).
 //!
-//! Spans are written with `tracing` (`tracing::info_span!` with `otel.kind`/`otel.name`
-//! fields); metrics with the OpenTelemetry API through [`opentelemetry::global::meter`].
+//! Business spans are written with `tracing` (`tracing::info_span!` with
+//! `otel.kind`/`otel.name` fields); metrics with the OpenTelemetry API through
+//! [`opentelemetry::global::meter`].
+//!
+//! **What it costs.** The two spans every request makes, the server span and the
+//! statement span of [`db`], are made with the OpenTelemetry API directly: as `tracing`
+//! spans they cost a registry slot, a field visit per attribute in every layer (the console
+//! layer formats them all) and an enter and exit on each poll, on top of the SDK span each
+//! becomes; measured on inventory-service's `GET /inventory/{sku}` (`make bench`), they
+//! were over a third of what telemetry added. tracing-opentelemetry activates a `tracing` span's
+//! context when it is entered and starts a root `tracing` span under the current
+//! OpenTelemetry context, so the two APIs nest either way; work moved to another thread keeps
+//! its parent through [`spawn_blocking`].
 //!
 //! **Log lines travel once, as OTLP log records.** A `tracing` event becomes a log record
 //! carrying the trace and span id of the span it happened in, with its severity and fields;
@@ -141,13 +152,49 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
     }
 }
 
+/// `tokio::task::spawn_blocking` that runs `work` in the caller's span: its `tracing` span
+/// entered and its OpenTelemetry context current, so spans made on the blocking thread are
+/// children of the caller's, whichever API made the caller's (the server span is made with
+/// the OpenTelemetry API and is not a `tracing` span).
+pub fn spawn_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    let span = tracing::Span::current();
+    let cx = opentelemetry::Context::current();
+    tokio::task::spawn_blocking(move || {
+        let _attached = cx.attach();
+        let _entered = span.enter();
+        work()
+    })
+}
+
 /// Marks the current span as failed the way the semantic conventions ask: status Error
 /// with `error`'s message, and an `exception` event carrying `exception.type` and
 /// `exception.message`. Call it where a request fails on the server's side (a 5xx or a
 /// failed dependency), not for a client's mistake.
 pub fn record_error<E: std::error::Error + ?Sized>(error: &E) {
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let span = tracing::Span::current();
+    use opentelemetry::trace::TraceContextExt as _;
+    // The current context's span: a `tracing` span's once it is entered (tracing-opentelemetry
+    // activates its context), or a span made with the OpenTelemetry API, such as the server
+    // span, when no `tracing` span is open.
+    let cx = opentelemetry::Context::current();
+    let span = cx.span();
+    let message = error.to_string();
+    span.add_event(
+        "exception",
+        vec![
+            opentelemetry::KeyValue::new("exception.type", std::any::type_name::<E>()),
+            opentelemetry::KeyValue::new("exception.message", message.clone()),
+        ],
+    );
+    span.set_status(opentelemetry::trace::Status::error(message));
+}
+
+/// [`record_error`] on a span made with the OpenTelemetry API that is not (yet) current.
+pub(crate) fn record_error_on<E: std::error::Error + ?Sized>(
+    span: &mut impl opentelemetry::trace::Span,
+    error: &E,
+) {
     let message = error.to_string();
     span.add_event(
         "exception",
