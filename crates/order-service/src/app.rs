@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::clients::Downstream;
 use crate::config::Config;
 use crate::metrics::OrderMetrics;
+use crate::outbox::Outbox;
 use crate::routes;
 use crate::store::Store;
 
@@ -23,6 +24,7 @@ pub struct AppState {
     pub downstream: Downstream,
     pub faults: Faults,
     pub metrics: OrderMetrics,
+    pub outbox: Outbox,
 }
 
 /// The router with every route, the fault middleware and the telemetry server layer.
@@ -42,6 +44,7 @@ pub fn router(state: AppState) -> Router {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    outbox: Outbox,
 }
 
 impl Application {
@@ -49,7 +52,15 @@ impl Application {
         let store = Store::open(&config.database_path)
             .await
             .with_context(|| format!("opening database {}", config.database_path.display()))?;
+        let queues = queue::Queues::open(&config.queue_path)
+            .with_context(|| format!("opening the queue file {}", config.queue_path.display()))?;
+        let outbox = Outbox::new(
+            store.clone(),
+            std::sync::Arc::new(queues),
+            config.orders_queue.clone(),
+        );
         let state = AppState {
+            outbox: outbox.clone(),
             store,
             downstream: Downstream::new(&config),
             faults: Faults::from_env()?,
@@ -61,6 +72,7 @@ impl Application {
         Ok(Self {
             listener,
             router: router(state),
+            outbox,
         })
     }
 
@@ -74,8 +86,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "order-service listening");
-        telemetry::http_server::serve(self.listener, self.router, shutdown)
+        // Stopped with the server: what it has not sent stays in the outbox for next time.
+        let relay = tokio::spawn(self.outbox.relay());
+        let served = telemetry::http_server::serve(self.listener, self.router, shutdown)
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        relay.abort();
+        served
     }
 }

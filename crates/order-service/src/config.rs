@@ -21,6 +21,11 @@ pub struct Config {
     /// `FRAUD_CHECK_URL`: the fraud-check Lambda's function URL, default
     /// `http://127.0.0.1:9000`. The order is POSTed to this URL as it is.
     pub fraud_check_url: String,
+    /// `QUEUE_DATABASE`: the local queue's SQLite file (the `queue` crate), default
+    /// `queue.db` beside the orders database.
+    pub queue_path: PathBuf,
+    /// `ORDERS_QUEUE`, default `orders`: where `order.placed` events go.
+    pub orders_queue: String,
     /// `DOWNSTREAM_TIMEOUT_MS`, default 5000: per call to inventory, fraud check and
     /// payment (longer than payment-service's own 1500 ms gateway deadline).
     pub downstream_timeout: Duration,
@@ -46,6 +51,10 @@ impl Config {
                 .or_else(|| database.strip_prefix("sqlite:"))
                 .unwrap_or(&database),
         );
+        let queue_path = match std::env::var("QUEUE_DATABASE") {
+            Ok(path) if !path.trim().is_empty() => PathBuf::from(path),
+            _ => database_path.with_file_name("queue.db"),
+        };
         let timeout = env_or("DOWNSTREAM_TIMEOUT_MS", "5000");
         let downstream_timeout = Duration::from_millis(timeout.parse().with_context(|| {
             format!("DOWNSTREAM_TIMEOUT_MS={timeout:?} is not a number of milliseconds")
@@ -53,6 +62,8 @@ impl Config {
         Ok(Self {
             listen_addr,
             database_path,
+            queue_path,
+            orders_queue: env_or("ORDERS_QUEUE", "orders"),
             inventory_url: env_or("INVENTORY_URL", "http://127.0.0.1:8082")
                 .trim_end_matches('/')
                 .to_owned(),

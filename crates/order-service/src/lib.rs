@@ -46,6 +46,7 @@ pub mod clients;
 pub mod config;
 pub mod domain;
 pub mod metrics;
+pub mod outbox;
 pub mod routes;
 pub mod store;
 pub mod time;

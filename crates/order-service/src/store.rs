@@ -23,7 +23,8 @@ pub enum StoreError {
 }
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = [
+    "
 CREATE TABLE orders (
     id              TEXT PRIMARY KEY,
     status          TEXT NOT NULL,
@@ -39,7 +40,36 @@ CREATE TABLE orders (
     idempotency_key TEXT UNIQUE,
     created_at      TEXT NOT NULL
 );
-"];
+",
+    "
+-- The transactional outbox: an event is written in the transaction that stores its order,
+-- so there is no order without its event and no event for an order that was not stored;
+-- the relay (outbox.rs) sends it to the queue and then deletes it.
+CREATE TABLE outbox (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_type     TEXT NOT NULL,
+    order_id       TEXT NOT NULL,
+    payload        TEXT NOT NULL,
+    -- The trace context of the checkout that stored the order (traceparent, tracestate,
+    -- baggage as a JSON object), so the send continues that trace.
+    trace_context  TEXT NOT NULL,
+    created_at     TEXT NOT NULL
+);
+",
+];
+
+/// An event waiting in the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    pub seq: i64,
+    pub event_type: String,
+    pub order_id: String,
+    pub payload: String,
+    pub trace_context: telemetry::messaging::MessageAttributes,
+}
+
+/// The event type of a created order.
+pub const ORDER_PLACED: &str = "order.placed";
 
 const SELECT_COLUMNS: &str = "id, status, customer_id, customer_tier, items_json, total_cents, currency, trace_id, payment_id, reason, created_at, http_status";
 
@@ -143,8 +173,10 @@ impl Store {
             let sql = "INSERT INTO orders (id, status, customer_id, customer_tier, items_json, total_cents, currency, trace_id, payment_id, reason, idempotency_key, created_at, http_status) \
                        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
                        ON CONFLICT (idempotency_key) DO NOTHING";
+            // The order and its event commit together or not at all.
+            let tx = conn.unchecked_transaction()?;
             let inserted = statement(db, "INSERT", sql, || {
-                conn.prepare_cached(sql)?.execute(params![
+                tx.prepare_cached(sql)?.execute(params![
                     order.id,
                     order.status,
                     order.customer_id,
@@ -160,13 +192,70 @@ impl Store {
                     order.http_status,
                 ])
             })?;
-            match (inserted, idempotency_key) {
-                (0, Some(key)) => select_by_key(conn, db, &key)?.ok_or_else(|| StoreError::Corrupt {
+            let stored = match (inserted, idempotency_key) {
+                (0, Some(key)) => select_by_key(&tx, db, &key)?.ok_or_else(|| StoreError::Corrupt {
                     id: order.id,
                     reason: "idempotency key conflict without a stored order".to_owned(),
-                }),
-                _ => Ok(order),
-            }
+                })?,
+                _ => {
+                    if order.status == crate::domain::OrderStatus::Created.as_str() {
+                        insert_order_placed(&tx, db, &order, &items_json)?;
+                    }
+                    order
+                }
+            };
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    /// Up to `max` events of the outbox, oldest first.
+    pub async fn outbox(&self, max: usize) -> Result<Vec<OutboxEvent>, StoreError> {
+        self.blocking(move |conn, db| {
+            let sql = "SELECT seq, event_type, order_id, payload, trace_context FROM outbox ORDER BY seq LIMIT ?1";
+            let rows = db.statement(Statement::new("SELECT", "outbox", sql), || {
+                conn.prepare_cached(sql)?
+                    .query_map(params![max as i64], |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                            row.get::<_, String>(4)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()
+            })?;
+            rows.into_iter()
+                .map(|(seq, event_type, order_id, payload, trace_context)| {
+                    let trace_context = serde_json::from_str(&trace_context).map_err(|e| {
+                        StoreError::Corrupt {
+                            id: order_id.clone(),
+                            reason: format!("outbox trace context: {e}"),
+                        }
+                    })?;
+                    Ok(OutboxEvent {
+                        seq,
+                        event_type,
+                        order_id,
+                        payload,
+                        trace_context,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Removes a sent event from the outbox.
+    pub async fn outbox_sent(&self, seq: i64) -> Result<(), StoreError> {
+        self.blocking(move |conn, db| {
+            let sql = "DELETE FROM outbox WHERE seq = ?1";
+            db.statement(Statement::new("DELETE", "outbox", sql), || {
+                conn.prepare_cached(sql)?.execute(params![seq])
+            })?;
+            Ok(())
         })
         .await
     }
@@ -188,6 +277,40 @@ impl Store {
         self.blocking(move |conn, db| select_by_key(conn, db, &key))
             .await
     }
+}
+
+/// Writes the `order.placed` event of a created order, with the current trace context.
+fn insert_order_placed(
+    conn: &Connection,
+    db: &Db,
+    order: &Order,
+    items_json: &str,
+) -> Result<(), StoreError> {
+    let payload = serde_json::json!({
+        "order_id": order.id,
+        "customer_id": order.customer_id,
+        "payment_id": order.payment_id,
+        "total_cents": order.total_cents,
+        "currency": order.currency,
+        "items": serde_json::from_str::<serde_json::Value>(items_json).unwrap_or_default(),
+    })
+    .to_string();
+    let trace_context = serde_json::to_string(&telemetry::messaging::inject(
+        &opentelemetry::Context::current(),
+    ))
+    .expect("a map of strings serialises to JSON");
+    let sql = "INSERT INTO outbox (event_type, order_id, payload, trace_context, created_at) \
+               VALUES (?1, ?2, ?3, ?4, ?5)";
+    db.statement(Statement::new("INSERT", "outbox", sql), || {
+        conn.prepare_cached(sql)?.execute(params![
+            ORDER_PLACED,
+            order.id,
+            payload,
+            trace_context,
+            order.created_at
+        ])
+    })?;
+    Ok(())
 }
 
 fn select_by_key(conn: &Connection, db: &Db, key: &str) -> Result<Option<Order>, StoreError> {

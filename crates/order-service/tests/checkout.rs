@@ -1508,3 +1508,77 @@ async fn sequential_downstream_calls_never_pay_for_a_rejected_order() {
     assert_eq!(injected(process), ["sequential_downstream_calls"]);
     assert_eq!(calls_to(&spans, "/inventory/release").len(), 1);
 }
+
+/// The transactional outbox: a created order's `order.placed` event reaches the queue, sent
+/// by a PRODUCER span in the checkout's trace whose context the message carries; a rejected
+/// order sends nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_created_order_is_sent_to_the_queue_in_its_trace_and_a_rejected_one_is_not() {
+    let lab = Lab::start().await;
+    let (status, created) = lab.place("cust-queue", "KB-001", 1, "tok_visa").await;
+    assert_eq!((status, created["status"].as_str()), (201, Some("created")));
+    let (_, rejected) = lab.place("fraudster-queue", "KB-001", 1, "tok_visa").await;
+    assert_eq!(rejected["status"], "rejected");
+    let trace_id = created["trace_id"].as_str().unwrap().to_owned();
+
+    let queues = queue::Queues::open(lab.dir.path().join("queue.db")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while queues.stats("orders").unwrap().visible == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Time for a wrongly sent second event to arrive too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let messages = queues
+        .receive("orders", 10, Duration::from_secs(30), None)
+        .unwrap();
+    assert_eq!(messages.len(), 1, "one event, for the created order only");
+    let message = &messages[0];
+    let event: Value = serde_json::from_str(&message.body).unwrap();
+    assert_eq!(event["order_id"], created["id"]);
+    assert_eq!(event["payment_id"], created["payment_id"]);
+    assert_eq!(message.attributes["event_type"], "order.placed");
+    let traceparent = &message.attributes["traceparent"];
+    assert!(
+        traceparent.contains(&trace_id),
+        "the message carries the checkout's trace: {traceparent}"
+    );
+
+    assert!(
+        lab.receiver
+            .wait_until(Duration::from_secs(10), |r| r
+                .spans()
+                .iter()
+                .any(|s| s.span.name == "send orders"))
+            .await,
+        "no send span"
+    );
+    let send = lab
+        .receiver
+        .spans()
+        .into_iter()
+        .find(|s| s.span.name == "send orders")
+        .unwrap();
+    assert_eq!(send.span.kind, SpanKind::Producer as i32);
+    assert_eq!(
+        send.trace_id(),
+        trace_id,
+        "the send is in the checkout's trace"
+    );
+    assert!(
+        traceparent.contains(&send.span_id()),
+        "the message carries the send span's context: {traceparent}"
+    );
+    assert_eq!(
+        send.attr("messaging.destination.name").as_deref(),
+        Some("orders")
+    );
+    assert_eq!(
+        send.attr("messaging.operation.type").as_deref(),
+        Some("send")
+    );
+    assert_eq!(
+        send.attr("messaging.message.id").as_deref(),
+        Some(message.message_id.as_str())
+    );
+    assert_eq!(send.service_name(), "order-service");
+}

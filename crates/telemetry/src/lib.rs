@@ -46,6 +46,7 @@ mod error_status;
 pub mod faults;
 pub mod http_client;
 pub mod http_server;
+pub mod messaging;
 pub mod propagation;
 mod providers;
 #[cfg(feature = "testing")]

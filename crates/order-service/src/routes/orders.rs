@@ -316,6 +316,9 @@ async fn process_order(
     match persisted {
         Ok(order) => {
             span.record("order.status", order.status.as_str());
+            if order.status == OrderStatus::Created.as_str() {
+                state.outbox.wake();
+            }
             tracing::info!(status = %order.status, total_cents = order.total_cents, "order processed");
             let checkout = Checkout::Stored {
                 status: order.status.clone(),
