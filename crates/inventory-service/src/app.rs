@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/inventory/{sku}", get(routes::products::show))
         .route("/inventory/reserve", post(routes::reservations::reserve))
         .route("/inventory/release", post(routes::reservations::release))
+        .route("/inventory/commit", post(routes::reservations::commit))
         .with_state(state)
         .merge(faults.router())
         .layer(faults.layer())

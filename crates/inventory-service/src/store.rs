@@ -65,6 +65,8 @@ pub enum StoreError {
         requested: u32,
         available: i64,
     },
+    #[error("order {0} holds no reservation to commit")]
+    NoReservation(String),
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
     #[error("database task failed: {0}")]
@@ -124,6 +126,11 @@ CREATE TABLE IF NOT EXISTS reservations (
     quantity INTEGER NOT NULL CHECK (quantity > 0),
     released INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (order_id, sku)
+);
+-- A reservation the fulfilment committed: its stock has shipped and is never released.
+CREATE TABLE IF NOT EXISTS commitments (
+    order_id     TEXT PRIMARY KEY,
+    committed_at TEXT NOT NULL
 );
 ";
 
@@ -374,6 +381,37 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Commits the reservation of `order_id` (the fulfilment shipped it): its stock is never
+    /// released after this. Committing again changes nothing and answers `Ok(false)`, so a
+    /// message handled twice ships once.
+    pub async fn commit(&self, order_id: String) -> Result<bool, StoreError> {
+        self.blocking(move |conn, db| {
+            let tx = conn.transaction()?;
+            let sql = "SELECT 1 FROM commitments WHERE order_id = ?1";
+            let already = db.statement("SELECT", "commitments", sql, || {
+                tx.prepare_cached(sql)?
+                    .query_row(params![order_id], |_| Ok(()))
+                    .optional()
+            })?;
+            if already.is_some() {
+                return Ok(false);
+            }
+            if active_reservation(&tx, db, &order_id)?.is_empty() {
+                return Err(StoreError::NoReservation(order_id));
+            }
+            let sql =
+                "INSERT INTO commitments (order_id, committed_at) VALUES (?1, datetime('now'))";
+            db.statement("INSERT", "commitments", sql, || {
+                tx.prepare_cached(sql)?.execute(params![order_id])
+            })?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+}
+
 /// Prices the reserved lines at the products' current prices, in one span: pricing is
 /// arithmetic on rows already read, so a span per line would cost more than the work.
 fn price_lines(lines: &[(String, u32)], products: &HashMap<String, Product>) -> Vec<ReservedLine> {
@@ -480,8 +518,8 @@ fn active_reservation(
     db: &Db,
     order_id: &str,
 ) -> rusqlite::Result<Vec<(String, u32)>> {
-    let sql =
-        "SELECT sku, quantity FROM reservations WHERE order_id = ?1 AND released = 0 ORDER BY sku";
+    let sql = "SELECT sku, quantity FROM reservations WHERE order_id = ?1 AND released = 0 \
+         AND order_id NOT IN (SELECT order_id FROM commitments) ORDER BY sku";
     db.statement("SELECT", "reservations", sql, || {
         conn.prepare_cached(sql)?
             .query_map(params![order_id], |r| Ok((r.get(0)?, r.get(1)?)))?

@@ -188,6 +188,48 @@ async fn release_gives_stock_back_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn commit_is_final_idempotent_and_needs_a_reservation() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = start(&dir.path().join("inventory.db"), None);
+    let (status, body) = inventory
+        .post("/inventory/commit", json!({"order_id": "o-none"}))
+        .await;
+    assert_eq!(status, 409, "nothing reserved: {body}");
+    let before = inventory.stock("KB-001").await;
+    let (status, _) = inventory
+        .post(
+            "/inventory/reserve",
+            json!({"order_id": "o-ship", "items": [{"sku": "KB-001", "quantity": 2}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, first) = inventory
+        .post("/inventory/commit", json!({"order_id": "o-ship"}))
+        .await;
+    assert_eq!(
+        (status, first["already_committed"].as_bool()),
+        (200, Some(false))
+    );
+    let (status, again) = inventory
+        .post("/inventory/commit", json!({"order_id": "o-ship"}))
+        .await;
+    assert_eq!(
+        (status, again["already_committed"].as_bool()),
+        (200, Some(true))
+    );
+    let (status, released) = inventory
+        .post("/inventory/release", json!({"order_id": "o-ship"}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        released["released"],
+        json!([]),
+        "shipped stock is not given back"
+    );
+    assert_eq!(inventory.stock("KB-001").await, before - 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn invalid_reservation_is_400_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let inventory = start(&dir.path().join("inventory.db"), None);

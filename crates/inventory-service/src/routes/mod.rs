@@ -55,6 +55,10 @@ impl From<StoreError> for ApiError {
                     "available": available,
                 }),
             },
+            StoreError::NoReservation(order_id) => Self {
+                status: StatusCode::CONFLICT,
+                body: json!({ "error": message, "order_id": order_id }),
+            },
             StoreError::Database(_) | StoreError::Task(_) => {
                 telemetry::record_error(&err);
                 tracing::error!(error = %message, "inventory store failed");

@@ -1,4 +1,4 @@
-//! `POST /inventory/reserve` and `POST /inventory/release`.
+//! `POST /inventory/reserve`, `POST /inventory/release` and `POST /inventory/commit`.
 
 use axum::Json;
 use axum::extract::State;
@@ -90,6 +90,41 @@ pub async fn release(
         tracing::Span::current().record("inventory.released_lines", released.len() as i64);
         tracing::info!(lines = released.len(), "stock released");
         Ok(Json(json!({ "order_id": order_id, "released": released })))
+    }
+    .instrument(span)
+    .await
+}
+
+/// The fulfilment ships an order: its reservation becomes final. Idempotent: a second
+/// commit of the same order answers 200 with `"already_committed": true`.
+pub async fn commit(
+    State(state): State<AppState>,
+    body: Result<Json<ReleaseRequest>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(request) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let order_id = request.order_id.trim().to_owned();
+    if order_id.is_empty() {
+        return Err(ApiError::bad_request("order_id must not be empty"));
+    }
+    let span = tracing::info_span!(
+        "inventory.commit_reservation",
+        order.id = %order_id,
+        customer.tier = Empty,
+        inventory.outcome = Empty,
+    );
+    record_customer_tier(&span);
+    async move {
+        let newly = state.store.commit(order_id.clone()).await?;
+        let outcome = if newly {
+            "committed"
+        } else {
+            "already_committed"
+        };
+        tracing::Span::current().record("inventory.outcome", outcome);
+        tracing::info!(outcome, "reservation committed");
+        Ok(Json(
+            json!({ "order_id": order_id, "committed": true, "already_committed": !newly }),
+        ))
     }
     .instrument(span)
     .await
