@@ -42,11 +42,13 @@ docker run --detach --name "$PAYMENT_SIDECAR" --network "$NETWORK" \
     "$collector_image" --config /etc/otel/sidecar.yaml >/dev/null
 docker run --detach --name "$PAYMENT_CONTAINER" --network "container:$PAYMENT_SIDECAR" \
     "${hardening[@]}" --memory 128m --cpus 0.5 \
+    --tmpfs /data:rw,size=64m,mode=1777 \
     --env OTEL_SERVICE_NAME=payment-service \
     --env OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4317 \
     --env OTEL_EXPORTER_OTLP_PROTOCOL=grpc \
     --env "OTEL_RESOURCE_ATTRIBUTES=cloud.provider=aws,cloud.platform=aws_ecs,cloud.region=us-east-1,cloud.availability_zone=us-east-1a,aws.ecs.launchtype=fargate,aws.ecs.cluster.arn=arn:aws:ecs:us-east-1:000000000000:cluster/otel-lab,aws.ecs.task.arn=arn:aws:ecs:us-east-1:000000000000:task/otel-lab/$task_id,aws.ecs.task.id=$task_id,aws.ecs.task.family=payment,aws.ecs.task.revision=1,container.name=payment-service,deployment.environment.name=lab" \
     --env LISTEN_ADDR=0.0.0.0:8081 \
+    --env DATABASE_URL=/data/payments.db \
     --env RUST_LOG=info \
     "$payment_image" >/dev/null
 

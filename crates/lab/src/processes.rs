@@ -232,6 +232,7 @@ pub const PROCESSES: &[ProcessSpec] = &[
                  deployment.environment.name=lab",
             ),
             ("LISTEN_ADDR", "127.0.0.1:8081"),
+            ("DATABASE_URL", "{state}/payments.db"),
         ],
         ports: &[port(8081, "HTTP API")],
         health: "http://127.0.0.1:8081/healthz",

@@ -83,6 +83,10 @@ impl Lab {
         .unwrap();
         let mut payment_env = telemetry_env(&receiver);
         payment_env.push(("PAYMENT_GATEWAY_TIMEOUT_MS", "300".to_owned()));
+        payment_env.push((
+            "DATABASE_URL",
+            dir.path().join("payments.db").display().to_string(),
+        ));
         let payment =
             ServiceProcess::spawn(&workspace_binary("payment-service").unwrap(), &payment_env)
                 .unwrap();

@@ -14,11 +14,13 @@ use crate::config::Config;
 use crate::gateway::CardGateway;
 use crate::metrics::PaymentMetrics;
 use crate::routes;
+use crate::store::Store;
 
 /// Shared by all handlers.
 #[derive(Clone)]
 pub struct AppState {
     pub gateway: CardGateway,
+    pub store: Store,
     pub faults: Faults,
     pub metrics: PaymentMetrics,
 }
@@ -30,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/payments", post(routes::payments::create))
         .route("/payments/{id}/void", post(routes::payments::void))
+        .route("/payments/{id}/capture", post(routes::payments::capture))
         .with_state(state)
         .merge(faults.router())
         .layer(faults.layer())
@@ -44,8 +47,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = Store::open(&config.database_path)
+            .await
+            .with_context(|| format!("opening database {}", config.database_path.display()))?;
         let state = AppState {
             gateway: CardGateway::new(config.gateway_timeout),
+            store,
             faults: Faults::from_env()?,
             metrics: PaymentMetrics::new(),
         };

@@ -13,6 +13,9 @@ pub struct Config {
     /// `PAYMENT_GATEWAY_TIMEOUT_MS`, default 1500: how long an authorisation waits for the
     /// simulated card gateway before answering 504.
     pub gateway_timeout: Duration,
+    /// `DATABASE_URL`: the SQLite file of the captures made (a `sqlite://` prefix is
+    /// accepted), default `payments.db` in the working directory.
+    pub database_path: std::path::PathBuf,
 }
 
 impl Config {
@@ -25,9 +28,20 @@ impl Config {
         let gateway_timeout = Duration::from_millis(timeout.parse().with_context(|| {
             format!("PAYMENT_GATEWAY_TIMEOUT_MS={timeout:?} is not a number of milliseconds")
         })?);
+        let database = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| "payments.db".into());
+        let database_path = std::path::PathBuf::from(
+            database
+                .strip_prefix("sqlite://")
+                .or_else(|| database.strip_prefix("sqlite:"))
+                .unwrap_or(&database),
+        );
         Ok(Self {
             listen_addr,
             gateway_timeout,
+            database_path,
         })
     }
 }

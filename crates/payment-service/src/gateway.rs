@@ -115,6 +115,23 @@ impl CardGateway {
         .await
     }
 
+    /// Captures an authorised payment (takes the money the authorisation held): about a
+    /// void's time.
+    pub async fn capture(&self, overrides: GatewayOverrides) -> Result<(), GatewayError> {
+        async move {
+            let latency = if overrides.timeout_all {
+                self.hang()
+            } else {
+                sample_void_latency()
+            };
+            self.answer_within_deadline(latency).await?;
+            tracing::Span::current().record("payment.gateway.decision", "captured");
+            Ok(())
+        }
+        .instrument(self.call_span("capture"))
+        .await
+    }
+
     /// Who is called, in the current conventions: `peer.service` is deprecated (renamed
     /// `service.peer.name`, the logical name of the remote service), and `server.address`
     /// is the host a real call connects to, as the HTTP client spans carry it. The

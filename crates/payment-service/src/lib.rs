@@ -33,3 +33,4 @@ pub mod domain;
 pub mod gateway;
 pub mod metrics;
 pub mod routes;
+pub mod store;

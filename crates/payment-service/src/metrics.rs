@@ -46,6 +46,7 @@ pub struct PaymentMetrics {
     declined: Counter<u64>,
     timed_out: Counter<u64>,
     voided: Counter<u64>,
+    captured: Counter<u64>,
     amount: Histogram<f64>,
 }
 
@@ -72,6 +73,11 @@ impl PaymentMetrics {
                 .u64_counter("payments.voided")
                 .with_unit("{payment}")
                 .with_description("Authorisations the card gateway voided.")
+                .build(),
+            captured: meter
+                .u64_counter("payments.captured")
+                .with_unit("{payment}")
+                .with_description("Authorised payments the card gateway captured.")
                 .build(),
             amount: meter
                 .f64_histogram("payments.amount")
@@ -103,6 +109,14 @@ impl PaymentMetrics {
     /// names only the payment id, and this service keeps no record of what it authorised.
     pub fn record_void(&self) {
         self.voided.add(1, &[]);
+    }
+}
+
+impl PaymentMetrics {
+    /// Counts one capture the gateway made (a repeated capture of the same payment is not
+    /// counted again).
+    pub fn record_capture(&self) {
+        self.captured.add(1, &[]);
     }
 }
 

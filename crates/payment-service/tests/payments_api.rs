@@ -8,7 +8,14 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode as OtlpStatus;
 use serde_json::{Value, json};
 use telemetry::testing::{OtlpReceiver, ReceivedSpan, ServiceProcess, attr};
 
-fn start(receiver: &OtlpReceiver) -> ServiceProcess {
+/// The service with its captures database in a temporary directory of its own, removed
+/// when the returned directory is dropped.
+fn start(receiver: &OtlpReceiver) -> (ServiceProcess, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (start_in(receiver, dir.path()), dir)
+}
+
+fn start_in(receiver: &OtlpReceiver, dir: &std::path::Path) -> ServiceProcess {
     ServiceProcess::spawn(
         env!("CARGO_BIN_EXE_payment-service").as_ref(),
         &[
@@ -16,6 +23,10 @@ fn start(receiver: &OtlpReceiver) -> ServiceProcess {
             ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
             ("OTEL_METRIC_EXPORT_INTERVAL", "200".to_owned()),
             ("PAYMENT_GATEWAY_TIMEOUT_MS", "300".to_owned()),
+            (
+                "DATABASE_URL",
+                dir.join("payments.db").display().to_string(),
+            ),
         ],
     )
     .unwrap()
@@ -142,7 +153,7 @@ fn usd(count: i64) -> HashMap<String, i64> {
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_decide_authorized_declined_and_timeout() {
     let receiver = OtlpReceiver::start().await.unwrap();
-    let service = start(&receiver);
+    let (service, _dir) = start(&receiver);
 
     let (status, body) = pay(&service, "tok_visa").await;
     assert_eq!(status, 201, "{body}");
@@ -241,7 +252,7 @@ async fn tokens_decide_authorized_declined_and_timeout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_timeout_scenario_times_out_every_card() {
     let receiver = OtlpReceiver::start().await.unwrap();
-    let service = start(&receiver);
+    let (service, _dir) = start(&receiver);
     set_scenarios(&service, &["payment_gateway_timeout"]).await;
     let (status, body) = pay(&service, "tok_visa").await;
     assert_eq!(status, 504);
@@ -263,7 +274,7 @@ async fn gateway_timeout_scenario_times_out_every_card() {
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_payment_is_400_with_a_clear_message() {
     let receiver = OtlpReceiver::start().await.unwrap();
-    let service = start(&receiver);
+    let (service, _dir) = start(&receiver);
     let (status, body) = pay(&service, "4111111111111111").await;
     assert_eq!(status, 400);
     assert!(
@@ -294,7 +305,7 @@ async fn invalid_payment_is_400_with_a_clear_message() {
 #[tokio::test(flavor = "multi_thread")]
 async fn void_lifts_an_authorisation_and_is_counted() {
     let receiver = OtlpReceiver::start().await.unwrap();
-    let service = start(&receiver);
+    let (service, _dir) = start(&receiver);
     let (status, body) = pay(&service, "tok_visa").await;
     assert_eq!(status, 201, "{body}");
     let payment_id = body["payment_id"].as_str().unwrap().to_owned();
@@ -345,7 +356,7 @@ async fn void_lifts_an_authorisation_and_is_counted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn void_of_an_id_this_service_never_issues_is_400() {
     let receiver = OtlpReceiver::start().await.unwrap();
-    let service = start(&receiver);
+    let (service, _dir) = start(&receiver);
     let (status, body) = void(&service, "pay_123").await;
     assert_eq!(status, 400, "{body}");
     let message = body["error"].as_str().unwrap();
@@ -369,7 +380,7 @@ async fn void_of_an_id_this_service_never_issues_is_400() {
 #[tokio::test(flavor = "multi_thread")]
 async fn gateway_timeout_scenario_times_out_voids_too() {
     let receiver = OtlpReceiver::start().await.unwrap();
-    let service = start(&receiver);
+    let (service, _dir) = start(&receiver);
     let (status, body) = pay(&service, "tok_visa").await;
     assert_eq!(status, 201, "{body}");
     let payment_id = body["payment_id"].as_str().unwrap().to_owned();
@@ -405,4 +416,79 @@ async fn gateway_timeout_scenario_times_out_voids_too() {
         None,
         "a void that timed out is not counted"
     );
+}
+
+async fn capture(service: &ServiceProcess, payment_id: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/payments/{payment_id}/capture", service.url()))
+        .json(&json!({"order_id": "o-capture"}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+fn captured_count(receiver: &OtlpReceiver) -> i64 {
+    receiver
+        .metrics()
+        .iter()
+        .filter(|m| m.metric.name == "payments.captured")
+        .filter_map(|m| match &m.metric.data {
+            Some(Data::Sum(sum)) => sum.data_points.last().map(|p| match p.value {
+                Some(number_data_point::Value::AsInt(v)) => v,
+                _ => 0,
+            }),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// A capture happens once: again (a message delivered twice) answers "already captured"
+/// without asking the gateway, across a restart too; a gateway timeout captures nothing
+/// and may be retried.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_is_captured_once_however_often_it_is_asked() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let service = start_in(&receiver, dir.path());
+    let (status, payment) = pay(&service, "tok_visa").await;
+    assert_eq!(status, 201, "{payment}");
+    let id = payment["payment_id"].as_str().unwrap().to_owned();
+
+    set_scenarios(&service, &["payment_gateway_timeout"]).await;
+    let (status, body) = capture(&service, &id).await;
+    assert_eq!((status, body["status"].as_str()), (504, Some("timeout")));
+    set_scenarios(&service, &[]).await;
+
+    let (status, first) = capture(&service, &id).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["already_captured"], false);
+    let (status, again) = capture(&service, &id).await;
+    assert_eq!(
+        (status, again["already_captured"].as_bool()),
+        (200, Some(true))
+    );
+
+    assert!(service.stop().unwrap().success());
+    let service = start_in(&receiver, dir.path());
+    let (status, after_restart) = capture(&service, &id).await;
+    assert_eq!(
+        (status, after_restart["already_captured"].as_bool()),
+        (200, Some(true))
+    );
+    assert!(service.stop().unwrap().success());
+
+    let gateway_captures = receiver
+        .spans()
+        .iter()
+        .filter(|s| {
+            s.span.name == "payment.gateway_call"
+                && s.attr("payment.gateway.operation").as_deref() == Some("capture")
+                && s.attr("payment.gateway.decision").as_deref() == Some("captured")
+        })
+        .count();
+    assert_eq!(gateway_captures, 1, "the gateway captured once");
+    assert_eq!(captured_count(&receiver), 1, "payments.captured counts one");
 }

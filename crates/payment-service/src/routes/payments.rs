@@ -1,4 +1,5 @@
-//! `POST /payments` (authorise) and `POST /payments/{id}/void` (lift an authorisation's hold).
+//! `POST /payments` (authorise), `POST /payments/{id}/void` (lift an authorisation's hold)
+//! and `POST /payments/{id}/capture` (take the money, once).
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -13,6 +14,7 @@ use crate::app::AppState;
 use crate::domain::{Payment, PaymentId, PaymentRequest, PaymentResult, VoidResult};
 use crate::gateway::{GatewayDecision, GatewayOverrides};
 use crate::metrics::PaymentOutcome;
+use crate::store::Claim;
 
 fn bad_request(message: impl std::fmt::Display) -> Response {
     (
@@ -138,6 +140,103 @@ pub async fn void(State(state): State<AppState>, Path(id): Path<String>) -> Resp
             reason,
         };
         (status, Json(result)).into_response()
+    }
+    .instrument(span)
+    .await
+}
+
+/// The body of `POST /payments/{id}/capture`.
+#[derive(Debug, serde::Deserialize)]
+pub struct CaptureRequest {
+    pub order_id: String,
+}
+
+/// Captures an authorised payment, once: a repeated capture answers 200 with
+/// `"already_captured": true` and does not call the gateway; one that finds a capture of
+/// the same payment under way answers 409 (try again); a gateway timeout 504 (nothing
+/// captured, try again).
+pub async fn capture(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<CaptureRequest>, JsonRejection>,
+) -> Response {
+    let payment_id = match PaymentId::parse(&id) {
+        Ok(id) => id,
+        Err(err) => return bad_request(err),
+    };
+    let order_id = match body {
+        Ok(Json(request)) if !request.order_id.trim().is_empty() => request.order_id,
+        Ok(_) => return bad_request("order_id must not be empty"),
+        Err(rejection) => return bad_request(rejection.body_text()),
+    };
+    let span = tracing::info_span!(
+        "payment.capture",
+        payment.id = payment_id.as_str(),
+        order.id = %order_id,
+        payment.outcome = Empty,
+        customer.tier = Empty,
+    );
+    if let Some(tier) = telemetry::propagation::current_baggage("customer.tier") {
+        span.record("customer.tier", tier);
+    }
+    async move {
+        let id = payment_id.as_str().to_owned();
+        let answer = |status: StatusCode, outcome: &str, already: bool| {
+            tracing::Span::current().record("payment.outcome", outcome);
+            (
+                status,
+                Json(json!({
+                    "payment_id": id,
+                    "status": outcome,
+                    "already_captured": already,
+                })),
+            )
+                .into_response()
+        };
+        let failed = |err: &dyn std::error::Error| {
+            telemetry::record_error(err);
+            tracing::error!(error = %err, "capturing the payment failed");
+        };
+        match state.store.claim(id.clone(), order_id).await {
+            Ok(Claim::AlreadyCaptured) => {
+                tracing::info!("payment captured before; nothing to do");
+                return answer(StatusCode::OK, "captured", true);
+            }
+            Ok(Claim::InProgress) => {
+                return answer(StatusCode::CONFLICT, "capture_in_progress", false);
+            }
+            Ok(Claim::Claimed) => {}
+            Err(err) => {
+                failed(&err);
+                return answer(StatusCode::INTERNAL_SERVER_ERROR, "error", false);
+            }
+        }
+        let overrides = GatewayOverrides {
+            timeout_all: state.faults.scenario("payment_gateway_timeout"),
+            decline_all: false,
+        };
+        match state.gateway.capture(overrides).await {
+            Ok(()) => match state.store.finish(id.clone()).await {
+                Ok(()) => {
+                    tracing::info!("payment captured");
+                    state.metrics.record_capture();
+                    answer(StatusCode::OK, "captured", false)
+                }
+                Err(err) => {
+                    // The gateway took the money but the record failed: say so loudly; the
+                    // claim stays, so no retry captures it twice.
+                    failed(&err);
+                    answer(StatusCode::INTERNAL_SERVER_ERROR, "error", false)
+                }
+            },
+            Err(err) => {
+                failed(&err);
+                if let Err(store_err) = state.store.give_back(id.clone()).await {
+                    failed(&store_err);
+                }
+                answer(StatusCode::GATEWAY_TIMEOUT, "timeout", false)
+            }
+        }
     }
     .instrument(span)
     .await
