@@ -17,6 +17,7 @@
 pub mod emulator;
 pub mod flush;
 pub mod fraud;
+pub mod fulfilment;
 pub mod function;
 pub mod lambda_env;
 pub mod metrics;

@@ -40,12 +40,18 @@ pub struct InvocationMetrics {
     coldstarts: Counter<u64>,
     errors: Counter<u64>,
     decisions: Counter<u64>,
-    /// `faas.trigger`: every invocation of this function comes from its Function URL.
+    /// `faas.trigger` of every invocation: `http` for a Function URL, `pubsub` for a queue.
     trigger: [KeyValue; 1],
 }
 
 impl InvocationMetrics {
+    /// The metrics of a function invoked over its Function URL.
     pub fn new(meter: &Meter) -> Self {
+        Self::for_trigger(meter, "http")
+    }
+
+    /// The metrics of a function whose invocations come from `trigger` (`faas.trigger`).
+    pub fn for_trigger(meter: &Meter, trigger: &'static str) -> Self {
         Self {
             invoke_duration: meter
                 .f64_histogram(metric::FAAS_INVOKE_DURATION)
@@ -68,7 +74,7 @@ impl InvocationMetrics {
                 .with_unit("{decision}")
                 .with_description("Orders scored by the fraud check, by decision")
                 .build(),
-            trigger: [KeyValue::new(attribute::FAAS_TRIGGER, "http")],
+            trigger: [KeyValue::new(attribute::FAAS_TRIGGER, trigger)],
         }
     }
 

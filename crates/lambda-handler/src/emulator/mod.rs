@@ -23,6 +23,7 @@
 
 mod event;
 mod instance;
+mod invoke;
 mod runtime_api;
 mod url;
 
