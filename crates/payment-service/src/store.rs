@@ -4,7 +4,10 @@
 //!
 //! A capture is claimed (`capturing`) before the gateway is called and marked `captured`
 //! after; a failed call gives the claim back. A second request for a payment whose capture
-//! is under way is told so (409, retry later) rather than calling the gateway again.
+//! is under way is told so (409, retry later) rather than calling the gateway again. A claim
+//! older than [`ABANDONED_AFTER_SECONDS`] was left by a process that stopped in the middle
+//! (a gateway call takes well under a second and the handler runs to its end even when the
+//! caller hangs up), so the next request takes it over.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -25,9 +28,13 @@ CREATE TABLE IF NOT EXISTS captures (
     payment_id   TEXT PRIMARY KEY,
     order_id     TEXT NOT NULL,
     state        TEXT NOT NULL CHECK (state IN ('capturing', 'captured')),
+    claimed_at   TEXT NOT NULL DEFAULT (datetime('now')),
     captured_at  TEXT
 );
 ";
+
+/// Age after which a `capturing` claim is taken to be abandoned.
+pub const ABANDONED_AFTER_SECONDS: u32 = 30;
 
 /// Where a payment's capture stands when a capture is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +95,16 @@ impl Store {
                 conn.prepare_cached(sql)?.execute(params![payment_id, order_id])
             })?;
             if inserted == 1 {
+                return Ok(Claim::Claimed);
+            }
+            let sql = "UPDATE captures SET claimed_at = datetime('now') \
+                       WHERE payment_id = ?1 AND state = 'capturing' AND claimed_at < datetime('now', ?2)";
+            let abandoned = format!("-{ABANDONED_AFTER_SECONDS} seconds");
+            let taken_over = db.statement(Statement::new("UPDATE", "captures", sql), || {
+                conn.prepare_cached(sql)?.execute(params![payment_id, abandoned])
+            })?;
+            if taken_over == 1 {
+                tracing::warn!(payment.id = %payment_id, "taking over an abandoned capture claim");
                 return Ok(Claim::Claimed);
             }
             let sql = "SELECT state FROM captures WHERE payment_id = ?1";

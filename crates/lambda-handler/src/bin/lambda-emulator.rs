@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use lambda_handler::emulator::{Emulator, EmulatorConfig};
+use lambda_handler::emulator::{Emulator, EmulatorConfig, EventSourceConfig};
+use queue::Redrive;
 use telemetry::faults::Faults;
 
 /// Local AWS Lambda Runtime API and Function URL emulator.
@@ -41,6 +42,32 @@ struct Cli {
     /// The function's memory size in MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE).
     #[arg(long, default_value_t = 128)]
     memory_size: u32,
+    /// Serve no Function URL: the address answers only /healthz and /admin/faults, and the
+    /// function is invoked by its queue.
+    #[arg(long)]
+    no_function_url: bool,
+    /// A queue file (the lab's local SQS) whose queue triggers the function, as an SQS event
+    /// source mapping does.
+    #[arg(long)]
+    queue_file: Option<PathBuf>,
+    /// The queue in --queue-file that triggers the function.
+    #[arg(long, default_value = "orders")]
+    queue: String,
+    /// Most messages per invocation.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    batch_size: u16,
+    /// How long to gather messages before invoking with a batch that is not full.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    batching_window: Duration,
+    /// How long a message handed to the function stays hidden from other receives.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    visibility_timeout: Duration,
+    /// Receives after which a message goes to --dead-letter-queue (0: never).
+    #[arg(long, default_value_t = 3)]
+    max_receive_count: u32,
+    /// Where messages received --max-receive-count times go.
+    #[arg(long, default_value = "orders-dlq")]
+    dead_letter_queue: String,
 }
 
 #[tokio::main]
@@ -57,7 +84,35 @@ async fn main() -> anyhow::Result<()> {
         .context("invalid FAULT_* variables")?
         .settings();
     let shutdown = shutdown_signal()?;
+    let event_source = cli.queue_file.map(|queue_file| EventSourceConfig {
+        batch_size: usize::from(cli.batch_size),
+        batching_window: cli.batching_window,
+        visibility_timeout: cli.visibility_timeout,
+        redrive: (cli.max_receive_count > 0).then(|| Redrive {
+            max_receive_count: cli.max_receive_count,
+            dead_letter_queue: cli.dead_letter_queue.clone(),
+        }),
+        ..EventSourceConfig::new(queue_file, cli.queue.clone())
+    });
+    if let Some(source) = &event_source {
+        eprintln!(
+            "lambda-emulator: event source: queue {} in {} (batches of up to {}, visibility timeout {}, {})",
+            source.queue,
+            source.queue_file.display(),
+            source.batch_size,
+            humantime::format_duration(source.visibility_timeout),
+            match &source.redrive {
+                Some(r) => format!(
+                    "dead letters to {} after {} receives",
+                    r.dead_letter_queue, r.max_receive_count
+                ),
+                None => "no dead-letter queue".to_owned(),
+            }
+        );
+    }
     let config = EmulatorConfig {
+        function_url: !cli.no_function_url,
+        event_source,
         function: cli.function,
         function_name: cli.function_name,
         function_version: cli.function_version,

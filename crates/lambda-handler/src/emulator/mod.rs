@@ -22,6 +22,7 @@
 //! `FAULT_*` variables are the configuration it starts with.
 
 mod event;
+mod event_source;
 mod instance;
 mod invoke;
 mod runtime_api;
@@ -37,6 +38,7 @@ use anyhow::Context as _;
 use telemetry::faults::{FaultSettings, FaultUpdate, Faults};
 use tokio::net::TcpListener;
 
+pub use event_source::EventSourceConfig;
 use instance::InstanceSlot;
 use runtime_api::RuntimeApiState;
 
@@ -60,6 +62,12 @@ pub struct EmulatorConfig {
     /// The fault settings the function starts with (as `FAULT_*` in its environment), until
     /// `POST /admin/faults` changes them.
     pub faults: FaultSettings,
+    /// Whether HTTP requests to the emulator's address invoke the function. A function
+    /// triggered only by its queue has no Function URL: its address then serves only
+    /// `/healthz` and `/admin/faults`.
+    pub function_url: bool,
+    /// The queue that triggers the function, if one does.
+    pub event_source: Option<EventSourceConfig>,
 }
 
 impl EmulatorConfig {
@@ -74,6 +82,8 @@ impl EmulatorConfig {
             invocation_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             faults: FaultSettings::default(),
+            function_url: true,
+            event_source: None,
         }
     }
 
@@ -173,12 +183,28 @@ impl Emulator {
         let runtime_server =
             tokio::spawn(async move { axum::serve(runtime_listener, runtime_app).await });
         let reaper = tokio::spawn(instance::reap_idle(shared.clone()));
+        let poller = match &shared.config.event_source {
+            Some(source) => {
+                let queues = queue::Queues::open(&source.queue_file).with_context(|| {
+                    format!("cannot open the queue file {}", source.queue_file.display())
+                })?;
+                Some(tokio::spawn(event_source::poll(
+                    shared.clone(),
+                    source.clone(),
+                    Arc::new(queues),
+                )))
+            }
+            None => None,
+        };
 
         let result = axum::serve(url_listener, url_app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("the function URL server failed");
 
+        if let Some(poller) = poller {
+            poller.abort();
+        }
         reaper.abort();
         runtime_server.abort();
         shared

@@ -55,6 +55,16 @@ async fn invoke(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
+    if !shared.config.function_url {
+        return failure(
+            StatusCode::NOT_FOUND,
+            format!(
+                "{} has no Function URL: its queue invokes it",
+                shared.config.function_name
+            ),
+            json!({}),
+        );
+    }
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut response = invoke_function(&shared, peer, request, &request_id).await;
     if let Ok(id) = HeaderValue::from_str(&request_id) {

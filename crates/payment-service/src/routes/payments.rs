@@ -6,6 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use opentelemetry::context::FutureExt as _;
 use serde_json::json;
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -179,7 +180,9 @@ pub async fn capture(
     if let Some(tier) = telemetry::propagation::current_baggage("customer.tier") {
         span.record("customer.tier", tier);
     }
-    async move {
+    // Run to the end even if the caller hangs up: dropped between the claim and its
+    // outcome, the capture would stay claimed and every retry would be told it is under way.
+    let work = async move {
         let id = payment_id.as_str().to_owned();
         let answer = |status: StatusCode, outcome: &str, already: bool| {
             tracing::Span::current().record("payment.outcome", outcome);
@@ -239,5 +242,12 @@ pub async fn capture(
         }
     }
     .instrument(span)
-    .await
+    .with_current_context();
+    match tokio::spawn(work).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(error = %err, "the capture task failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }

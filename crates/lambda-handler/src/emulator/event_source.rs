@@ -1,0 +1,305 @@
+//! The event source mapping: polls a queue (the lab's SQS-shaped `queue` file) and invokes
+//! the function with batches of messages, in the event shape SQS → Lambda sends, handling
+//! the answer as the Lambda service does:
+//! - a successful invocation deletes the batch's messages, except those its
+//!   `batchItemFailures` names (`ReportBatchItemFailures`): those stay, and come back when
+//!   their visibility timeout ends;
+//! - a failed invocation (function error, timeout, crash) deletes nothing: the whole batch
+//!   comes back;
+//! - a message received more than `maxReceiveCount` times goes to the dead-letter queue
+//!   (the queue's redrive policy) instead of being delivered again.
+//!
+//! A batch is what one receive returns, up to `batch_size`; with a batching window, the
+//! poller keeps receiving until the batch is full or the window has passed. Nothing is held
+//! in memory between receives: a poller stopped mid-batch loses nothing, the messages come
+//! back after their visibility timeout.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use queue::{Queues, Received, Redrive};
+use serde_json::{Value, json};
+
+use super::{Shared, event, invoke};
+
+/// Where the function's messages come from, and how they are handed over.
+#[derive(Debug, Clone)]
+pub struct EventSourceConfig {
+    /// The queue file (the `queue` crate's SQLite file) the producers write to.
+    pub queue_file: PathBuf,
+    /// The queue's name (`orders`).
+    pub queue: String,
+    /// Most messages in one invocation (SQS's default and maximum for a standard queue
+    /// without a batching window: 10).
+    pub batch_size: usize,
+    /// How long to gather messages before invoking with a batch that is not full.
+    pub batching_window: Duration,
+    /// How long a received message stays hidden; AWS advises at least six times the
+    /// function's timeout.
+    pub visibility_timeout: Duration,
+    /// The redrive policy: receives before a message goes to the dead-letter queue.
+    pub redrive: Option<Redrive>,
+    /// How often an empty queue is looked at again.
+    pub poll_interval: Duration,
+}
+
+impl EventSourceConfig {
+    pub fn new(queue_file: impl Into<PathBuf>, queue: impl Into<String>) -> Self {
+        Self {
+            queue_file: queue_file.into(),
+            queue: queue.into(),
+            batch_size: 10,
+            batching_window: Duration::ZERO,
+            visibility_timeout: Duration::from_secs(60),
+            redrive: None,
+            poll_interval: Duration::from_millis(200),
+        }
+    }
+
+    fn queue_arn(&self, region: &str) -> String {
+        format!("arn:aws:sqs:{region}:000000000000:{}", self.queue)
+    }
+}
+
+/// Polls and invokes until the task is dropped.
+pub(super) async fn poll(shared: Arc<Shared>, config: EventSourceConfig, queues: Arc<Queues>) {
+    let name = shared.config.function_name.clone();
+    loop {
+        let batch = match gather(&config, &queues).await {
+            Ok(batch) => batch,
+            Err(err) => {
+                eprintln!(
+                    "lambda-emulator: cannot receive from queue {} ({}): {err}; trying again",
+                    config.queue,
+                    config.queue_file.display()
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::time::sleep(config.poll_interval).await;
+            continue;
+        }
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let event = sqs_event(&batch, &config, &shared.config.region);
+        // Lambda gives a queue-triggered invocation a trace id of its own; the messages'
+        // traces are in their attributes.
+        let xray = event::xray_trace_id(None);
+        let outcome =
+            invoke::invoke(&shared, &request_id, Bytes::from(event.to_string()), xray).await;
+        let failed: HashSet<String> = match outcome {
+            Ok(response) => match batch_item_failures(&response, &batch) {
+                Ok(failed) => failed,
+                Err(why) => {
+                    eprintln!(
+                        "lambda-emulator: {name} invocation {request_id}: {why}; the whole batch of {} returns to the queue",
+                        batch.len()
+                    );
+                    batch.iter().map(|m| m.message_id.clone()).collect()
+                }
+            },
+            Err(failure) => {
+                eprintln!(
+                    "lambda-emulator: {name} invocation {request_id} failed ({}); the whole batch of {} returns to the queue after its visibility timeout",
+                    failure.message,
+                    batch.len()
+                );
+                batch.iter().map(|m| m.message_id.clone()).collect()
+            }
+        };
+        let done: Vec<String> = batch
+            .iter()
+            .filter(|m| !failed.contains(&m.message_id))
+            .map(|m| m.receipt_handle.clone())
+            .collect();
+        if !failed.is_empty() {
+            eprintln!(
+                "lambda-emulator: {name} invocation {request_id}: {} of {} messages failed; they return to the queue after the visibility timeout ({})",
+                failed.len(),
+                batch.len(),
+                humantime::format_duration(config.visibility_timeout)
+            );
+        }
+        let (queues, queue) = (queues.clone(), config.queue.clone());
+        let deleted = tokio::task::spawn_blocking(move || {
+            done.iter()
+                .map(|handle| queues.delete(&queue, handle))
+                .collect::<Result<Vec<bool>, _>>()
+        })
+        .await;
+        match deleted {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => eprintln!(
+                "lambda-emulator: deleting handled messages from {} failed: {err}; they will be delivered again",
+                config.queue
+            ),
+            Err(err) => eprintln!("lambda-emulator: the delete task failed: {err}"),
+        }
+    }
+}
+
+/// One batch: a receive, and more receives within the batching window while it is not full.
+async fn gather(
+    config: &EventSourceConfig,
+    queues: &Arc<Queues>,
+) -> Result<Vec<Received>, queue::Error> {
+    let started = Instant::now();
+    let mut batch = Vec::new();
+    loop {
+        let wanted = config.batch_size - batch.len();
+        let (queues, c) = (queues.clone(), config.clone());
+        let received = tokio::task::spawn_blocking(move || {
+            queues.receive(&c.queue, wanted, c.visibility_timeout, c.redrive.as_ref())
+        })
+        .await
+        .expect("a queue receive does not panic")?;
+        batch.extend(received);
+        let window_left = config.batching_window.saturating_sub(started.elapsed());
+        if batch.len() >= config.batch_size || window_left.is_zero() || batch.is_empty() {
+            return Ok(batch);
+        }
+        tokio::time::sleep(config.poll_interval.min(window_left)).await;
+    }
+}
+
+/// The event SQS → Lambda delivers for `batch`.
+fn sqs_event(batch: &[Received], config: &EventSourceConfig, region: &str) -> Value {
+    let arn = config.queue_arn(region);
+    let records: Vec<Value> = batch
+        .iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, Value> = m
+                .attributes
+                .iter()
+                .map(|(key, value)| {
+                    (
+                        key.clone(),
+                        json!({
+                            "stringValue": value,
+                            "stringListValues": [],
+                            "binaryListValues": [],
+                            "dataType": "String",
+                        }),
+                    )
+                })
+                .collect();
+            json!({
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt_handle,
+                "body": m.body,
+                "attributes": {
+                    "ApproximateReceiveCount": m.receive_count.to_string(),
+                    "SentTimestamp": m.sent_at_ms.to_string(),
+                    "SenderId": "000000000000",
+                    "ApproximateFirstReceiveTimestamp": m.sent_at_ms.to_string(),
+                },
+                "messageAttributes": attributes,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": region,
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+/// The ids a response names in `batchItemFailures`. As in Lambda, an empty or `null`
+/// response means all succeeded, and a failure naming no message of the batch fails it
+/// all.
+fn batch_item_failures(response: &[u8], batch: &[Received]) -> Result<HashSet<String>, String> {
+    let value: Value =
+        serde_json::from_slice(response).map_err(|e| format!("its response is not JSON ({e})"))?;
+    let Some(failures) = value.get("batchItemFailures") else {
+        return Ok(HashSet::new());
+    };
+    let Some(failures) = failures.as_array() else {
+        return if failures.is_null() {
+            Ok(HashSet::new())
+        } else {
+            Err("batchItemFailures is not a list".to_owned())
+        };
+    };
+    let ids: HashSet<&str> = batch.iter().map(|m| m.message_id.as_str()).collect();
+    failures
+        .iter()
+        .map(|failure| {
+            let id = failure["itemIdentifier"].as_str().unwrap_or_default();
+            if ids.contains(id) {
+                Ok(id.to_owned())
+            } else {
+                Err(format!(
+                    "batchItemFailures names {id:?}, not a message of the batch"
+                ))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str) -> Received {
+        Received {
+            message_id: id.to_owned(),
+            receipt_handle: format!("rh-{id}"),
+            body: "{}".to_owned(),
+            attributes: [("traceparent".to_owned(), "00-a-b-01".to_owned())].into(),
+            sent_at_ms: 1,
+            receive_count: 2,
+        }
+    }
+
+    #[test]
+    fn the_event_is_what_sqs_sends_lambda() {
+        let config = EventSourceConfig::new("/q.db", "orders");
+        let event = sqs_event(&[message("m1")], &config, "us-east-1");
+        let parsed: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_value(event.clone()).unwrap();
+        let record = &parsed.records[0];
+        assert_eq!(record.message_id.as_deref(), Some("m1"));
+        assert_eq!(record.attributes["ApproximateReceiveCount"], "2");
+        assert_eq!(
+            record.message_attributes["traceparent"]
+                .string_value
+                .as_deref(),
+            Some("00-a-b-01")
+        );
+        assert_eq!(
+            record.event_source_arn.as_deref(),
+            Some("arn:aws:sqs:us-east-1:000000000000:orders")
+        );
+    }
+
+    #[test]
+    fn batch_item_failures_are_read_as_lambda_reads_them() {
+        let batch = [message("m1"), message("m2")];
+        assert!(batch_item_failures(b"{}", &batch).unwrap().is_empty());
+        assert!(batch_item_failures(b"null", &batch).unwrap().is_empty());
+        assert!(
+            batch_item_failures(br#"{"batchItemFailures":[]}"#, &batch)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            batch_item_failures(
+                br#"{"batchItemFailures":[{"itemIdentifier":"m2"}]}"#,
+                &batch
+            )
+            .unwrap(),
+            HashSet::from(["m2".to_owned()])
+        );
+        assert!(
+            batch_item_failures(
+                br#"{"batchItemFailures":[{"itemIdentifier":"zz"}]}"#,
+                &batch
+            )
+            .is_err()
+        );
+        assert!(batch_item_failures(b"not json", &batch).is_err());
+    }
+}
