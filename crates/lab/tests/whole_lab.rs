@@ -86,6 +86,54 @@ fn spans_of(state: &Path, trace_id: &str) -> Vec<SpanRow> {
     out
 }
 
+/// (trace id, span id, name, service) of every span in STATE/traces.jsonl with a link into
+/// `trace_id`, and the linked span ids.
+fn spans_linking_to(
+    state: &Path,
+    trace_id: &str,
+) -> Vec<(String, String, String, String, Vec<String>)> {
+    let Ok(text) = std::fs::read_to_string(state.join("traces.jsonl")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+        for rs in doc["resourceSpans"].as_array().into_iter().flatten() {
+            let service = rs["resource"]["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|kv| kv["key"] == "service.name")
+                .map(|kv| text_of(&kv["value"]))
+                .unwrap_or_default();
+            for s in rs["scopeSpans"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|ss| ss["spans"].as_array().into_iter().flatten())
+            {
+                let linked: Vec<String> = s["links"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|l| l["traceId"].as_str() == Some(trace_id))
+                    .filter_map(|l| l["spanId"].as_str().map(str::to_owned))
+                    .collect();
+                if !linked.is_empty() {
+                    out.push((
+                        s["traceId"].as_str().unwrap_or_default().to_owned(),
+                        s["spanId"].as_str().unwrap_or_default().to_owned(),
+                        s["name"].as_str().unwrap_or_default().to_owned(),
+                        service.clone(),
+                        linked,
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 fn post_order(trace_id: &str, parent: &str) -> (u16, serde_json::Value) {
     let body = r#"{"customer_id":"c-42","items":[{"sku":"KB-001","quantity":1},{"sku":"MS-002","quantity":2}],"payment":{"card_token":"tok_visa"}}"#;
     let out = Command::new("python3")
@@ -278,6 +326,69 @@ fn one_order_is_one_trace_through_all_four_workloads_with_logs_and_metrics() {
     assert!(
         get(&format!("http://127.0.0.1:16686/trace/{trace_id}")).contains("<html"),
         "the trace page is served"
+    );
+
+    // The asynchronous half: the order's event goes out through the outbox (a PRODUCER span
+    // in this trace) and the fulfilment Lambda handles it in a trace of its own that links
+    // back to that send.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (send, fulfilment) = loop {
+        let send = spans_of(lab.state.path(), trace_id)
+            .into_iter()
+            .find(|s| s.name == "send orders");
+        let linking = spans_linking_to(lab.state.path(), trace_id);
+        if let Some(send) = send
+            && let Some(batch) = linking.into_iter().find(|(_, _, name, service, _)| {
+                name == "process orders" && service == "fulfilment"
+            })
+        {
+            break (send, batch);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no fulfilment trace links to the order's trace after 30s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(send.kind, 4, "the send is a PRODUCER span");
+    assert_eq!(send.service, "order-service");
+    let (fulfilment_trace, _, _, _, linked_spans) = fulfilment;
+    assert_ne!(
+        fulfilment_trace, trace_id,
+        "fulfilment is a trace of its own"
+    );
+    assert!(
+        linked_spans.contains(&send.span_id),
+        "the fulfilment links to the send span"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let fulfilment_spans = spans_of(lab.state.path(), &fulfilment_trace);
+        let names: HashSet<&str> = fulfilment_spans.iter().map(|s| s.name.as_str()).collect();
+        if names.contains("payment.capture") && names.contains("inventory.commit_reservation") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fulfilment trace lacks its capture and commit: {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // The explorer carries the link as Jaeger does: a FOLLOWS_FROM reference.
+    let api: serde_json::Value = serde_json::from_str(&get(&format!(
+        "http://127.0.0.1:16686/api/traces/{fulfilment_trace}"
+    )))
+    .unwrap();
+    let follows: Vec<&serde_json::Value> = api["data"][0]["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["references"].as_array().unwrap().iter())
+        .filter(|r| r["refType"] == "FOLLOWS_FROM" && r["traceID"] == trace_id)
+        .collect();
+    assert!(
+        !follows.is_empty(),
+        "no FOLLOWS_FROM reference to the order's trace"
     );
 
     let status = lab.stop();
