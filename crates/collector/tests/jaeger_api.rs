@@ -271,6 +271,20 @@ async fn jaeger_api_serves_what_the_jaeger_ui_and_grafana_read() {
     let inv = span(trace, "inventory.reserve_stock");
     assert_eq!(tag(inv, "inventory.reserved")["type"], "bool");
 
+    // The lab's links API: the payment's link, to a trace the explorer does not hold.
+    let links = ok(&lab, &format!("/api/lab/links/{CHECKOUT}")).await;
+    assert_eq!(
+        links["data"]["links"],
+        json!([{"spanID": pay["spanID"], "traceID": LINKED,
+                "targetSpanID": "b000000000000001", "held": false}])
+    );
+    assert_eq!(links["data"]["linkedFrom"], json!([]));
+    // Nothing held links into the lookup; a trace not held is 404, as /api/traces/{id}.
+    let links = ok(&lab, &format!("/api/lab/links/{LOOKUP}")).await;
+    assert_eq!(links["data"]["links"], json!([]));
+    let (status, _) = get(&lab, &format!("/api/lab/links/{LINKED}")).await;
+    assert_eq!(status, 404);
+
     // Spans sent in separate requests merge into one trace.
     let body = ok(&lab, &format!("/api/traces/{LISTING}")).await;
     assert_eq!(body["data"][0]["spans"].as_array().unwrap().len(), 2);

@@ -11,6 +11,7 @@ use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt;
 use jaeger_fixture::*;
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -463,7 +464,92 @@ async fn drive(c: &Client, lab: &Lab) {
     compare_two_traces(c, lab).await;
     monitor_tab(c, lab).await;
     log_search(c, lab).await;
+    linked_traces(c, lab).await;
     survives_a_sigkill(c).await;
+}
+
+/// The asynchronous hop: an order's trace sends to the queue (a PRODUCER span), and the
+/// fulfilment's trace, a root of its own, links to that send. Each trace names the other
+/// (its root service and operation) and opens it in one click; the link also shows on the
+/// linking span, and a search by `messaging.destination.name` finds the fulfilment.
+async fn linked_traces(c: &Client, lab: &Lab) {
+    const ORDER: &str = "e0000000000000000000000000000001";
+    const FULFILMENT: &str = "e0000000000000000000000000000002";
+    let base = now_ns() - 5_000_000_000;
+    let ms = |m: u64| (base + m * 1_000_000).to_string();
+    let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    let body = json!({"resourceSpans": [
+        {"resource": {"attributes": [attr("service.name", "order-service")]},
+         "scopeSpans": [{"spans": [
+            {"traceId": ORDER, "spanId": "e100000000000001", "name": "POST /orders", "kind": 2,
+             "startTimeUnixNano": ms(0), "endTimeUnixNano": ms(300)},
+            {"traceId": ORDER, "spanId": "e100000000000002", "parentSpanId": "e100000000000001",
+             "name": "send orders", "kind": 4, "startTimeUnixNano": ms(290), "endTimeUnixNano": ms(295),
+             "attributes": [attr("messaging.destination.name", "orders")]}]}]},
+        {"resource": {"attributes": [attr("service.name", "fulfilment")]},
+         "scopeSpans": [{"spans": [
+            {"traceId": FULFILMENT, "spanId": "e200000000000001", "name": "process orders", "kind": 5,
+             "startTimeUnixNano": ms(1200), "endTimeUnixNano": ms(1400),
+             "attributes": [attr("messaging.destination.name", "orders")],
+             "links": [{"traceId": ORDER, "spanId": "e100000000000002"}]}]}]}
+    ]});
+    post_otlp(lab.http, "/v1/traces", &body).await;
+
+    // The search a learner types: the queue's consumers.
+    c.goto(
+        &lab.api("/search?service=fulfilment&tags=messaging.destination.name%3Dorders&lookback=1h"),
+    )
+    .await
+    .unwrap();
+    let results = wait_all(c, ".result", 1).await;
+    assert!(
+        results[0].text().await.unwrap().contains("process orders"),
+        "the fulfilment is found by its queue"
+    );
+
+    c.goto(&lab.api(&format!("/trace/{FULFILMENT}")))
+        .await
+        .unwrap();
+    let to = wait_all(c, "#trace-links .link-to", 1).await;
+    let text = to[0].text().await.unwrap();
+    assert!(
+        text.contains("order-service: POST /orders") && text.contains("order-service: send orders"),
+        "the link names the order's trace and the span linked to: {text}"
+    );
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifact("trace-explorer-links.png"), png).unwrap();
+    // The link on the span itself, in its details.
+    let rows = wait_all(c, ".span-row", 1).await;
+    rows[0].click().await.unwrap();
+    let detail = wait_all(c, ".span-detail", 1).await;
+    let detail = detail[0].text().await.unwrap();
+    assert!(
+        detail.contains("link (FOLLOWS_FROM)") && detail.contains("order-service: POST /orders"),
+        "{detail}"
+    );
+
+    // One click to the order, which knows who links to it.
+    c.find(Locator::Css("#trace-links a.linked-trace"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let from = wait_all(c, "#trace-links .link-from", 1).await;
+    let text = from[0].text().await.unwrap();
+    assert!(
+        text.contains("fulfilment: process orders"),
+        "the order's trace is linked from the fulfilment: {text}"
+    );
+    assert!(c.current_url().await.unwrap().path().ends_with(ORDER));
+    c.find(Locator::Css("#trace-links a.linking-trace"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_all(c, "#trace-links .link-to", 1).await;
+    assert!(c.current_url().await.unwrap().path().ends_with(FULFILMENT));
 }
 
 /// A gateway on the disk-backed store is killed with SIGKILL and started again on the same

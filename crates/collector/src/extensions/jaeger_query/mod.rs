@@ -151,6 +151,7 @@ pub fn router(store: Arc<MemoryStore>) -> axum::Router {
         .route("/api/metrics/latencies", get(metrics_latencies))
         .route("/api/metrics/minstep", get(metrics_minstep))
         .route("/api/lab/logs", get(logs))
+        .route("/api/lab/links/{trace_id}", get(links))
         .route("/api/{*rest}", get(api_not_found))
         .route(
             "/static/app.js",
@@ -449,6 +450,145 @@ struct JsonLog<'a> {
 /// holds (with or without a trace), newest first; not in Jaeger, which keeps no logs.
 /// `lookback` as the trace search takes it (`15m`, `2d`; default 1h), `end` in µs
 /// (default now), `limit` default 100.
+/// A trace's root span: the earliest span whose parent is not in the trace.
+fn root_of(spans: &TraceSpans) -> Option<&crate::extensions::jaeger_storage::model::Span> {
+    spans
+        .iter()
+        .filter(|s| {
+            s.parent_span_id
+                .is_none_or(|p| !spans.iter().any(|other| other.span_id == p))
+        })
+        .min_by_key(|s| s.start_time)
+        .map(|s| &**s)
+}
+
+#[derive(Serialize)]
+struct LinkOut {
+    #[serde(rename = "spanID")]
+    span_id: String,
+    #[serde(rename = "traceID")]
+    trace_id: String,
+    #[serde(rename = "targetSpanID")]
+    target_span_id: String,
+    /// Whether the explorer holds the linked trace.
+    held: bool,
+    #[serde(rename = "rootService", skip_serializing_if = "Option::is_none")]
+    root_service: Option<String>,
+    #[serde(rename = "rootOperation", skip_serializing_if = "Option::is_none")]
+    root_operation: Option<String>,
+    #[serde(rename = "targetService", skip_serializing_if = "Option::is_none")]
+    target_service: Option<String>,
+    #[serde(rename = "targetOperation", skip_serializing_if = "Option::is_none")]
+    target_operation: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LinkingSpan {
+    #[serde(rename = "spanID")]
+    span_id: String,
+    service: String,
+    operation: String,
+    #[serde(rename = "targetSpanID")]
+    target_span_id: String,
+}
+
+#[derive(Serialize)]
+struct LinkIn {
+    #[serde(rename = "traceID")]
+    trace_id: String,
+    #[serde(rename = "rootService")]
+    root_service: String,
+    #[serde(rename = "rootOperation")]
+    root_operation: String,
+    spans: Vec<LinkingSpan>,
+}
+
+#[derive(Serialize)]
+struct TraceLinks {
+    #[serde(rename = "traceID")]
+    trace_id: String,
+    /// Links from this trace's spans to other traces.
+    links: Vec<LinkOut>,
+    /// Traces whose spans link into this one.
+    #[serde(rename = "linkedFrom")]
+    linked_from: Vec<LinkIn>,
+}
+
+/// `/api/lab/links/{traceID}`: a trace's span links both ways, each end named by the
+/// linked trace's root service and operation (Jaeger's API has no such query: a span's
+/// links are its FOLLOWS_FROM references, and nothing says who links to a trace).
+async fn links(State(store): Store, Path(id): Path<String>) -> Response {
+    let Some(id) = TraceId::parse(&id) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("cannot parse traceID \"{id}\": expected up to 32 hex digits"),
+        );
+    };
+    blocking(move || {
+        let Some(spans) = store.get_trace(id) else {
+            return error(StatusCode::NOT_FOUND, "trace not found");
+        };
+        let mut out = Vec::new();
+        for span in &spans {
+            for (trace, target) in &span.links {
+                let linked = (*trace != id).then(|| store.get_trace(*trace)).flatten();
+                let linked = linked.as_ref().or((*trace == id).then_some(&spans));
+                let root = linked.and_then(root_of);
+                let target_span = linked.and_then(|l| l.iter().find(|s| s.span_id == *target));
+                out.push(LinkOut {
+                    span_id: span.span_id.to_string(),
+                    trace_id: trace.to_string(),
+                    target_span_id: target.to_string(),
+                    held: linked.is_some(),
+                    root_service: root.map(|r| r.process.service_name.clone()),
+                    root_operation: root.map(|r| r.operation_name.clone()),
+                    target_service: target_span.map(|t| t.process.service_name.clone()),
+                    target_operation: target_span.map(|t| t.operation_name.clone()),
+                });
+            }
+        }
+        let linked_from: Vec<LinkIn> = store
+            .linked_from(id)
+            .into_iter()
+            .filter_map(|source| {
+                let source_spans = store.get_trace(source)?;
+                let root = root_of(&source_spans)?;
+                let linking: Vec<LinkingSpan> = source_spans
+                    .iter()
+                    .flat_map(|s| {
+                        s.links
+                            .iter()
+                            .filter(|(t, _)| *t == id)
+                            .map(move |(_, target)| LinkingSpan {
+                                span_id: s.span_id.to_string(),
+                                service: s.process.service_name.clone(),
+                                operation: s.operation_name.clone(),
+                                target_span_id: target.to_string(),
+                            })
+                    })
+                    .collect();
+                Some(LinkIn {
+                    trace_id: source.to_string(),
+                    root_service: root.process.service_name.clone(),
+                    root_operation: root.operation_name.clone(),
+                    spans: linking,
+                })
+            })
+            .collect();
+        let total = out.len() + linked_from.len();
+        ok(
+            TraceLinks {
+                trace_id: id.to_string(),
+                links: out,
+                linked_from,
+            },
+            total,
+            None,
+        )
+    })
+    .await
+}
+
 async fn logs(State(store): Store, Query(p): Params) -> Response {
     let window = || -> Result<(u64, u64, usize), String> {
         let end = params::parse_u64(&p, "end")?.unwrap_or_else(now_us);

@@ -13,6 +13,11 @@
 //! as in Jaeger's memory store, one span must match service, operation, durations and every
 //! tag. The time window applies to the trace's start.
 //!
+//! Span links across traces are indexed both ways: each trace knows the traces its spans
+//! link to, and the store knows, for every trace, the traces whose spans link *into* it
+//! ("linked from"), kept in step with eviction, so an order's trace finds the fulfilment
+//! that a queue started from it without a scan.
+//!
 //! Log records of spans (`write_logs`) are kept beside the traces, at most `max_logs` of
 //! them (the oldest go first), and joined to their spans when a trace is read, so a log line
 //! that arrives before its span (a span is exported when it ends, its logs while it runs)
@@ -89,6 +94,8 @@ struct StoredTrace {
     services: BTreeSet<String>,
     operations: BTreeSet<(String, String, SpanKind)>,
     tag_hashes: HashSet<u64>,
+    /// Other traces its spans link to.
+    links_out: BTreeSet<TraceId>,
 }
 
 #[derive(Default)]
@@ -100,6 +107,8 @@ struct Inner {
     span_count: usize,
     by_service: HashMap<String, BTreeSet<IndexKey>>,
     by_operation: HashMap<String, BTreeMap<(String, SpanKind), BTreeSet<IndexKey>>>,
+    /// For a trace, the traces held whose spans link into it.
+    linked_from: HashMap<TraceId, BTreeSet<TraceId>>,
 }
 
 /// Log records by the span they belong to, oldest first in `order`; and every record,
@@ -175,6 +184,7 @@ impl StoredTrace {
             services: BTreeSet::new(),
             operations: BTreeSet::new(),
             tag_hashes: HashSet::new(),
+            links_out: BTreeSet::new(),
         }
     }
 
@@ -200,6 +210,11 @@ impl StoredTrace {
         for kv in kvs {
             self.tag_hashes
                 .insert(tag_hash(&kv.key, &kv.value.search_string()));
+        }
+        for (trace, _) in &s.links {
+            if *trace != s.trace_id {
+                self.links_out.insert(*trace);
+            }
         }
         self.spans.push(s);
         true
@@ -271,7 +286,16 @@ impl Inner {
         if let Some(t) = self.traces.remove(&seq) {
             self.span_count -= t.spans.len();
             if let Some(first) = t.spans.first() {
-                self.by_id.remove(&first.trace_id);
+                let id = first.trace_id;
+                self.by_id.remove(&id);
+                for target in &t.links_out {
+                    if let Some(sources) = self.linked_from.get_mut(target) {
+                        sources.remove(&id);
+                        if sources.is_empty() {
+                            self.linked_from.remove(target);
+                        }
+                    }
+                }
             }
         }
     }
@@ -438,7 +462,11 @@ impl MemoryStore {
             };
             let t = inner.traces.get_mut(&seq).expect("trace just looked up");
             let added = spans.into_iter().filter(|s| t.add(s.clone())).count();
+            let targets: Vec<TraceId> = t.links_out.iter().copied().collect();
             inner.span_count += added;
+            for target in targets {
+                inner.linked_from.entry(target).or_default().insert(id);
+            }
             inner.index(seq);
         }
         while inner.traces.len() > 1
@@ -474,6 +502,20 @@ impl MemoryStore {
                 span_kind: k.as_str().to_string(),
             })
             .collect()
+    }
+
+    /// The traces held whose spans link into trace `id`, oldest first.
+    pub fn linked_from(&self, id: TraceId) -> Vec<TraceId> {
+        let inner = self.read();
+        let mut sources: Vec<(Seq, TraceId)> = inner
+            .linked_from
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter_map(|source| Some((*inner.by_id.get(source)?, *source)))
+            .collect();
+        sources.sort();
+        sources.into_iter().map(|(_, id)| id).collect()
     }
 
     /// One trace, spans ordered by start time.
@@ -759,5 +801,28 @@ mod tests {
             vec!["GET", "POST"]
         );
         assert!(st.operations("a", Some(SpanKind::Client)).is_empty());
+    }
+
+    #[test]
+    fn linked_from_follows_links_into_a_trace_and_forgets_evicted_sources() {
+        let store = MemoryStore::new(Limits {
+            max_traces: 3,
+            max_spans: 1000,
+        });
+        store.write(vec![span(1, 1, None, "order-service", "POST /orders", 10)]);
+        for source in [2u8, 3] {
+            let mut linking = span(source, 1, None, "fulfilment", "process orders", 20);
+            linking.links = vec![(TraceId([1; 16]), SpanId([1; 8]))];
+            store.write(vec![linking]);
+        }
+        assert_eq!(
+            store.linked_from(TraceId([1; 16])),
+            vec![TraceId([2; 16]), TraceId([3; 16])]
+        );
+        assert!(store.linked_from(TraceId([2; 16])).is_empty());
+        // Two more traces evict traces 1 and 2: trace 2 no longer links from anywhere held.
+        store.write(vec![span(4, 1, None, "x", "y", 30)]);
+        store.write(vec![span(5, 1, None, "x", "y", 40)]);
+        assert_eq!(store.linked_from(TraceId([1; 16])), vec![TraceId([3; 16])]);
     }
 }

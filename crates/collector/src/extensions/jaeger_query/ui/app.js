@@ -373,7 +373,28 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
         : esc(e.message)}</div><p><a href="/search" data-link>Back to search</a></p>`;
       return;
     }
-    renderTrace(summarize(trace));
+    // Span links both ways (the lab's own API): who this trace links to, who links to it.
+    let links = null;
+    try { links = (await api(`/api/lab/links/${encodeURIComponent(id)}`)).data; } catch (_) { links = null; }
+    const t = summarize(trace);
+    t.links = links;
+    renderTrace(t);
+  }
+
+  // "Links to" and "Linked from": each linked trace named by its root service and operation,
+  // one click away.
+  function linksPanel(links) {
+    if (!links || (!links.links.length && !links.linkedFrom.length)) return "";
+    const short = (id) => `<span class="mono">${esc(id.slice(0, 12))}</span>`;
+    const out = links.links.filter((l) => l.traceID !== links.traceID).map((l) => l.held
+      ? `<li class="link-to"><a href="/trace/${l.traceID}" data-link class="linked-trace"><b>${esc(l.rootService)}: ${esc(l.rootOperation)}</b></a>
+          ${short(l.traceID)}, at <b>${esc(l.targetService || "?")}: ${esc(l.targetOperation || "?")}</b></li>`
+      : `<li class="link-to"><a href="/trace/${l.traceID}" data-link class="linked-trace">${short(l.traceID)}</a> <span class="muted">(not held: evicted, or not arrived yet)</span></li>`).join("");
+    const from = links.linkedFrom.map((l) => `<li class="link-from"><a href="/trace/${l.traceID}" data-link class="linking-trace"><b>${esc(l.rootService)}: ${esc(l.rootOperation)}</b></a>
+        ${short(l.traceID)}, from ${l.spans.map((s) => `<b>${esc(s.service)}: ${esc(s.operation)}</b>`).join(", ")}</li>`).join("");
+    return `<div class="trace-links" id="trace-links">
+      ${out ? `<div><h4>Links to</h4><ul>${out}</ul></div>` : ""}
+      ${from ? `<div><h4>Linked from</h4><ul>${from}</ul></div>` : ""}</div>`;
   }
 
   // Time a span spends on its own: its duration minus the union of its children's.
@@ -557,6 +578,7 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
       </div>
       <form class="compare-form" id="compare-form"><label>Compare with trace <input id="compare-id" class="mono" placeholder="trace ID" size="34"></label>
         <button class="plain" type="submit">Compare</button></form>
+      ${linksPanel(t.links)}
       <div class="legend">${legend}${critical.size ? `<span class="crit-key" title="the stretches of spans the trace's end waited on (Jaeger's critical path)"><span class="crit-swatch"></span>critical path</span>` : ""}</div>
       ${statsHtml}${logsHtml}
       <div class="view-switch"><button class="plain" type="button" id="show-flame" aria-pressed="false">Flame graph</button></div>
@@ -687,9 +709,11 @@ ${fmtDur(t.duration)} · ${t.trace.spans.length} spans</title></circle>`;
     }).join("") || `<p class="muted">none</p>`;
     const refs = s.references.map((ref) => {
       const inTrace = ref.traceID === t.id && t.trace.spans.some((x) => x.spanID === ref.spanID);
+      const known = t.links && t.links.links.find((l) => l.spanID === s.spanID && l.traceID === ref.traceID && l.targetSpanID === ref.spanID);
+      const named = known && known.held ? `<b>${esc(known.rootService)}: ${esc(known.rootOperation)}</b>, at ${esc(known.targetService || "?")}: ${esc(known.targetOperation || "?")} — ` : "";
       const target = inTrace
         ? `<a href="#" data-span="${ref.spanID}" class="mono">${ref.spanID}</a>`
-        : `<a href="/trace/${ref.traceID}" data-link class="mono">${ref.traceID}</a> span <span class="mono">${ref.spanID}</span>`;
+        : `${named}<a href="/trace/${ref.traceID}" data-link class="mono span-link">${ref.traceID}</a> span <span class="mono">${ref.spanID}</span>`;
       return `<li>${ref.refType === "CHILD_OF" ? "parent" : "link (FOLLOWS_FROM)"}: ${target}</li>`;
     }).join("");
     return `<div class="span-detail" data-detail-for="${s.spanID}">
