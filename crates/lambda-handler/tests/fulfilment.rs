@@ -110,6 +110,7 @@ async fn start_fulfilment(
         &[
             ("PAYMENT_URL", &services.payment.url()),
             ("INVENTORY_URL", &services.inventory.url()),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
         ],
     );
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -294,6 +295,60 @@ async fn a_failing_message_is_retried_then_dead_lettered_without_holding_up_the_
         .count();
     assert_eq!(captures, 1);
     assert!(services.already_captured(&payment_id, "o-good").await);
+
+    // The queue's metrics tell the same story: one processed, the poison one failed twice
+    // and dead-lettered, nothing waiting any more, and one message in the dead-letter queue.
+    let orders = [
+        ("messaging.system", "otel_lab_queue"),
+        ("messaging.destination.name", "orders"),
+    ];
+    let counted = |name: &str| {
+        support::latest_metric(&receiver, name).and_then(|m| support::counter_value(&m, &orders))
+    };
+    let settled = receiver
+        .wait_until(Duration::from_secs(10), |_| {
+            counted("queue.messages.dead_lettered") == Some(1)
+                && counted("queue.messages.processed") == Some(1)
+                && counted("queue.messages.failed") == Some(2)
+        })
+        .await;
+    assert!(
+        settled,
+        "processed {:?}, failed {:?}, dead-lettered {:?}",
+        counted("queue.messages.processed"),
+        counted("queue.messages.failed"),
+        counted("queue.messages.dead_lettered")
+    );
+    let gauges = support::latest_metric(&receiver, "queue.messages.visible").unwrap();
+    let opentelemetry_proto::tonic::metrics::v1::metric::Data::Gauge(gauge) = gauges.data.unwrap()
+    else {
+        panic!("queue.messages.visible is a gauge");
+    };
+    let visible = |queue: &str| {
+        gauge
+            .data_points
+            .iter()
+            .find(|p| {
+                telemetry::testing::attr(&p.attributes, "messaging.destination.name").as_deref()
+                    == Some(queue)
+            })
+            .and_then(|p| match p.value {
+                Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(
+                    v,
+                )) => Some(v),
+                _ => None,
+            })
+    };
+    assert_eq!(
+        (visible("orders"), visible("orders-dlq")),
+        (Some(0), Some(1))
+    );
+    let queue_metric = receiver
+        .metrics()
+        .into_iter()
+        .find(|m| m.metric.name == "queue.messages.dead_lettered")
+        .unwrap();
+    assert_eq!(queue_metric.service_name(), "orders-queue");
     assert!(emulator.stop().await);
 }
 

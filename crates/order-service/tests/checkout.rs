@@ -1534,7 +1534,8 @@ async fn a_created_order_is_sent_to_the_queue_in_its_trace_and_a_rejected_one_is
     tokio::time::sleep(Duration::from_millis(500)).await;
     let messages = queues
         .receive("orders", 10, Duration::from_secs(30), None)
-        .unwrap();
+        .unwrap()
+        .messages;
     assert_eq!(messages.len(), 1, "one event, for the created order only");
     let message = &messages[0];
     let event: Value = serde_json::from_str(&message.body).unwrap();

@@ -48,6 +48,14 @@ pub struct Received {
     pub receive_count: u32,
 }
 
+/// What one receive returned: the messages, and the ids of those it moved to the
+/// dead-letter queue instead (received too often already).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    pub messages: Vec<Received>,
+    pub dead_lettered: Vec<String>,
+}
+
 /// What a queue holds now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
@@ -147,11 +155,12 @@ impl Queues {
         max: usize,
         visibility: Duration,
         redrive: Option<&Redrive>,
-    ) -> Result<Vec<Received>, Error> {
+    ) -> Result<Batch, Error> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now_ms();
         let mut received = Vec::new();
+        let mut dead_lettered = Vec::new();
         {
             let mut candidates = tx.prepare_cached(
                 "SELECT seq, message_id, body, attributes, sent_at_ms, receive_count FROM messages
@@ -183,6 +192,7 @@ impl Queues {
                          receipt_handle = NULL WHERE seq = ?1",
                         params![seq, redrive.dead_letter_queue, now],
                     )?;
+                    dead_lettered.push(message_id);
                     continue;
                 }
                 let receipt_handle = uuid::Uuid::new_v4().to_string();
@@ -213,7 +223,10 @@ impl Queues {
             }
         }
         tx.commit()?;
-        Ok(received)
+        Ok(Batch {
+            messages: received,
+            dead_lettered,
+        })
     }
 
     /// Deletes the message received with `receipt_handle`; false when that delivery is no
@@ -305,20 +318,27 @@ mod tests {
                 )
                 .unwrap();
         }
-        let first = queues.receive("orders", 2, SECOND * 30, None).unwrap();
+        let first = queues
+            .receive("orders", 2, SECOND * 30, None)
+            .unwrap()
+            .messages;
         assert_eq!(
             first.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
             ["m0", "m1"]
         );
         assert_eq!(first[0].attributes["traceparent"], "00-x");
         assert_eq!(first[0].receive_count, 1);
-        let rest = queues.receive("orders", 10, SECOND * 30, None).unwrap();
+        let rest = queues
+            .receive("orders", 10, SECOND * 30, None)
+            .unwrap()
+            .messages;
         assert_eq!(rest.len(), 1, "received messages are hidden");
         assert_eq!(rest[0].body, "m2");
         assert!(
             queues
                 .receive("other", 10, SECOND, None)
                 .unwrap()
+                .messages
                 .is_empty()
         );
         let stats = queues.stats("orders").unwrap();
@@ -331,8 +351,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let queues = Queues::open(dir.path().join("q.db")).unwrap();
         queues.send("orders", "m", &BTreeMap::new()).unwrap();
-        let first = queues.receive("orders", 1, Duration::ZERO, None).unwrap();
-        let second = queues.receive("orders", 1, SECOND * 30, None).unwrap();
+        let first = queues
+            .receive("orders", 1, Duration::ZERO, None)
+            .unwrap()
+            .messages;
+        let second = queues
+            .receive("orders", 1, SECOND * 30, None)
+            .unwrap()
+            .messages;
         assert_eq!(second[0].message_id, first[0].message_id);
         assert_eq!(second[0].receive_count, 2);
         assert!(!queues.delete("orders", &first[0].receipt_handle).unwrap());
@@ -352,14 +378,18 @@ mod tests {
         for attempt in 1..=2 {
             let got = queues
                 .receive("orders", 10, Duration::ZERO, Some(&redrive))
-                .unwrap();
+                .unwrap()
+                .messages;
             assert_eq!(got.len(), 1, "attempt {attempt}");
         }
-        assert!(
-            queues
-                .receive("orders", 10, Duration::ZERO, Some(&redrive))
-                .unwrap()
-                .is_empty()
+        let last = queues
+            .receive("orders", 10, Duration::ZERO, Some(&redrive))
+            .unwrap();
+        assert!(last.messages.is_empty());
+        assert_eq!(
+            last.dead_lettered,
+            [id.clone()],
+            "the receive says what it moved"
         );
         let dead = queues.peek("orders-dlq", 10).unwrap();
         assert_eq!(dead.len(), 1);
@@ -377,7 +407,10 @@ mod tests {
         let producer = Queues::open(&path).unwrap();
         let consumer = Queues::open(&path).unwrap();
         producer.send("orders", "a", &BTreeMap::new()).unwrap();
-        let got = consumer.receive("orders", 10, SECOND * 30, None).unwrap();
+        let got = consumer
+            .receive("orders", 10, SECOND * 30, None)
+            .unwrap()
+            .messages;
         assert_eq!(got.len(), 1);
         producer.send("orders", "b", &BTreeMap::new()).unwrap();
         drop(producer);
@@ -386,7 +419,11 @@ mod tests {
         let stats = reopened.stats("orders").unwrap();
         assert_eq!((stats.visible, stats.in_flight), (1, 1));
         assert_eq!(
-            reopened.receive("orders", 10, SECOND, None).unwrap()[0].body,
+            reopened
+                .receive("orders", 10, SECOND, None)
+                .unwrap()
+                .messages[0]
+                .body,
             "b"
         );
     }
@@ -396,12 +433,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let queues = Queues::open(dir.path().join("q.db")).unwrap();
         queues.send("orders", "m", &BTreeMap::new()).unwrap();
-        let got = queues.receive("orders", 1, SECOND * 30, None).unwrap();
+        let got = queues
+            .receive("orders", 1, SECOND * 30, None)
+            .unwrap()
+            .messages;
         assert!(
             queues
                 .change_visibility("orders", &got[0].receipt_handle, Duration::ZERO)
                 .unwrap()
         );
-        assert_eq!(queues.receive("orders", 1, SECOND, None).unwrap().len(), 1);
+        assert_eq!(
+            queues
+                .receive("orders", 1, SECOND, None)
+                .unwrap()
+                .messages
+                .len(),
+            1
+        );
     }
 }

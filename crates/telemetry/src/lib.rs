@@ -55,7 +55,7 @@ pub mod testing;
 use std::time::Duration;
 
 pub use config::OtlpProtocol;
-pub use providers::TelemetryGuard;
+pub use providers::{TelemetryGuard, standalone_meter_provider};
 
 /// Explicit histogram boundaries, in seconds, for `http.server.request.duration` and
 /// `http.client.request.duration` (the HTTP semantic conventions' advice). The SDK's default

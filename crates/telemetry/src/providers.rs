@@ -242,6 +242,59 @@ fn build_resource(info: ServiceInfo) -> Resource {
         .build()
 }
 
+fn metric_exporter(
+    settings: &Settings,
+) -> Result<MetricExporter, opentelemetry_otlp::ExporterBuildError> {
+    match settings.protocol {
+        OtlpProtocol::Grpc => MetricExporter::builder()
+            .with_tonic()
+            .with_endpoint(settings.endpoint(Signal::Metrics))
+            .build(),
+        OtlpProtocol::HttpProtobuf => MetricExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(settings.endpoint(Signal::Metrics))
+            .build(),
+    }
+}
+
+/// A meter provider of its own, not installed globally, reporting as `service_name` with
+/// `attributes` (plus a fresh `service.instance.id` and `deployment.environment.name=lab`),
+/// exporting where the `OTEL_EXPORTER_OTLP_*` variables say, every
+/// `OTEL_METRIC_EXPORT_INTERVAL`. `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` are not
+/// read: this is for a process that measures something other than itself (the Lambda
+/// emulator reporting on the queue it polls, while its environment describes the
+/// function). `None` when `OTEL_SDK_DISABLED=true`. Shut it down when done.
+pub fn standalone_meter_provider(
+    service_name: &str,
+    attributes: Vec<KeyValue>,
+) -> anyhow::Result<Option<SdkMeterProvider>> {
+    let settings = Settings::from_env()?;
+    if settings.disabled {
+        return Ok(None);
+    }
+    let resource = Resource::builder_empty()
+        .with_service_name(service_name.to_owned())
+        .with_attributes(attributes)
+        .with_attributes([
+            KeyValue::new("service.instance.id", uuid::Uuid::new_v4().to_string()),
+            KeyValue::new("deployment.environment.name", "lab"),
+        ])
+        .build();
+    Ok(Some(
+        SdkMeterProvider::builder()
+            .with_resource(resource)
+            .with_reader(
+                PeriodicReader::builder(
+                    metric_exporter(&settings).context("building the OTLP metric exporter")?,
+                )
+                .with_interval(settings.metric_interval)
+                .build(),
+            )
+            .build(),
+    ))
+}
+
 fn build_providers(settings: &Settings, resource: Resource) -> anyhow::Result<Providers> {
     let (spans, metrics, logs) = match settings.protocol {
         OtlpProtocol::Grpc => (
@@ -249,10 +302,7 @@ fn build_providers(settings: &Settings, resource: Resource) -> anyhow::Result<Pr
                 .with_tonic()
                 .with_endpoint(settings.endpoint(Signal::Traces))
                 .build(),
-            MetricExporter::builder()
-                .with_tonic()
-                .with_endpoint(settings.endpoint(Signal::Metrics))
-                .build(),
+            metric_exporter(settings),
             LogExporter::builder()
                 .with_tonic()
                 .with_endpoint(settings.endpoint(Signal::Logs))
@@ -264,11 +314,7 @@ fn build_providers(settings: &Settings, resource: Resource) -> anyhow::Result<Pr
                 .with_protocol(Protocol::HttpBinary)
                 .with_endpoint(settings.endpoint(Signal::Traces))
                 .build(),
-            MetricExporter::builder()
-                .with_http()
-                .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(settings.endpoint(Signal::Metrics))
-                .build(),
+            metric_exporter(settings),
             LogExporter::builder()
                 .with_http()
                 .with_protocol(Protocol::HttpBinary)

@@ -20,6 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, MeterProvider as _};
 use queue::{Queues, Received, Redrive};
 use serde_json::{Value, json};
 
@@ -67,8 +69,9 @@ impl EventSourceConfig {
 /// Polls and invokes until the task is dropped.
 pub(super) async fn poll(shared: Arc<Shared>, config: EventSourceConfig, queues: Arc<Queues>) {
     let name = shared.config.function_name.clone();
+    let metrics = QueueMetrics::start(&config, &name, queues.clone());
     loop {
-        let batch = match gather(&config, &queues).await {
+        let batch = match gather(&config, &queues, &metrics).await {
             Ok(batch) => batch,
             Err(err) => {
                 eprintln!(
@@ -116,6 +119,7 @@ pub(super) async fn poll(shared: Arc<Shared>, config: EventSourceConfig, queues:
             .filter(|m| !failed.contains(&m.message_id))
             .map(|m| m.receipt_handle.clone())
             .collect();
+        metrics.handled(done.len(), failed.len());
         if !failed.is_empty() {
             eprintln!(
                 "lambda-emulator: {name} invocation {request_id}: {} of {} messages failed; they return to the queue after the visibility timeout ({})",
@@ -146,6 +150,7 @@ pub(super) async fn poll(shared: Arc<Shared>, config: EventSourceConfig, queues:
 async fn gather(
     config: &EventSourceConfig,
     queues: &Arc<Queues>,
+    metrics: &QueueMetrics,
 ) -> Result<Vec<Received>, queue::Error> {
     let started = Instant::now();
     let mut batch = Vec::new();
@@ -157,12 +162,163 @@ async fn gather(
         })
         .await
         .expect("a queue receive does not panic")?;
-        batch.extend(received);
+        if !received.dead_lettered.is_empty() {
+            eprintln!(
+                "lambda-emulator: moved {} message(s) received {} times to {}: {}",
+                received.dead_lettered.len(),
+                config.redrive.as_ref().map_or(0, |r| r.max_receive_count),
+                config
+                    .redrive
+                    .as_ref()
+                    .map_or("", |r| r.dead_letter_queue.as_str()),
+                received.dead_lettered.join(", ")
+            );
+            metrics.dead_lettered(received.dead_lettered.len());
+        }
+        batch.extend(received.messages);
         let window_left = config.batching_window.saturating_sub(started.elapsed());
         if batch.len() >= config.batch_size || window_left.is_zero() || batch.is_empty() {
             return Ok(batch);
         }
         tokio::time::sleep(config.poll_interval.min(window_left)).await;
+    }
+}
+
+/// The queue's metrics, as CloudWatch reports them for an SQS queue and its event source
+/// mapping: messages waiting and in flight, the age of the oldest, and what became of the
+/// messages handed to the function. Exported with a resource of their own (service
+/// `{queue}-queue`), since this process's environment describes the function.
+struct QueueMetrics {
+    provider: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
+    processed: Counter<u64>,
+    failed: Counter<u64>,
+    dead_lettered: Counter<u64>,
+    attributes: [KeyValue; 2],
+}
+
+impl QueueMetrics {
+    fn start(config: &EventSourceConfig, function_name: &str, queues: Arc<Queues>) -> Self {
+        let provider = match telemetry::standalone_meter_provider(
+            &format!("{}-queue", config.queue),
+            vec![
+                KeyValue::new("messaging.system", telemetry::messaging::LOCAL_QUEUE_SYSTEM),
+                KeyValue::new("faas.name", function_name.to_owned()),
+            ],
+        ) {
+            Ok(provider) => provider,
+            Err(err) => {
+                eprintln!("lambda-emulator: no queue metrics: {err:#}");
+                None
+            }
+        };
+        let meter = match &provider {
+            Some(provider) => provider.meter("lambda-emulator"),
+            None => opentelemetry::global::meter("lambda-emulator"),
+        };
+        let destination = |queue: &str| {
+            [
+                KeyValue::new("messaging.system", telemetry::messaging::LOCAL_QUEUE_SYSTEM),
+                KeyValue::new("messaging.destination.name", queue.to_owned()),
+            ]
+        };
+        let mut watched = vec![config.queue.clone()];
+        if let Some(redrive) = &config.redrive {
+            watched.push(redrive.dead_letter_queue.clone());
+        }
+        // One read of the queue file per export serves the three gauges.
+        let read = move || -> Vec<([KeyValue; 2], queue::Stats)> {
+            watched
+                .iter()
+                .filter_map(|queue| Some((destination(queue), queues.stats(queue).ok()?)))
+                .collect()
+        };
+        let read = Arc::new(read);
+        let visible = read.clone();
+        meter
+            .u64_observable_gauge("queue.messages.visible")
+            .with_unit("{message}")
+            .with_description(
+                "Messages waiting to be received (ApproximateNumberOfMessagesVisible).",
+            )
+            .with_callback(move |observer| {
+                for (attributes, stats) in visible() {
+                    observer.observe(stats.visible, &attributes);
+                }
+            })
+            .build();
+        let in_flight = read.clone();
+        meter
+            .u64_observable_gauge("queue.messages.in_flight")
+            .with_unit("{message}")
+            .with_description(
+                "Messages received and not yet deleted or back (ApproximateNumberOfMessagesNotVisible).",
+            )
+            .with_callback(move |observer| {
+                for (attributes, stats) in in_flight() {
+                    observer.observe(stats.in_flight, &attributes);
+                }
+            })
+            .build();
+        meter
+            .f64_observable_gauge("queue.oldest_message.age")
+            .with_unit("s")
+            .with_description("Age of the oldest message in the queue (ApproximateAgeOfOldestMessage); 0 when empty.")
+            .with_callback(move |observer| {
+                for (attributes, stats) in read() {
+                    let age = stats.oldest_age_ms.unwrap_or(0) as f64 / 1000.0;
+                    observer.observe(age, &attributes);
+                }
+            })
+            .build();
+        let counter = |name: &'static str, description: &'static str| {
+            meter
+                .u64_counter(name)
+                .with_unit("{message}")
+                .with_description(description)
+                .build()
+        };
+        let metrics = Self {
+            processed: counter(
+                "queue.messages.processed",
+                "Messages the function handled and the event source deleted.",
+            ),
+            failed: counter(
+                "queue.messages.failed",
+                "Messages whose handling failed; they return to the queue after the visibility timeout.",
+            ),
+            dead_lettered: counter(
+                "queue.messages.dead_lettered",
+                "Messages moved to the dead-letter queue after too many receives.",
+            ),
+            attributes: destination(&config.queue),
+            provider,
+        };
+        // The series exist from the start, at zero: a dashboard and an alert can tell
+        // "nothing failed" from "not measured".
+        metrics.handled(0, 0);
+        metrics.dead_lettered(0);
+        metrics
+    }
+
+    fn handled(&self, processed: usize, failed: usize) {
+        self.processed.add(processed as u64, &self.attributes);
+        self.failed.add(failed as u64, &self.attributes);
+    }
+
+    fn dead_lettered(&self, count: usize) {
+        self.dead_lettered.add(count as u64, &self.attributes);
+    }
+}
+
+impl Drop for QueueMetrics {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            // A last export, off the async threads (it blocks on the exporter); a process
+            // that exits at once may not wait for it, and loses at most one interval.
+            std::thread::spawn(move || {
+                let _ = provider.shutdown_with_timeout(telemetry::SHUTDOWN_TIMEOUT);
+            });
+        }
     }
 }
 
