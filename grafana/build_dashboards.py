@@ -656,9 +656,52 @@ def lambda_dashboard():
         [target('sum by (status_code) (rate(traces_span_metrics_calls_total{service_name="fraud-check", span_name="fraud_check.score"}[$__rate_interval]))',
                 "{{status_code}}")],
         unit="ops"), 12, 8))
-    return dashboard("otel-lab-lambda", "otel-lab / 4 Lambda (fraud-check)",
+    p.append(g.row("fulfilment and its queue (orders → fulfilment, dead letters in orders-dlq)"))
+    queue = 'job="orders-queue"'
+    p.append(g.place(stat(
+        "Oldest waiting order",
+        f'max(queue_oldest_message_age_seconds{{{queue}, messaging_destination_name="orders"}})',
+        unit="s", decimals=1,
+        thresholds=steps(("green", None), ("orange", 30), ("red", 60)),
+        description="Age of the oldest message in the orders queue: how late fulfilment "
+                    "runs. The OrdersQueueBacklog alert fires above 60 s for 2 minutes."),
+        6, 5))
+    p.append(g.place(stat(
+        "Waiting / in flight",
+        f'sum(queue_messages_visible{{{queue}, messaging_destination_name="orders"}})'
+        f' + sum(queue_messages_in_flight{{{queue}, messaging_destination_name="orders"}})',
+        description="Messages not yet fulfilled: waiting for the poller, or handed to the "
+                    "function and not yet deleted."), 6, 5))
+    p.append(g.place(stat(
+        "Dead letters (in orders-dlq)",
+        f'sum(queue_messages_visible{{{queue}, messaging_destination_name="orders-dlq"}})',
+        thresholds=steps(("green", None), ("red", 1)),
+        description="Order events that failed every attempt; `make status` lists them."),
+        6, 5))
+    p.append(g.place(stat(
+        "Failed attempts/s",
+        f'sum(rate(queue_messages_failed_total{{{queue}}}[$__rate_interval]))',
+        unit="ops", decimals=2,
+        description="Messages the function reported in batchItemFailures (or whose whole "
+                    "batch failed): they come back after the visibility timeout."), 6, 5))
+    p.append(g.place(timeseries(
+        "Messages per second: processed, failed, dead-lettered",
+        [target(f'sum(rate(queue_messages_processed_total{{{queue}}}[$__rate_interval]))', "processed", "A"),
+         target(f'sum(rate(queue_messages_failed_total{{{queue}}}[$__rate_interval]))', "failed", "B"),
+         target(f'sum(rate(queue_messages_dead_lettered_total{{{queue}}}[$__rate_interval]))', "dead-lettered", "C")],
+        unit="ops"), 12, 8))
+    p.append(g.place(timeseries(
+        "Queue depth and the oldest message's age",
+        [target(f'sum by (messaging_destination_name) (queue_messages_visible{{{queue}}})',
+                "{{messaging_destination_name}} waiting", "A"),
+         target(f'sum by (messaging_destination_name) (queue_messages_in_flight{{{queue}}})',
+                "{{messaging_destination_name}} in flight", "B")],
+        description="A queue that keeps up is empty between batches; a growing line is a "
+                    "consumer that fails or cannot keep up."), 12, 8))
+    return dashboard("otel-lab-lambda", "otel-lab / 4 Lambda (fraud-check, fulfilment)",
                      "The fraud-check function: invocations, cold starts and how much they "
-                     "cost, from the spans it flushes on every invocation.", p)
+                     "cost, from the spans it flushes on every invocation; the fulfilment "
+                     "function and the queue that triggers it.", p)
 
 
 # 5 ───────────────────────────────────────────────────────────────────────────────────────

@@ -44,7 +44,8 @@ REPO = dq.REPO
 # The lab's processes this test needs; `lab up` would also start prometheus and grafana when
 # installed, but the test runs its own Prometheus (exemplar storage, a free port).
 LAB_PROCESSES = ["collector-gateway", "collector-agent", "collector-sidecar",
-                 "inventory-service", "payment-service", "fraud-check", "order-service"]
+                 "inventory-service", "payment-service", "fraud-check", "fulfilment",
+                 "order-service"]
 # Up when these answer (the lab prints its table only once all are healthy).
 LAB_ENDPOINTS = ["http://127.0.0.1:8080/healthz", "http://127.0.0.1:8889/metrics",
                  "http://127.0.0.1:8888/metrics", "http://127.0.0.1:8887/metrics",
@@ -74,6 +75,8 @@ STORY = [
      'sum(traces_span_metrics_calls_total{service_name="fraud-check", faas_coldstart="true"}) >= 1'),
     ("the service graph has order-service -> payment-service",
      'sum(rate(http_client_request_duration_seconds_count{job="order-service", server_port="8081"}[1m])) > 0'),
+    ("placed orders were fulfilled through the queue",
+     'sum(increase(queue_messages_processed_total{job="orders-queue"}[5m])) > 0'),
     ("the agent forwarded spans to the gateway",
      'sum(increase(otelcol_exporter_sent_spans_total{collector="agent"}[5m])) > 0'),
 ]

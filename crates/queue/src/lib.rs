@@ -388,7 +388,7 @@ mod tests {
         assert!(last.messages.is_empty());
         assert_eq!(
             last.dead_lettered,
-            [id.clone()],
+            std::slice::from_ref(&id),
             "the receive says what it moved"
         );
         let dead = queues.peek("orders-dlq", 10).unwrap();
