@@ -18,6 +18,7 @@
 
 pub mod check;
 pub mod console;
+pub mod dead_letters;
 pub mod fault;
 pub mod incident;
 pub mod layout;

@@ -36,6 +36,26 @@ enum Command {
     /// Hide two or three problems in the running lab for the workshop's incident (module 17).
     #[command(long_about = INCIDENT_ABOUT)]
     Incident(IncidentArgs),
+    /// Show the orders queue and its dead letters (orders-dlq); --redrive moves the dead
+    /// letters back to be tried again.
+    Queue(QueueArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct QueueArgs {
+    /// The otel-lab checkout [default: the nearest directory at or above the current one
+    /// that contains crates/collector/configs].
+    #[arg(long, value_name = "DIR")]
+    repo: Option<PathBuf>,
+    /// The lab's state directory [default: REPO/.lab].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Move every dead letter back to the orders queue first.
+    #[arg(long)]
+    redrive: bool,
+    /// Most dead letters listed.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
 }
 
 const INCIDENT_ABOUT: &str = "\
@@ -209,6 +229,30 @@ fn main() -> ExitCode {
         Command::Fault(args) => runtime.block_on(fault(args)),
         Command::Check(args) => runtime.block_on(check(args)),
         Command::Incident(args) => runtime.block_on(incident(args)),
+        Command::Queue(args) => queue(args),
+    }
+}
+
+fn queue(args: QueueArgs) -> ExitCode {
+    let state = match args.state_dir {
+        Some(dir) => dir,
+        None => match lab::layout::Layout::find_checkout(args.repo.as_deref()) {
+            Ok(repo) => repo.join(".lab"),
+            Err(error) => {
+                eprintln!("lab queue: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    match lab::dead_letters::report(&state, args.redrive, args.limit) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("lab queue: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

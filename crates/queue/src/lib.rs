@@ -255,6 +255,18 @@ impl Queues {
         Ok(changed == 1)
     }
 
+    /// Moves every message of `from` (a dead-letter queue) back to `to`, visible now and
+    /// with its receive count reset, as SQS's dead-letter queue redrive does; returns how
+    /// many moved.
+    pub fn redrive(&self, from: &str, to: &str) -> Result<usize, Error> {
+        let moved = self.conn().execute(
+            "UPDATE messages SET queue = ?2, visible_at_ms = ?3, receive_count = 0, \
+             receipt_handle = NULL WHERE queue = ?1",
+            params![from, to, now_ms()],
+        )?;
+        Ok(moved)
+    }
+
     /// How many messages `queue` holds, and the age of its oldest.
     pub fn stats(&self, queue: &str) -> Result<Stats, Error> {
         let now = now_ms();
@@ -398,6 +410,17 @@ mod tests {
             (id.as_str(), "poison")
         );
         assert_eq!(queues.stats("orders-dlq").unwrap().visible, 1);
+
+        assert_eq!(queues.redrive("orders-dlq", "orders").unwrap(), 1);
+        let back = queues
+            .receive("orders", 10, Duration::ZERO, Some(&redrive))
+            .unwrap();
+        assert_eq!(
+            back.messages.len(),
+            1,
+            "a redriven message is delivered again"
+        );
+        assert_eq!(back.messages[0].receive_count, 1, "with its count reset");
     }
 
     #[test]
