@@ -1587,3 +1587,47 @@ async fn a_created_order_is_sent_to_the_queue_in_its_trace_and_a_rejected_one_is
     );
     assert_eq!(send.service_name(), "order-service");
 }
+
+/// The outbox keeps an event the relay could not send: with the queue locked by another
+/// process, order-service is killed (SIGKILL) after storing the order; restarted with the
+/// queue free, it sends the event, once, still in the checkout's trace.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_not_yet_sent_survives_a_killed_order_service() {
+    let mut lab = Lab::start().await;
+    let queue_file = lab.dir.path().join("queue.db");
+    let queues = queue::Queues::open(&queue_file).unwrap();
+    let blocker = rusqlite::Connection::open(&queue_file).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let (status, order) = lab.place("cust-outbox", "KB-001", 1, "tok_visa").await;
+    assert_eq!((status, order["status"].as_str()), (201, Some("created")));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Killed, not stopped: nothing gets a chance to finish.
+    drop(lab.order.take());
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    assert_eq!(
+        queues.stats("orders").unwrap().visible,
+        0,
+        "nothing was sent while the queue was locked"
+    );
+
+    lab.start_order();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while queues.stats("orders").unwrap().visible == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let messages = queues
+        .receive("orders", 10, Duration::from_secs(30), None)
+        .unwrap()
+        .messages;
+    assert_eq!(messages.len(), 1, "sent once, after the restart");
+    let event: Value = serde_json::from_str(&messages[0].body).unwrap();
+    assert_eq!(event["order_id"], order["id"]);
+    let trace_id = order["trace_id"].as_str().unwrap();
+    assert!(
+        messages[0].attributes["traceparent"].contains(trace_id),
+        "still in the checkout's trace"
+    );
+}
