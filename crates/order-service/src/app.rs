@@ -24,7 +24,8 @@ pub struct AppState {
     pub downstream: Downstream,
     pub faults: Faults,
     pub metrics: OrderMetrics,
-    pub outbox: Outbox,
+    /// Where created orders' events go; `None` when `ORDERS_QUEUE=off`.
+    pub outbox: Option<Outbox>,
 }
 
 /// The router with every route, the fault middleware and the telemetry server layer.
@@ -44,7 +45,7 @@ pub fn router(state: AppState) -> Router {
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    outbox: Outbox,
+    outbox: Option<Outbox>,
 }
 
 impl Application {
@@ -52,13 +53,23 @@ impl Application {
         let store = Store::open(&config.database_path)
             .await
             .with_context(|| format!("opening database {}", config.database_path.display()))?;
-        let queues = queue::Queues::open(&config.queue_path)
-            .with_context(|| format!("opening the queue file {}", config.queue_path.display()))?;
-        let outbox = Outbox::new(
-            store.clone(),
-            std::sync::Arc::new(queues),
-            config.orders_queue.clone(),
-        );
+        let outbox = match &config.orders_queue {
+            Some(name) => {
+                let queues = queue::Queues::open(&config.queue_path).with_context(|| {
+                    format!("opening the queue file {}", config.queue_path.display())
+                })?;
+                Some(Outbox::new(
+                    store.clone(),
+                    std::sync::Arc::new(queues),
+                    name.clone(),
+                ))
+            }
+            None => {
+                tracing::info!("ORDERS_QUEUE=off: no order.placed events are published");
+                None
+            }
+        };
+        let store = store.publishing_events(outbox.is_some());
         let state = AppState {
             outbox: outbox.clone(),
             store,
@@ -87,11 +98,13 @@ impl Application {
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "order-service listening");
         // Stopped with the server: what it has not sent stays in the outbox for next time.
-        let relay = tokio::spawn(self.outbox.relay());
+        let relay = self.outbox.map(|outbox| tokio::spawn(outbox.relay()));
         let served = telemetry::http_server::serve(self.listener, self.router, shutdown)
             .await
             .context("serving HTTP");
-        relay.abort();
+        if let Some(relay) = relay {
+            relay.abort();
+        }
         served
     }
 }

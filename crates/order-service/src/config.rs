@@ -24,8 +24,9 @@ pub struct Config {
     /// `QUEUE_DATABASE`: the local queue's SQLite file (the `queue` crate), default
     /// `queue.db` beside the orders database.
     pub queue_path: PathBuf,
-    /// `ORDERS_QUEUE`, default `orders`: where `order.placed` events go.
-    pub orders_queue: String,
+    /// `ORDERS_QUEUE`, default `orders`: where `order.placed` events go; `off` publishes
+    /// none (no outbox rows, no relay), for a deployment with no consumer.
+    pub orders_queue: Option<String>,
     /// `DOWNSTREAM_TIMEOUT_MS`, default 5000: per call to inventory, fraud check and
     /// payment (longer than payment-service's own 1500 ms gateway deadline).
     pub downstream_timeout: Duration,
@@ -63,7 +64,7 @@ impl Config {
             listen_addr,
             database_path,
             queue_path,
-            orders_queue: env_or("ORDERS_QUEUE", "orders"),
+            orders_queue: Some(env_or("ORDERS_QUEUE", "orders")).filter(|q| q != "off"),
             inventory_url: env_or("INVENTORY_URL", "http://127.0.0.1:8082")
                 .trim_end_matches('/')
                 .to_owned(),

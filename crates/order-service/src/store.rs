@@ -81,6 +81,8 @@ pub struct Store {
     /// The one connection, as a checkout sees it while `db_single_connection` is planted:
     /// taken for a whole checkout (see [`Store::check_out_connection`]).
     checked_out: Arc<tokio::sync::Mutex<()>>,
+    /// Whether a created order's `order.placed` event is written to the outbox.
+    publish_events: bool,
 }
 
 /// The connection checked out for a whole checkout; given back when dropped.
@@ -112,7 +114,14 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             db: DbClient::new("sqlite", telemetry::db::sqlite_error_type),
             checked_out: Arc::default(),
+            publish_events: true,
         })
+    }
+
+    /// The same store, writing `order.placed` events to the outbox or not.
+    pub fn publishing_events(mut self, publish: bool) -> Self {
+        self.publish_events = publish;
+        self
     }
 
     /// The planted `db_single_connection` problem: the checkout takes the database's only
@@ -163,6 +172,7 @@ impl Store {
         order: Order,
         idempotency_key: Option<String>,
     ) -> Result<Order, StoreError> {
+        let publish = self.publish_events;
         self.blocking(move |conn, db| {
             let items_json = serde_json::to_string(&order.items).map_err(|e| {
                 StoreError::Corrupt {
@@ -198,7 +208,7 @@ impl Store {
                     reason: "idempotency key conflict without a stored order".to_owned(),
                 })?,
                 _ => {
-                    if order.status == crate::domain::OrderStatus::Created.as_str() {
+                    if publish && order.status == crate::domain::OrderStatus::Created.as_str() {
                         insert_order_placed(&tx, db, &order, &items_json)?;
                     }
                     order

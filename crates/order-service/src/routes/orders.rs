@@ -316,8 +316,10 @@ async fn process_order(
     match persisted {
         Ok(order) => {
             span.record("order.status", order.status.as_str());
-            if order.status == OrderStatus::Created.as_str() {
-                state.outbox.wake();
+            if order.status == OrderStatus::Created.as_str()
+                && let Some(outbox) = &state.outbox
+            {
+                outbox.wake();
             }
             tracing::info!(status = %order.status, total_cents = order.total_cents, "order processed");
             let checkout = Checkout::Stored {
