@@ -33,10 +33,12 @@ pub const WORKLOADS: &[Workload] = &[
             "drop_trace_context",
             "customer_id_metric_label",
             "sequential_downstream_calls",
+            "drop_message_context",
         ],
         // Not drop_trace_context: with it on from the start, the checkout trace of module
         // 01's tour (and 05's baggage) has no payment-service span. Its module switches it
-        // on with `lab fault order-service drop_trace_context`.
+        // on with `lab fault order-service drop_trace_context`. Nor drop_message_context, which
+        // module 18 switches on the same way.
         planted: &[
             "db_single_connection",
             "customer_id_metric_label",

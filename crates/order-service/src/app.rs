@@ -53,6 +53,7 @@ impl Application {
         let store = Store::open(&config.database_path)
             .await
             .with_context(|| format!("opening database {}", config.database_path.display()))?;
+        let faults = Faults::from_env()?;
         let outbox = match &config.orders_queue {
             Some(name) => {
                 let queues = queue::Queues::open(&config.queue_path).with_context(|| {
@@ -62,6 +63,7 @@ impl Application {
                     store.clone(),
                     std::sync::Arc::new(queues),
                     name.clone(),
+                    faults.clone(),
                 ))
             }
             None => {
@@ -74,7 +76,7 @@ impl Application {
             outbox: outbox.clone(),
             store,
             downstream: Downstream::new(&config),
-            faults: Faults::from_env()?,
+            faults,
             metrics: OrderMetrics::new(),
         };
         let listener = TcpListener::bind(config.listen_addr)

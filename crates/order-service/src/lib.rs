@@ -39,7 +39,9 @@
 //! `orders.value` carry `customer.id`: a series per customer) and
 //! `sequential_downstream_calls` (the fraud check runs first and the payment only once it
 //! approved, as the checkout once did: the checkout takes the sum of both calls; nothing is
-//! authorised for a rejected order, so nothing is voided).
+//! authorised for a rejected order, so nothing is voided) and `drop_message_context` (the
+//! outbox relay sends `order.placed` without its trace context: the fulfilment cannot link
+//! back to the order).
 
 pub mod app;
 pub mod clients;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use opentelemetry::KeyValue;
 use opentelemetry::context::FutureExt as _;
 use queue::Queues;
+use telemetry::faults::Faults;
 use telemetry::messaging::{self, Producer};
 use tokio::sync::Notify;
 
@@ -22,6 +23,9 @@ use crate::store::Store;
 /// How often the relay looks at the outbox when nothing wakes it: events left by a
 /// previous run, or by a send that failed.
 const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// The planted problem of workshop module 18.
+pub const DROP_MESSAGE_CONTEXT: &str = "drop_message_context";
 
 /// Events sent per look at the outbox.
 const BATCH: usize = 10;
@@ -34,11 +38,13 @@ pub struct Outbox {
     queue: String,
     producer: Producer,
     wake: Arc<Notify>,
+    faults: Faults,
 }
 
 impl Outbox {
-    pub fn new(store: Store, queues: Arc<Queues>, queue: String) -> Self {
+    pub fn new(store: Store, queues: Arc<Queues>, queue: String, faults: Faults) -> Self {
         Self {
+            faults,
             producer: Producer::new(messaging::LOCAL_QUEUE_SYSTEM, queue.clone()),
             store,
             queues,
@@ -89,6 +95,17 @@ impl Outbox {
                 vec![KeyValue::new("order.id", event.order_id.clone())],
             );
             attributes.insert("event_type".to_owned(), event.event_type.clone());
+            if self.faults.scenario(DROP_MESSAGE_CONTEXT) {
+                // The planted problem: the message goes out without the context the send
+                // span put in it, the way a hand-written producer that builds its own
+                // attributes loses it. The send span is still there, in the order's trace;
+                // nothing on the consumer's side can point back to it.
+                let _current = cx.clone().attach();
+                self.faults.mark_injected(DROP_MESSAGE_CONTEXT);
+                for key in ["traceparent", "tracestate", "baggage"] {
+                    attributes.remove(key);
+                }
+            }
             let queues = self.queues.clone();
             let queue = self.queue.clone();
             let payload = event.payload.clone();

@@ -1631,3 +1631,47 @@ async fn an_event_not_yet_sent_survives_a_killed_order_service() {
         "still in the checkout's trace"
     );
 }
+
+/// The planted `drop_message_context`: the send span is still in the checkout's trace, marked
+/// with the problem, but the message carries no trace context for the consumer to link to.
+#[tokio::test(flavor = "multi_thread")]
+async fn drop_message_context_sends_the_event_without_its_trace_context() {
+    let lab = Lab::start().await;
+    lab.set_order_scenarios(&["drop_message_context"]).await;
+    let (status, order) = lab.place("cust-nocontext", "KB-001", 1, "tok_visa").await;
+    assert_eq!(status, 201, "{order}");
+    let queues = queue::Queues::open(lab.dir.path().join("queue.db")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while queues.stats("orders").unwrap().visible == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let messages = queues
+        .receive("orders", 10, Duration::from_secs(30), None)
+        .unwrap()
+        .messages;
+    assert_eq!(messages.len(), 1);
+    let carried: Vec<&String> = messages[0].attributes.keys().collect();
+    assert_eq!(
+        carried,
+        ["event_type"],
+        "no traceparent, tracestate or baggage"
+    );
+
+    let trace_id = order["trace_id"].as_str().unwrap().to_owned();
+    assert!(
+        lab.receiver
+            .wait_until(Duration::from_secs(10), |r| r.spans().iter().any(|s| s
+                .span
+                .name
+                == "send orders"
+                && s.trace_id() == trace_id))
+            .await
+    );
+    let send = lab
+        .receiver
+        .spans()
+        .into_iter()
+        .find(|s| s.span.name == "send orders")
+        .unwrap();
+    assert_eq!(injected(&send), ["drop_message_context"]);
+}

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 /// Named scenarios a workload may act on. Unknown names are refused so a typo in a workshop
 /// does not silently do nothing.
-pub const KNOWN_SCENARIOS: [&str; 11] = [
+pub const KNOWN_SCENARIOS: [&str; 12] = [
     // payment-service: every gateway call times out (504).
     "payment_gateway_timeout",
     // inventory-service: every database statement takes extra time.
@@ -56,6 +56,9 @@ pub const KNOWN_SCENARIOS: [&str; 11] = [
     // order-service: the fraud check and the payment run one after the other, though
     // neither needs the other's answer: the checkout takes their sum, not the longer one.
     "sequential_downstream_calls",
+    // order-service: the outbox relay sends order events without their trace context, so
+    // the fulfilment that handles them cannot link back to the order.
+    "drop_message_context",
 ];
 
 /// A latency drawn from a log-normal distribution with the given median and spread (sigma of
