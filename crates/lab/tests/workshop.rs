@@ -753,6 +753,8 @@ struct Shots {
     /// The checkout that waited longest for the one connection (09), and that span.
     queued: String,
     queued_span: String,
+    /// An order whose fulfilment links to it (18).
+    linked: String,
     /// Module 03's business span: its trace and id.
     validate: String,
     validate_span: String,
@@ -916,7 +918,26 @@ fn find_shots() -> Shots {
         .into_iter()
         .find(|t| spans(t).any(|s| s["spanID"] == "00000000000000a2"))
         .expect("module 03's business span");
+    // 18: an order the fulfilment links back to (module 18's solution placed some).
+    let linked = search("order-service", "send orders")
+        .into_iter()
+        .map(|t| t["traceID"].as_str().unwrap().to_owned())
+        .find(|id| {
+            let out = Command::new("curl")
+                .args([
+                    "-fsS",
+                    &format!("http://127.0.0.1:16686/api/lab/links/{id}"),
+                ])
+                .output()
+                .expect("curl");
+            let links: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            links["data"]["linkedFrom"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|t| t["rootService"] == "fulfilment"))
+        })
+        .expect("module 18's solution left an order linked from its fulfilment");
     Shots {
+        linked,
         checkout,
         checkout_root,
         validate: validate["traceID"].as_str().unwrap().to_owned(),
@@ -1027,6 +1048,20 @@ async fn take_screenshots(c: &fantoccini::Client, shots: &Shots) {
     .await;
     assert!(on_path.as_u64().unwrap() >= 1);
     save(c, "01-checkout-trace.png").await;
+
+    // 18: an order's trace, Linked from its fulfilment.
+    c.goto(&format!("http://127.0.0.1:16686/trace/{}", shots.linked))
+        .await
+        .unwrap();
+    wait_js(
+        c,
+        "the order's Linked from",
+        "const l = document.querySelector('#trace-links .link-from'); \
+         if (!l || !l.textContent.includes('fulfilment: process orders')) return null; \
+         l.closest('.trace-links').style.outline = '3px solid #e8a317'; return true;",
+    )
+    .await;
+    save(c, "18-linked-from.png").await;
 
     // 05: session.id on order-service's server span.
     span_detail(
@@ -1197,7 +1232,7 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
     // A fresh lab passes no module: doing nothing is never enough.
     for module in [
         "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15",
-        "16", "17",
+        "16", "17", "18",
     ] {
         let out = lab(&["check", module]);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -1293,6 +1328,15 @@ fn each_module_check_fails_on_a_fresh_lab_and_passes_after_its_solution() {
             vec!["noise=SELECT products", "signal=inventory.price_item"],
         ),
         ("09-bottleneck.sh", "09", vec!["wait=INSERT orders"]),
+        (
+            "18-async-hop.sh",
+            "18",
+            vec![
+                "fulfilment=00000000000000000000000000000001",
+                "linked_span=process orders",
+                "orphan=00000000000000000000000000000002",
+            ],
+        ),
     ] {
         let out = solved(solution, module);
         if module == "09" {

@@ -94,8 +94,27 @@ pub struct Log {
 pub struct Reference {
     #[serde(rename = "refType")]
     pub ref_type: String,
+    #[serde(rename = "traceID", default)]
+    pub trace_id: String,
     #[serde(rename = "spanID")]
     pub span_id: String,
+}
+
+/// A trace that links into another, from `/api/lab/links/{trace}`'s `linkedFrom`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LinkingTrace {
+    #[serde(rename = "traceID")]
+    pub trace_id: String,
+    #[serde(rename = "rootService")]
+    pub root_service: String,
+    #[serde(rename = "rootOperation")]
+    pub root_operation: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct TraceLinks {
+    #[serde(rename = "linkedFrom", default)]
+    linked_from: Vec<LinkingTrace>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -357,6 +376,19 @@ impl LabApi {
         {
             Ok(traces) => Ok(traces.into_iter().next()),
             Err(ApiError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The traces whose spans link into trace `id` (the explorer's `/api/lab/links`); empty
+    /// when it does not hold `id`.
+    pub async fn linked_from(&self, id: &str) -> Result<Vec<LinkingTrace>, ApiError> {
+        match self
+            .get_data::<TraceLinks>(&format!("{EXPLORER}/api/lab/links/{}", encode(id)))
+            .await
+        {
+            Ok(links) => Ok(links.linked_from),
+            Err(ApiError::NotFound { .. }) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
     }

@@ -9,6 +9,7 @@
 //! that depend on the learner's own traces are compared with those traces.
 
 pub mod answer;
+pub mod async_hop;
 pub mod backend_swap;
 pub mod baggage;
 pub mod bottleneck;
@@ -70,6 +71,7 @@ pub const MODULES: &[Module] = &[
     sampling::MODULE,
     trace_test::MODULE,
     incident::MODULE,
+    async_hop::MODULE,
 ];
 
 /// The verdict on one criterion.
@@ -255,6 +257,7 @@ pub async fn evaluate(module: &Module, ctx: &Context) -> Result<Vec<Criterion>, 
         "15" => sampling::criteria(ctx).await,
         "16" => trace_test::criteria(ctx).await,
         "17" => incident::criteria(ctx).await,
+        "18" => async_hop::criteria(ctx).await,
         // MODULES and this match are kept together; the unit tests call every module.
         other => unreachable!("module {other} is in MODULES but has no criteria"),
     }
