@@ -17,7 +17,7 @@ echo "broken checkout: order $order_id"
 # payment-service's trace for that order: the tag search of step 2 (the spans take a moment).
 orphan=$(python3 - "$order_id" <<'PY'
 import json, sys, time, urllib.parse, urllib.request
-query = urllib.parse.urlencode({"service": "payment-service", "tags": json.dumps({"order.id": sys.argv[1]}), "limit": 1})
+query = urllib.parse.urlencode({"service": "payment-service", "operation": "payment.authorize", "tags": json.dumps({"order.id": sys.argv[1]}), "limit": 1})
 deadline = time.time() + 60
 while time.time() < deadline:
     with urllib.request.urlopen(f"http://127.0.0.1:16686/api/traces?{query}", timeout=5) as r:

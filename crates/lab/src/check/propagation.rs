@@ -59,6 +59,13 @@ async fn orphan_of(
         )));
     };
     let root = trace.root();
+    if root.is_some_and(|r| trace.service_of(r) == "fulfilment") {
+        return Ok(Err(format!(
+            "trace {id} is the order's fulfilment (module 18), whose payment capture records the \
+             same order.id: search payment-service with the operation payment.authorize, the \
+             checkout's span"
+        )));
+    }
     if root.is_none_or(|r| trace.service_of(r) != "payment-service") {
         return Ok(Err(format!(
             "trace {id} does not start in payment-service (it starts in {}): you want the trace \
@@ -78,8 +85,8 @@ async fn orphan_of(
         ))),
         None => Ok(Err(format!(
             "trace {id} is payment-service's, for order {}, but that is not one of your broken \
-             checkouts: search payment-service in the explorer with the tag order.id=<your \
-             order's id>",
+             checkouts: search payment-service, operation payment.authorize, in the explorer \
+             with the tag order.id=<your order's id>",
             order.as_deref().unwrap_or("(none)")
         ))),
     }
@@ -126,7 +133,8 @@ pub async fn criteria(ctx: &Context) -> Result<Vec<Criterion>, ApiError> {
         None => Criterion::fail(
             what,
             "not answered yet: lab check 04 --answer orphan=TRACE_ID (find it by searching \
-             payment-service with the tag order.id=<your order's id>)",
+             payment-service, operation payment.authorize, with the tag order.id=<your \
+             order's id>)",
         ),
         Some(_) if broken.is_empty() => {
             Criterion::fail(what, "break the hop and place an order first (see above)")
