@@ -92,9 +92,7 @@ fn python_send(protocol: &str, endpoint: &str, count: usize, compression: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_spans_over_grpc_and_http_arrive_exactly_once() {
-    if !python_sdk_available() {
-        return;
-    }
+    require_python_sdk();
     let (_c, p, rec) = forwarding_collector().await;
     let grpc_ids = tokio::task::spawn_blocking(move || {
         python_send("grpc", &format!("http://127.0.0.1:{}", p.grpc), 500, "gzip")

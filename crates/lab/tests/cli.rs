@@ -63,16 +63,18 @@ fn take_sidecar_ports() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Whether the sidecar's ports are free; a lab running on this machine holds them, and then
-/// the tests that must start it cannot run.
-fn sidecar_ports_free() -> bool {
+/// Fails the test unless the sidecar's ports are free: a lab running on this machine holds
+/// them, and then the tests that must start it cannot run (they fail rather than pass
+/// having checked nothing).
+fn require_sidecar_ports_free() {
     let free = SIDECAR_PORTS
         .iter()
         .all(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok());
-    if !free {
-        eprintln!("skipped: a lab seems to be running here (ports {SIDECAR_PORTS:?} in use)");
-    }
-    free
+    assert!(
+        free,
+        "ports {SIDECAR_PORTS:?} are in use, probably by a running lab: stop it (Ctrl-C in its \
+         terminal) and run the test again"
+    );
 }
 
 /// Collects a child's stdout as it comes.
@@ -151,9 +153,7 @@ fn refuses_to_start_outside_a_checkout() {
 #[test]
 fn crash_at_startup_names_the_process_shows_its_last_lines_and_fails() {
     let _turn = take_sidecar_ports();
-    if !sidecar_ports_free() {
-        return;
-    }
+    require_sidecar_ports_free();
     let sandbox = Sandbox::new(
         "echo \"stand-in collector $*\"\n\
          echo 'Error: cannot read the config: missing key service' >&2\n\
@@ -189,9 +189,7 @@ fn crash_at_startup_names_the_process_shows_its_last_lines_and_fails() {
 #[test]
 fn sigterm_stops_a_healthy_lab_and_exits_zero() {
     let _turn = take_sidecar_ports();
-    if !sidecar_ports_free() {
-        return;
-    }
+    require_sidecar_ports_free();
     // A stand-in whose health URL (http://127.0.0.1:13135/) answers 200.
     let sandbox =
         Sandbox::new("exec python3 -u -m http.server 13135 --bind 127.0.0.1 --directory \"$PWD\"");

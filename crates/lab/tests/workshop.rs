@@ -1537,7 +1537,15 @@ fn module_13_and_15_restart_the_lab_with_the_learners_gateway() {
         assert!(out.status.success(), "{}", text(&out));
     }
     std::thread::sleep(Duration::from_secs(15));
-    wait_for("lab check 15 to pass", || check().status.success());
+    let mut last = String::new();
+    wait_for("lab check 15 to pass (its last report is above)", || {
+        let out = check();
+        if !out.status.success() {
+            last = text(&out);
+            eprintln!("{last}");
+        }
+        out.status.success()
+    });
     let out = check();
     assert!(stdout(&out).contains("module 15 done"), "{}", text(&out));
     let status = running.stop();
