@@ -676,7 +676,7 @@ def lambda_dashboard():
         "Dead letters (in orders-dlq)",
         f'sum(queue_messages_visible{{{queue}, messaging_destination_name="orders-dlq"}})',
         thresholds=steps(("green", None), ("red", 1)),
-        description="Order events that failed every attempt; `make status` lists them."),
+        description="Order events that failed every attempt; `lab queue` lists them (and --redrive retries them)."),
         6, 5))
     p.append(g.place(stat(
         "Failed attempts/s",
