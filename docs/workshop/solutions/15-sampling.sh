@@ -15,7 +15,7 @@ if "tail_sampling:" not in text:
     text = text.replace("\nprocessors:\n", """
 processors:
   tail_sampling:
-    decision_wait: 5s
+    decision_wait: 10s
     policies:
       - name: every-error
         type: status_code

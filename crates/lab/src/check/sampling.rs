@@ -169,7 +169,11 @@ pub async fn criteria(ctx: &Context) -> Result<Vec<Criterion>, ApiError> {
     } else if kept_errors < errors.len() {
         Criterion::fail(
             what,
-            format!("{detail}: an error trace was dropped — is the status_code policy first-class, not behind a probabilistic one?"),
+            format!(
+                "{detail}: an error trace was dropped — is the status_code policy first-class, not \
+                 behind a probabilistic one? Is decision_wait longer than a trace's spans take to \
+                 arrive (the SDKs export every 5 s: 10s is safe)?"
+            ),
         )
     } else if kept_others * 2 > others.len() {
         Criterion::fail(
