@@ -64,6 +64,17 @@ impl FunctionInstance {
         let revision = shared.revision.load(Ordering::SeqCst);
         let faults = shared.faults.settings();
         let scenarios: Vec<&str> = faults.scenarios.iter().map(String::as_str).collect();
+        // The Runtime API serves the new environment's queue before the process exists: its
+        // first `next` can come at once, and asked before the switch it would wait on the
+        // old environment's queue (or none) for ever, and the invocation time out.
+        let (tx, rx) = mpsc::channel::<Invocation>(1);
+        let queue = Arc::new(InvocationQueue {
+            tx,
+            rx: Mutex::new(rx),
+            init_error: std::sync::Mutex::new(None),
+            init_failed: Notify::new(),
+        });
+        shared.runtime.set_current(queue.clone());
         let mut child = Command::new(&config.function)
             .env(
                 "AWS_LAMBDA_RUNTIME_API",
@@ -137,14 +148,6 @@ impl FunctionInstance {
             let _ = exit_tx.send(Some(description));
         });
 
-        let (tx, rx) = mpsc::channel::<Invocation>(1);
-        let queue = Arc::new(InvocationQueue {
-            tx,
-            rx: Mutex::new(rx),
-            init_error: std::sync::Mutex::new(None),
-            init_failed: Notify::new(),
-        });
-        shared.runtime.set_current(queue.clone());
         Ok(Self {
             pid,
             queue,
