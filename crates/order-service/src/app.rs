@@ -59,8 +59,18 @@ impl Application {
                 let queues = queue::Queues::open(&config.queue_path).with_context(|| {
                     format!("opening the queue file {}", config.queue_path.display())
                 })?;
+                // The relay reads and deletes outbox rows on a connection of its own: on the
+                // checkouts' one connection its statements would queue checkouts behind them
+                // (`wait for connection`), the very symptom of the db_single_connection
+                // lessons. SQLite (WAL) serialises the two writers itself.
+                let relay_store = Store::open(&config.database_path).await.with_context(|| {
+                    format!(
+                        "opening database {} for the outbox relay",
+                        config.database_path.display()
+                    )
+                })?;
                 Some(Outbox::new(
-                    store.clone(),
+                    relay_store,
                     std::sync::Arc::new(queues),
                     name.clone(),
                     faults.clone(),
