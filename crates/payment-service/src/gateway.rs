@@ -101,23 +101,23 @@ impl CardGateway {
     /// `decline_all` does not apply: declining is about a card, and a void only gives back
     /// what was already granted.
     pub async fn void(&self, overrides: GatewayOverrides) -> Result<(), GatewayError> {
-        async move {
-            let latency = if overrides.timeout_all {
-                self.hang()
-            } else {
-                sample_void_latency()
-            };
-            self.answer_within_deadline(latency).await?;
-            tracing::Span::current().record("payment.gateway.decision", "voided");
-            Ok(())
-        }
-        .instrument(self.call_span("void"))
-        .await
+        self.follow_up("void", "voided", overrides).await
     }
 
     /// Captures an authorised payment (takes the money the authorisation held): about a
     /// void's time.
     pub async fn capture(&self, overrides: GatewayOverrides) -> Result<(), GatewayError> {
+        self.follow_up("capture", "captured", overrides).await
+    }
+
+    /// A call on an authorisation the gateway granted (void, capture): about half an
+    /// authorisation's time, recorded as `decision` when it answers in time.
+    async fn follow_up(
+        &self,
+        operation: &'static str,
+        decision: &'static str,
+        overrides: GatewayOverrides,
+    ) -> Result<(), GatewayError> {
         async move {
             let latency = if overrides.timeout_all {
                 self.hang()
@@ -125,10 +125,10 @@ impl CardGateway {
                 sample_void_latency()
             };
             self.answer_within_deadline(latency).await?;
-            tracing::Span::current().record("payment.gateway.decision", "captured");
+            tracing::Span::current().record("payment.gateway.decision", decision);
             Ok(())
         }
-        .instrument(self.call_span("capture"))
+        .instrument(self.call_span(operation))
         .await
     }
 

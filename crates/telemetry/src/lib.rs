@@ -179,16 +179,10 @@ pub fn record_error<E: std::error::Error + ?Sized>(error: &E) {
     // activates its context), or a span made with the OpenTelemetry API, such as the server
     // span, when no `tracing` span is open.
     let cx = opentelemetry::Context::current();
+    let (event, status) = exception(error);
     let span = cx.span();
-    let message = error.to_string();
-    span.add_event(
-        "exception",
-        vec![
-            opentelemetry::KeyValue::new("exception.type", std::any::type_name::<E>()),
-            opentelemetry::KeyValue::new("exception.message", message.clone()),
-        ],
-    );
-    span.set_status(opentelemetry::trace::Status::error(message));
+    span.add_event("exception", event);
+    span.set_status(status);
 }
 
 /// [`record_error`] on a span made with the OpenTelemetry API that is not (yet) current.
@@ -196,15 +190,23 @@ pub(crate) fn record_error_on<E: std::error::Error + ?Sized>(
     span: &mut impl opentelemetry::trace::Span,
     error: &E,
 ) {
+    let (event, status) = exception(error);
+    span.add_event("exception", event);
+    span.set_status(status);
+}
+
+/// The `exception` event's attributes and the Error status for `error`.
+fn exception<E: std::error::Error + ?Sized>(
+    error: &E,
+) -> (Vec<opentelemetry::KeyValue>, opentelemetry::trace::Status) {
     let message = error.to_string();
-    span.add_event(
-        "exception",
+    (
         vec![
             opentelemetry::KeyValue::new("exception.type", std::any::type_name::<E>()),
             opentelemetry::KeyValue::new("exception.message", message.clone()),
         ],
-    );
-    span.set_status(opentelemetry::trace::Status::error(message));
+        opentelemetry::trace::Status::error(message),
+    )
 }
 
 /// How long [`TelemetryGuard::shutdown`] waits for the exporters before giving up, so a
