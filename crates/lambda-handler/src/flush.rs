@@ -63,6 +63,26 @@ impl Flusher {
 
     /// The budget for an invocation whose deadline is `deadline`: [`FLUSH_LIMIT`], or less
     /// when the deadline (minus [`RESPONSE_RESERVE`]) comes sooner.
+    /// The end-of-invocation flush of `function`'s invocation `request_id`, within the budget
+    /// its `deadline` leaves; an out-of-time or overlapping flush is said on stderr (the
+    /// function's log), not made the invocation's failure.
+    pub async fn flush_invocation(
+        &self,
+        function: &str,
+        request_id: &str,
+        deadline: std::time::SystemTime,
+    ) {
+        match self.flush_within(Self::budget(deadline)).await {
+            FlushOutcome::Flushed => {}
+            FlushOutcome::OutOfTime => eprintln!(
+                "{function}: the telemetry flush of invocation {request_id} is out of time; answering without waiting for it"
+            ),
+            FlushOutcome::StillBusy => eprintln!(
+                "{function}: the previous telemetry flush is still running; invocation {request_id} is exported with a later one"
+            ),
+        }
+    }
+
     pub fn budget(deadline: SystemTime) -> Duration {
         let remaining = deadline
             .duration_since(SystemTime::now())

@@ -32,7 +32,7 @@ use telemetry::http_client::TracedClient;
 use telemetry::messaging::{self, Consumer, Delivery, MessageAttributes};
 use tracing::Instrument as _;
 
-use crate::flush::{FlushFn, FlushOutcome, Flusher};
+use crate::flush::{FlushFn, Flusher};
 use crate::metrics::InvocationMetrics;
 
 static COLD_START: AtomicBool = AtomicBool::new(true);
@@ -193,21 +193,9 @@ impl FulfilmentFunction {
         self.metrics
             .record_invocation(started.elapsed(), coldstart, false);
         batch.span().end();
-        match self
-            .flusher
-            .flush_within(Flusher::budget(context.deadline()))
-            .await
-        {
-            FlushOutcome::Flushed => {}
-            FlushOutcome::OutOfTime => eprintln!(
-                "fulfilment: the telemetry flush of invocation {} is out of time; answering without waiting for it",
-                context.request_id
-            ),
-            FlushOutcome::StillBusy => eprintln!(
-                "fulfilment: the previous telemetry flush is still running; invocation {} is exported with a later one",
-                context.request_id
-            ),
-        }
+        self.flusher
+            .flush_invocation("fulfilment", &context.request_id, context.deadline())
+            .await;
         Ok(response)
     }
 

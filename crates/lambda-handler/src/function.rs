@@ -29,7 +29,7 @@ use telemetry::faults::{FaultError, FaultSettings, Faults};
 use tracing::{Instrument as _, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::flush::{FlushFn, FlushOutcome, Flusher};
+use crate::flush::{FlushFn, Flusher};
 use crate::fraud::{self, FraudCheckRequest, REJECT_ALL_SCENARIO};
 use crate::metrics::InvocationMetrics;
 
@@ -154,21 +154,9 @@ impl FraudCheckFunction {
         self.metrics
             .record_invocation(started.elapsed(), coldstart, outcome.is_err());
         drop(span);
-        match self
-            .flusher
-            .flush_within(Flusher::budget(context.deadline()))
-            .await
-        {
-            FlushOutcome::Flushed => {}
-            FlushOutcome::OutOfTime => eprintln!(
-                "fraud-check: the telemetry flush of invocation {} is out of time; answering without waiting for it",
-                context.request_id
-            ),
-            FlushOutcome::StillBusy => eprintln!(
-                "fraud-check: the previous telemetry flush is still running; invocation {} is exported with a later one",
-                context.request_id
-            ),
-        }
+        self.flusher
+            .flush_invocation("fraud-check", &context.request_id, context.deadline())
+            .await;
         outcome
     }
 
