@@ -68,15 +68,22 @@ pub async fn reserve(
     .await
 }
 
-pub async fn release(
-    State(state): State<AppState>,
-    body: Result<Json<ReleaseRequest>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+/// The order id of a release or commit request, trimmed; 400 when the body is not one or
+/// the id is empty.
+fn order_id_of(body: Result<Json<ReleaseRequest>, JsonRejection>) -> Result<String, ApiError> {
     let Json(request) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let order_id = request.order_id.trim().to_owned();
     if order_id.is_empty() {
         return Err(ApiError::bad_request("order_id must not be empty"));
     }
+    Ok(order_id)
+}
+
+pub async fn release(
+    State(state): State<AppState>,
+    body: Result<Json<ReleaseRequest>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let order_id = order_id_of(body)?;
     let span = tracing::info_span!(
         "inventory.release_stock",
         order.id = %order_id,
@@ -101,11 +108,7 @@ pub async fn commit(
     State(state): State<AppState>,
     body: Result<Json<ReleaseRequest>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(request) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let order_id = request.order_id.trim().to_owned();
-    if order_id.is_empty() {
-        return Err(ApiError::bad_request("order_id must not be empty"));
-    }
+    let order_id = order_id_of(body)?;
     let span = tracing::info_span!(
         "inventory.commit_reservation",
         order.id = %order_id,
