@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::clients::Downstream;
 use crate::config::Config;
+use crate::event_queue::Sender;
 use crate::metrics::OrderMetrics;
 use crate::outbox::Outbox;
 use crate::routes;
@@ -55,10 +56,8 @@ impl Application {
             .with_context(|| format!("opening database {}", config.database_path.display()))?;
         let faults = Faults::from_env()?;
         let outbox = match &config.orders_queue {
-            Some(name) => {
-                let queues = queue::Queues::open(&config.queue_path).with_context(|| {
-                    format!("opening the queue file {}", config.queue_path.display())
-                })?;
+            Some(queue) => {
+                let sender = Sender::open(queue).await?;
                 // The relay reads and deletes outbox rows on a connection of its own: on the
                 // checkouts' one connection its statements would queue checkouts behind them
                 // (`wait for connection`), the very symptom of the db_single_connection
@@ -69,12 +68,7 @@ impl Application {
                         config.database_path.display()
                     )
                 })?;
-                Some(Outbox::new(
-                    relay_store,
-                    std::sync::Arc::new(queues),
-                    name.clone(),
-                    faults.clone(),
-                ))
+                Some(Outbox::new(relay_store, sender, faults.clone()))
             }
             None => {
                 tracing::info!("ORDERS_QUEUE=off: no order.placed events are published");

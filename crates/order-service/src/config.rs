@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::event_queue::EventQueue;
+
 /// order-service settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -21,12 +23,11 @@ pub struct Config {
     /// `FRAUD_CHECK_URL`: the fraud-check Lambda's function URL, default
     /// `http://127.0.0.1:9000`. The order is POSTed to this URL as it is.
     pub fraud_check_url: String,
-    /// `QUEUE_DATABASE`: the local queue's SQLite file (the `queue` crate), default
-    /// `queue.db` beside the orders database.
-    pub queue_path: PathBuf,
-    /// `ORDERS_QUEUE`, default `orders`: where `order.placed` events go; `off` publishes
-    /// none (no outbox rows, no relay), for a deployment with no consumer.
-    pub orders_queue: Option<String>,
+    /// `ORDERS_QUEUE`, default `orders`: where `order.placed` events go. A name is a queue
+    /// of the local queue file `QUEUE_DATABASE` (default `queue.db` beside the orders
+    /// database); an `http(s)://` URL is an Amazon SQS queue URL; `off` publishes none (no
+    /// outbox rows, no relay), for a deployment with no consumer.
+    pub orders_queue: Option<EventQueue>,
     /// `DOWNSTREAM_TIMEOUT_MS`, default 5000: per call to inventory, fraud check and
     /// payment (longer than payment-service's own 1500 ms gateway deadline).
     pub downstream_timeout: Duration,
@@ -60,11 +61,22 @@ impl Config {
         let downstream_timeout = Duration::from_millis(timeout.parse().with_context(|| {
             format!("DOWNSTREAM_TIMEOUT_MS={timeout:?} is not a number of milliseconds")
         })?);
+        let orders_queue = match env_or("ORDERS_QUEUE", "orders").trim() {
+            "off" => None,
+            url if url.starts_with("http://") || url.starts_with("https://") => {
+                Some(EventQueue::Sqs {
+                    url: url.to_owned(),
+                })
+            }
+            name => Some(EventQueue::Local {
+                path: queue_path,
+                name: name.to_owned(),
+            }),
+        };
         Ok(Self {
             listen_addr,
             database_path,
-            queue_path,
-            orders_queue: Some(env_or("ORDERS_QUEUE", "orders")).filter(|q| q != "off"),
+            orders_queue,
             inventory_url: env_or("INVENTORY_URL", "http://127.0.0.1:8082")
                 .trim_end_matches('/')
                 .to_owned(),

@@ -47,6 +47,7 @@ pub mod app;
 pub mod clients;
 pub mod config;
 pub mod domain;
+pub mod event_queue;
 pub mod metrics;
 pub mod outbox;
 pub mod routes;

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry::context::FutureExt as _;
-use queue::Queues;
 use telemetry::faults::Faults;
 use telemetry::messaging::{self, Producer};
 use tokio::sync::Notify;
 
+use crate::event_queue::{SendError, Sender};
 use crate::store::Store;
 
 /// How often the relay looks at the outbox when nothing wakes it: events left by a
@@ -34,21 +34,19 @@ const BATCH: usize = 10;
 #[derive(Clone)]
 pub struct Outbox {
     store: Store,
-    queues: Arc<Queues>,
-    queue: String,
+    sender: Sender,
     producer: Producer,
     wake: Arc<Notify>,
     faults: Faults,
 }
 
 impl Outbox {
-    pub fn new(store: Store, queues: Arc<Queues>, queue: String, faults: Faults) -> Self {
+    pub fn new(store: Store, sender: Sender, faults: Faults) -> Self {
         Self {
             faults,
-            producer: Producer::new(messaging::LOCAL_QUEUE_SYSTEM, queue.clone()),
+            producer: Producer::new(sender.system(), sender.queue_name()),
             store,
-            queues,
-            queue,
+            sender,
             wake: Arc::new(Notify::new()),
         }
     }
@@ -106,12 +104,11 @@ impl Outbox {
                     attributes.remove(key);
                 }
             }
-            let queues = self.queues.clone();
-            let queue = self.queue.clone();
-            let payload = event.payload.clone();
-            let result =
-                tokio::task::spawn_blocking(move || queues.send(&queue, &payload, &attributes))
-                    .await?;
+            let result = self
+                .sender
+                .send(event.payload.clone(), attributes)
+                .with_context(cx.clone())
+                .await;
             let message_id = match result {
                 Ok(id) => id,
                 Err(err) => {
@@ -124,7 +121,7 @@ impl Outbox {
                 .outbox_sent(event.seq)
                 .with_context(cx.clone())
                 .await;
-            messaging::end_send::<queue::Error>(&cx, Ok(&message_id));
+            messaging::end_send::<SendError>(&cx, Ok(&message_id));
             deleted?;
             tracing::debug!(order.id = %event.order_id, "order.placed sent");
         }

@@ -47,6 +47,8 @@ struct Lab {
     inventory_url: Option<String>,
     /// Where order-service finds payment, when not payment-service itself.
     payment_url: Option<String>,
+    /// order-service's environment beyond the lab's wiring.
+    order_env: Vec<(&'static str, String)>,
     client: reqwest::Client,
 }
 
@@ -61,10 +63,14 @@ fn telemetry_env(receiver: &OtlpReceiver) -> Vec<(&'static str, String)> {
 
 impl Lab {
     async fn start() -> Self {
-        Self::start_with_fraud_url(None).await
+        Self::start_with(None, Vec::new()).await
     }
 
     async fn start_with_fraud_url(fraud_url: Option<String>) -> Self {
+        Self::start_with(fraud_url, Vec::new()).await
+    }
+
+    async fn start_with(fraud_url: Option<String>, order_env: Vec<(&'static str, String)>) -> Self {
         let receiver = OtlpReceiver::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let fraud_url = match fraud_url {
@@ -99,6 +105,7 @@ impl Lab {
             fraud_url,
             inventory_url: None,
             payment_url: None,
+            order_env,
             client: reqwest::Client::new(),
         };
         lab.start_order();
@@ -126,6 +133,7 @@ impl Lab {
                 "k8s.namespace.name=otel-lab,k8s.pod.name=order-service-0".to_owned(),
             ),
         ]);
+        env.extend(self.order_env.iter().cloned());
         self.order = Some(
             ServiceProcess::spawn(env!("CARGO_BIN_EXE_order-service").as_ref(), &env).unwrap(),
         );
@@ -1674,4 +1682,216 @@ async fn drop_message_context_sends_the_event_without_its_trace_context() {
         .find(|s| s.span.name == "send orders")
         .unwrap();
     assert_eq!(injected(&send), ["drop_message_context"]);
+}
+
+/// A real SQS API on loopback: moto's server (`pip install "moto[server]"`), which keeps
+/// SQS's semantics (message ids, attributes, signatures checked for shape) in one process.
+struct SqsServer {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl SqsServer {
+    /// Starts the server on `port` (0: any free port) and waits until it answers.
+    async fn start(port: u16) -> Self {
+        let port = if port == 0 { free_port() } else { port };
+        let child = std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!(
+                    "cannot start moto_server ({err}): install it with \
+                     python3 -m pip install \"moto[server]\" (.ci/requirements.txt)"
+                )
+            });
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let server = Self { child, endpoint };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not listen on {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        server
+    }
+
+    async fn client(&self) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .endpoint_url(&self.endpoint)
+            .http_client(order_service::event_queue::aws_http_client())
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
+    /// Creates the queue `orders`; returns its URL.
+    async fn create_orders_queue(&self) -> String {
+        self.client()
+            .await
+            .create_queue()
+            .queue_name("orders")
+            .send()
+            .await
+            .expect("CreateQueue")
+            .queue_url
+            .expect("a queue URL")
+    }
+
+    /// Waits up to `wait` for the messages of `url` (taken, not deleted).
+    async fn receive(&self, url: &str, wait: Duration) -> Vec<aws_sdk_sqs::types::Message> {
+        let client = self.client().await;
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let received = client
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            let messages = received.messages.unwrap_or_default();
+            if !messages.is_empty() || std::time::Instant::now() >= deadline {
+                return messages;
+            }
+        }
+    }
+}
+
+impl Drop for SqsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// order-service's environment for the SQS queue at `url`, with the credentials and region
+/// the AWS SDK reads (and no endpoint: the queue URL's origin is used).
+fn sqs_env(url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("ORDERS_QUEUE", url.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ]
+}
+
+fn string_attribute(message: &aws_sdk_sqs::types::Message, key: &str) -> String {
+    message
+        .message_attributes()
+        .and_then(|a| a.get(key))
+        .and_then(|v| v.string_value())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// With `ORDERS_QUEUE` set to an SQS queue URL (the Kind lab's LocalStack), the outbox sends
+/// to SQS with the AWS SDK: the message body is the event, its SQS message attributes
+/// carry the checkout's trace context, and the send span is `aws_sqs` with SQS's message id.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_an_sqs_queue_url_the_event_goes_to_sqs_with_the_trace_context() {
+    let sqs = SqsServer::start(0).await;
+    let url = sqs.create_orders_queue().await;
+    let lab = Lab::start_with(None, sqs_env(&url)).await;
+    let (status, created) = lab.place("cust-sqs", "KB-001", 1, "tok_visa").await;
+    assert_eq!((status, created["status"].as_str()), (201, Some("created")));
+    let trace_id = created["trace_id"].as_str().unwrap().to_owned();
+
+    let messages = sqs.receive(&url, Duration::from_secs(15)).await;
+    assert_eq!(messages.len(), 1, "one event for one order");
+    let message = &messages[0];
+    let event: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+    assert_eq!(event["order_id"], created["id"]);
+    assert_eq!(string_attribute(message, "event_type"), "order.placed");
+    let traceparent = string_attribute(message, "traceparent");
+    assert!(
+        traceparent.contains(&trace_id),
+        "the message carries the checkout's trace: {traceparent:?}"
+    );
+
+    assert!(
+        lab.receiver
+            .wait_until(Duration::from_secs(10), |r| r
+                .spans()
+                .iter()
+                .any(|s| s.span.name == "send orders"))
+            .await,
+        "no send span"
+    );
+    let send = lab
+        .receiver
+        .spans()
+        .into_iter()
+        .find(|s| s.span.name == "send orders")
+        .unwrap();
+    assert_eq!(send.trace_id(), trace_id);
+    assert!(traceparent.contains(&send.span_id()));
+    assert_eq!(send.attr("messaging.system").as_deref(), Some("aws_sqs"));
+    assert_eq!(
+        send.attr("messaging.destination.name").as_deref(),
+        Some("orders")
+    );
+    assert_eq!(
+        send.attr("messaging.message.id").as_deref(),
+        message.message_id()
+    );
+}
+
+/// SQS down when the order is placed: the checkout still answers 201, the event waits in
+/// the outbox (each failed attempt a failed send span), and once SQS answers it is sent,
+/// once.
+#[tokio::test(flavor = "multi_thread")]
+async fn while_sqs_is_down_the_event_waits_in_the_outbox_and_is_sent_once_it_is_back() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/123456789012/orders");
+    let lab = Lab::start_with(None, sqs_env(&url)).await;
+    let (status, created) = lab.place("cust-sqs-down", "KB-001", 1, "tok_visa").await;
+    assert_eq!(status, 201, "{created}");
+    let trace_id = created["trace_id"].as_str().unwrap().to_owned();
+    let failed_send = |r: &OtlpReceiver| {
+        r.spans()
+            .iter()
+            .any(|s| s.span.name == "send orders" && is_error(s) && s.trace_id() == trace_id)
+    };
+    assert!(
+        lab.receiver
+            .wait_until(Duration::from_secs(15), failed_send)
+            .await,
+        "a send to a queue that is down is a failed send span"
+    );
+
+    let sqs = SqsServer::start(port).await;
+    assert_eq!(sqs.create_orders_queue().await, url);
+    let messages = sqs.receive(&url, Duration::from_secs(30)).await;
+    assert_eq!(messages.len(), 1, "the event, once");
+    let event: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(event["order_id"], created["id"]);
+    assert!(string_attribute(&messages[0], "traceparent").contains(&trace_id));
+    // Time for a wrongly repeated send to arrive too.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        sqs.receive(&url, Duration::from_secs(1)).await.is_empty(),
+        "sent once"
+    );
 }

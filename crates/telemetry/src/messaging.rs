@@ -24,6 +24,9 @@ pub type MessageAttributes = BTreeMap<String, String>;
 /// semantics but is not SQS; the Kind lab's queue is `aws_sqs`.
 pub const LOCAL_QUEUE_SYSTEM: &str = "otel_lab_queue";
 
+/// `messaging.system` of Amazon SQS (the Kind lab's queue, in LocalStack).
+pub const SQS_SYSTEM: &str = "aws_sqs";
+
 const INSTRUMENTATION_SCOPE: &str = "telemetry.messaging";
 
 struct AttributesInjector<'a>(&'a mut MessageAttributes);
