@@ -270,11 +270,64 @@ impl FulfilmentFunction {
 }
 
 /// The trace context a message carries: its W3C message attributes (`traceparent`,
-/// `tracestate`, `baggage`, as the producer sent them).
+/// `tracestate`, `baggage`, as the producer sent them); failing those, the `AWSTraceHeader`
+/// system attribute that SQS sets from an X-Ray-traced sender.
 fn carried_context(record: &SqsMessage) -> MessageAttributes {
-    record
+    let mut carried: MessageAttributes = record
         .message_attributes
         .iter()
         .filter_map(|(key, value)| Some((key.clone(), value.string_value.clone()?)))
-        .collect()
+        .collect();
+    if !carried.contains_key("traceparent")
+        && let Some(traceparent) = record
+            .attributes
+            .get("AWSTraceHeader")
+            .and_then(|header| messaging::traceparent_from_xray(header))
+    {
+        carried.insert("traceparent".to_owned(), traceparent);
+    }
+    carried
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(message_attributes: serde_json::Value, xray: Option<&str>) -> SqsMessage {
+        let mut attributes = serde_json::json!({"ApproximateReceiveCount": "1"});
+        if let Some(header) = xray {
+            attributes["AWSTraceHeader"] = header.into();
+        }
+        serde_json::from_value(serde_json::json!({
+            "messageId": "m1",
+            "body": "{}",
+            "attributes": attributes,
+            "messageAttributes": message_attributes,
+        }))
+        .unwrap()
+    }
+
+    const XRAY: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    #[test]
+    fn without_w3c_attributes_the_aws_trace_header_is_the_context() {
+        let carried = carried_context(&record(serde_json::json!({}), Some(XRAY)));
+        assert_eq!(
+            carried["traceparent"],
+            "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
+        );
+    }
+
+    #[test]
+    fn the_producers_w3c_context_comes_before_the_aws_trace_header() {
+        let w3c = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let attributes = serde_json::json!({
+            "traceparent": {"stringValue": w3c, "dataType": "String"},
+            "baggage": {"stringValue": "customer.tier=gold", "dataType": "String"},
+        });
+        let carried = carried_context(&record(attributes, Some(XRAY)));
+        assert_eq!(carried["traceparent"], w3c);
+        assert_eq!(carried["baggage"], "customer.tier=gold");
+        assert!(carried_context(&record(serde_json::json!({}), None)).is_empty());
+    }
 }

@@ -64,6 +64,39 @@ pub fn extract(attributes: &MessageAttributes) -> Context {
     })
 }
 
+/// The W3C `traceparent` for an X-Ray trace header (`Root=1-<8 hex>-<24 hex>;Parent=<16
+/// hex>;Sampled=<0|1>`, as SQS carries it in the `AWSTraceHeader` system attribute): the
+/// X-Ray trace id without its version and dashes is the W3C trace id. `None` when the
+/// header has no valid root or parent.
+pub fn traceparent_from_xray(header: &str) -> Option<String> {
+    let (mut root, mut parent, mut sampled) = (None, None, false);
+    for field in header.split(';') {
+        match field.trim().split_once('=') {
+            Some(("Root", value)) => root = Some(value),
+            Some(("Parent", value)) => parent = Some(value),
+            Some(("Sampled", value)) => sampled = value == "1",
+            _ => {}
+        }
+    }
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut root_parts = root?.split('-');
+    let (version, epoch, random) = (root_parts.next()?, root_parts.next()?, root_parts.next()?);
+    let parent = parent?;
+    if version != "1" || root_parts.next().is_some() || !hex(epoch, 8) || !hex(random, 24) {
+        return None;
+    }
+    if !hex(parent, 16) {
+        return None;
+    }
+    let trace_id = format!("{epoch}{random}").to_ascii_lowercase();
+    let span_id = parent.to_ascii_lowercase();
+    if trace_id.bytes().all(|b| b == b'0') || span_id.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    let flags = if sampled { "01" } else { "00" };
+    Some(format!("00-{trace_id}-{span_id}-{flags}"))
+}
+
 /// Makes the spans of sending to one destination.
 #[derive(Clone)]
 pub struct Producer {
@@ -280,5 +313,35 @@ mod tests {
                 .span_context()
                 .is_valid()
         );
+    }
+
+    #[test]
+    fn an_xray_trace_header_reads_as_a_traceparent() {
+        // The example of SQS's documentation of AWSTraceHeader.
+        assert_eq!(
+            traceparent_from_xray(
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+            )
+            .as_deref(),
+            Some("00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01")
+        );
+        assert_eq!(
+            traceparent_from_xray(
+                "Parent=53995C3F42CD8AD8;Root=1-5759E988-BD862E3FE1BE46A994272793"
+            )
+            .as_deref(),
+            Some("00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-00"),
+            "any order, any case; not sampled unless it says so"
+        );
+        for bad in [
+            "Root=1-5759e988-bd862e3fe1be46a994272793",
+            "Root=2-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+            "Root=1-5759e988-bd862e3f;Parent=53995c3f42cd8ad8",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=xyz",
+            "Root=1-00000000-000000000000000000000000;Parent=53995c3f42cd8ad8",
+            "",
+        ] {
+            assert_eq!(traceparent_from_xray(bad), None, "{bad:?}");
+        }
     }
 }

@@ -347,6 +347,8 @@ fn sqs_event(batch: &[Received], config: &EventSourceConfig, region: &str) -> Va
                 "messageId": m.message_id,
                 "receiptHandle": m.receipt_handle,
                 "body": m.body,
+                "md5OfBody": md5_hex(m.body.as_bytes()),
+                "md5OfMessageAttributes": md5_of_message_attributes(&m.attributes),
                 "attributes": {
                     "ApproximateReceiveCount": m.receive_count.to_string(),
                     "SentTimestamp": m.sent_at_ms.to_string(),
@@ -361,6 +363,38 @@ fn sqs_event(batch: &[Received], config: &EventSourceConfig, region: &str) -> Va
         })
         .collect();
     json!({ "Records": records })
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest as _;
+    hex(&md5::Md5::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SQS's digest of string message attributes (`null` when there are none): for each
+/// attribute in name order, its name, its data type, a transport byte (1: string) and its
+/// value, each but the transport byte as a 4-byte big-endian length and the bytes.
+fn md5_of_message_attributes(attributes: &std::collections::BTreeMap<String, String>) -> Value {
+    use md5::Digest as _;
+    fn field(digest: &mut md5::Md5, bytes: &[u8]) {
+        let len = u32::try_from(bytes.len()).expect("an SQS attribute is under 256 KiB");
+        digest.update(len.to_be_bytes());
+        digest.update(bytes);
+    }
+    if attributes.is_empty() {
+        return Value::Null;
+    }
+    let mut digest = md5::Md5::new();
+    for (name, value) in attributes {
+        field(&mut digest, name.as_bytes());
+        field(&mut digest, b"String");
+        digest.update([1u8]);
+        field(&mut digest, value.as_bytes());
+    }
+    Value::String(hex(&digest.finalize()))
 }
 
 /// The ids a response names in `batchItemFailures`. As in Lambda, an empty or `null`
@@ -419,6 +453,8 @@ mod tests {
         let record = &parsed.records[0];
         assert_eq!(record.message_id.as_deref(), Some("m1"));
         assert_eq!(record.attributes["ApproximateReceiveCount"], "2");
+        assert_eq!(record.md5_of_body.as_deref(), Some(md5_hex(b"{}").as_str()));
+        assert!(record.md5_of_message_attributes.is_some());
         assert_eq!(
             record.message_attributes["traceparent"]
                 .string_value
@@ -429,6 +465,29 @@ mod tests {
             record.event_source_arn.as_deref(),
             Some("arn:aws:sqs:us-east-1:000000000000:orders")
         );
+    }
+
+    #[test]
+    fn the_digests_are_sqss() {
+        // What an SQS API (moto 5.2) answered to SendMessage of this body and these
+        // attributes (MD5OfMessageBody, MD5OfMessageAttributes).
+        let attributes = [
+            (
+                "traceparent".to_owned(),
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+            ),
+            ("event_type".to_owned(), "order.placed".to_owned()),
+        ]
+        .into();
+        assert_eq!(
+            md5_hex(br#"{"order_id":"o-1"}"#),
+            "e4b8912ea567ceb1b683799b61fe13db"
+        );
+        assert_eq!(
+            md5_of_message_attributes(&attributes),
+            "cd5218ead8d4e0b57ef18944ded5416c"
+        );
+        assert_eq!(md5_of_message_attributes(&Default::default()), Value::Null);
     }
 
     #[test]
