@@ -36,13 +36,15 @@ FROM dependencies AS builder
 COPY . .
 RUN cargo build --release --workspace --bins
 
-# fraud-check for Lambda's provided.al2023 runtime (glibc 2.34; package.sh checks the
-# binary's glibc symbol versions). The binary comes from the shared build above.
+# The Lambda functions (fraud-check, fulfilment) for the provided.al2023 runtime (glibc
+# 2.34; package.sh checks the binaries' glibc symbol versions). The binaries come from the
+# shared build above.
 FROM builder AS lambda-build
-RUN BOOTSTRAP=target/release/bootstrap bash crates/lambda-handler/package.sh /out/bootstrap.zip
+RUN BOOTSTRAP=target/release/bootstrap bash crates/lambda-handler/package.sh /out/bootstrap.zip \
+ && FUNCTION=fulfilment BOOTSTRAP=target/release/fulfilment bash crates/lambda-handler/package.sh /out/fulfilment.zip
 
 FROM scratch AS lambda-zip
-COPY --from=lambda-build /out/bootstrap.zip /bootstrap.zip
+COPY --from=lambda-build /out/bootstrap.zip /out/fulfilment.zip /
 
 # One binary out of the shared build. BIN is declared only from here on, so the layers
 # above are the same for every image; this one is a copy.

@@ -15,7 +15,7 @@ help:
 	@echo "make workshop     the lab for the workshop (docs/workshop/README.md); GATEWAY=FILE for your gateway config"
 	@echo "make traffic      send realistic traffic to the running lab (ARGS=\"--help\" for options)"
 	@echo "make test         formatting, lints and every test"
-	@echo "make lambda-zip   build bootstrap.zip for AWS Lambda (provided.al2023)"
+	@echo "make lambda-zip   build bootstrap.zip (fraud-check) and fulfilment.zip for AWS Lambda (provided.al2023)"
 	@echo "make bench        collector benchmarks and what telemetry costs a service"
 	@echo "make fuzz         bounded fuzzing of OTLP decoding and config parsing (FUZZ_SECONDS=60)"
 	@echo "make setup        the lab on Kind + LocalStack (docs/kind.md); make status, make logs SERVICE=...,"
@@ -72,6 +72,7 @@ test: lint
 
 lambda-zip:
 	bash crates/lambda-handler/package.sh
+	FUNCTION=fulfilment bash crates/lambda-handler/package.sh
 
 # The collector's throughput and its trace store's memory and latencies, then what telemetry
 # costs a workload (in process, and the release inventory-service pinned to one core with

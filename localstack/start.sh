@@ -7,6 +7,14 @@ set -euo pipefail
 # shellcheck source=../scripts/lib.sh
 source "$(dirname "$0")/../scripts/lib.sh"
 
+# The services LocalStack serves (it refuses the others). A container started by an older
+# lab with other services is replaced: the functions and queues are deployed again after.
+SERVICES="lambda,iam,sts,logs,sqs"
+if container_exists "$LOCALSTACK_CONTAINER" &&
+    [[ "$(docker container inspect --format '{{index .Config.Labels "otel-lab.services"}}' "$LOCALSTACK_CONTAINER")" != "$SERVICES" ]]; then
+    say "replacing LocalStack: it was started without some of $SERVICES"
+    docker rm --force "$LOCALSTACK_CONTAINER" >/dev/null
+fi
 if container_exists "$LOCALSTACK_CONTAINER"; then
     docker start "$LOCALSTACK_CONTAINER" >/dev/null
 else
@@ -18,7 +26,8 @@ else
         --network "$NETWORK"
         --publish 127.0.0.1:4566:4566
         --memory 1g
-        --env "SERVICES=lambda,iam,sts,logs"
+        --env "SERVICES=$SERVICES"
+        --label "otel-lab.services=$SERVICES"
         --env LAMBDA_DOCKER_NETWORK="$NETWORK"
         # Lambda containers are named after it (teardown finds them by this prefix).
         --env MAIN_CONTAINER_NAME="$LOCALSTACK_CONTAINER"
@@ -41,9 +50,11 @@ else
     docker run "${args[@]}" "$LOCALSTACK_IMAGE" >/dev/null
 fi
 
-say "waiting for LocalStack's Lambda service"
+say "waiting for LocalStack's Lambda and SQS services"
+ready() { grep -q "\"$1\": *\"\\(available\\|running\\)\"" <<<"$2"; }
 for _ in $(seq 1 90); do
-    if curl -fsS http://127.0.0.1:4566/_localstack/health 2>/dev/null | grep -q '"lambda": *"\(available\|running\)"'; then
+    health="$(curl -fsS http://127.0.0.1:4566/_localstack/health 2>/dev/null || true)"
+    if ready lambda "$health" && ready sqs "$health"; then
         exit 0
     fi
     sleep 2

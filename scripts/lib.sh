@@ -31,6 +31,11 @@ INVENTORY_CONTAINER="otel-lab-inventory-service"
 INVENTORY_HOST_PORT=8082
 OUTSIDE_CONTAINERS=("$PAYMENT_CONTAINER" "$PAYMENT_SIDECAR" "$INVENTORY_CONTAINER" "$LOCALSTACK_CONTAINER")
 
+# The queue of order.placed events and its dead-letter queue (SQS in LocalStack,
+# localstack/deploy-queue.sh).
+QUEUE_NAME="orders"
+DLQ_NAME="orders-dlq"
+
 # LocalStack accepts any credentials; the region is part of the function URL's host name.
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"

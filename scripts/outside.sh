@@ -10,7 +10,9 @@
 #     address would be (`make traffic` browses the catalogue there)
 #
 # then writes the EndpointSlices of the Services inventory-service, payment-service and
-# localstack (k8s/workloads/outside.yaml) and points order-service at the function URL.
+# localstack (k8s/workloads/outside.yaml), deploys the fulfilment Lambda (calling those two
+# containers) with the SQS queue `orders` and its event source mapping
+# (localstack/deploy-queue.sh), and points order-service at the function URL and the queue.
 # Idempotent: containers are recreated, so a new image or config takes effect. Each runs the
 # image tag `make images` just built (image_tag in lib.sh).
 set -euo pipefail
@@ -27,7 +29,7 @@ inventory_image="otel-lab/inventory-service:$(image_tag inventory-service)"
 collector_image="otel-lab/collector:$(image_tag collector)"
 
 "$REPO/localstack/start.sh"
-fraud_check_url="$("$REPO/localstack/deploy-lambda.sh" | tail -n1)"
+fraud_check_url="$("$REPO/localstack/deploy-lambda.sh" fraud-check | tail -n1)"
 [[ "$fraud_check_url" == http* ]] || die "no function URL from localstack/deploy-lambda.sh"
 
 say "starting the payment \"ECS task\" (payment-service + sidecar collector)"
@@ -115,16 +117,27 @@ localstack_ip="$(container_ip "$LOCALSTACK_CONTAINER")"
         "  - {name: gateway, port: 4566, protocol: TCP}"
 } | kubectl --context "$CONTEXT" apply -f - >/dev/null
 
-# The function URL's host name (<id>.lambda-url.<region>.localhost.localstack.cloud)
-# resolves to 127.0.0.1 on the internet; in the pod it points at the Service localstack.
+# The fulfilment function calls the two containers at their addresses on the kind network,
+# where LocalStack starts its execution environments.
+"$REPO/localstack/deploy-lambda.sh" fulfilment \
+    "PAYMENT_URL=http://$payment_ip:8081" "INVENTORY_URL=http://$inventory_ip:8082" >/dev/null
+queue_url="$("$REPO/localstack/deploy-queue.sh" | tail -n1)"
+[[ "$queue_url" == http* ]] || die "no queue URL from localstack/deploy-queue.sh"
+
+# The function URL's and the queue URL's host names (<id>.lambda-url.<region>.localhost.
+# localstack.cloud, sqs.<region>.localhost.localstack.cloud) resolve to 127.0.0.1 on the
+# internet; in the pod they point at the Service localstack. (One hostAliases entry per
+# address: a patch replaces the entry's whole list of names.)
 url_host="$(sed -E 's#^https?://([^/:]+).*#\1#' <<<"$fraud_check_url")"
-say "order-service calls fraud-check at $fraud_check_url"
+queue_host="$(sed -E 's#^https?://([^/:]+).*#\1#' <<<"$queue_url")"
+say "order-service calls fraud-check at $fraud_check_url and sends order.placed to $queue_url"
 patch=$(
     cat <<JSON
 {"spec": {"template": {"spec": {
-  "hostAliases": [{"ip": "$LOCALSTACK_CLUSTER_IP", "hostnames": ["$url_host"]}],
+  "hostAliases": [{"ip": "$LOCALSTACK_CLUSTER_IP", "hostnames": ["$url_host", "$queue_host"]}],
   "containers": [{"name": "order-service",
-                  "env": [{"name": "FRAUD_CHECK_URL", "value": "$fraud_check_url"}]}]
+                  "env": [{"name": "FRAUD_CHECK_URL", "value": "$fraud_check_url"},
+                          {"name": "ORDERS_QUEUE", "value": "$queue_url"}]}]
 }}}}
 JSON
 )

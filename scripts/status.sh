@@ -26,4 +26,23 @@ if curl -fsS http://127.0.0.1:4566/_localstack/health >/dev/null 2>&1; then
         awslocal lambda get-function --function-name "$f" --output text \
             --query 'Configuration.[FunctionName,Runtime,Architectures[0],State,LastUpdateStatus]' || true
     done
+    echo
+    echo "== LocalStack SQS (order.placed → fulfilment)"
+    printf 'QUEUE\tVISIBLE\tIN FLIGHT\n'
+    for queue in "$QUEUE_NAME" "$DLQ_NAME"; do
+        if url="$(awslocal sqs get-queue-url --queue-name "$queue" --query QueueUrl --output text 2>/dev/null)"; then
+            printf '%s\t' "$queue"
+            awslocal sqs get-queue-attributes --queue-url "$url" \
+                --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible \
+                --query 'Attributes.[ApproximateNumberOfMessages,ApproximateNumberOfMessagesNotVisible]' \
+                --output text || echo
+        else
+            printf '%s\t(not created: make setup)\n' "$queue"
+        fi
+    done
+    echo
+    printf 'EVENT SOURCE MAPPING\tSTATE\tBATCH SIZE\tWINDOW (S)\n'
+    awslocal lambda list-event-source-mappings --function-name fulfilment \
+        --query 'EventSourceMappings[].[UUID,State,BatchSize,MaximumBatchingWindowInSeconds]' \
+        --output text 2>/dev/null || echo "(none: make setup)"
 fi

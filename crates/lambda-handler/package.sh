@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds the fraud-check function for Lambda's provided.al2023 runtime and packages it as
-# bootstrap.zip with the executable `bootstrap` at the zip root.
+# Builds one of the crate's functions for Lambda's provided.al2023 runtime and packages it
+# as a zip with the executable `bootstrap` at its root.
 #
 #   crates/lambda-handler/package.sh [OUTPUT_ZIP]
 #
-# OUTPUT_ZIP defaults to ${CARGO_TARGET_DIR:-<repo>/target}/lambda/bootstrap.zip; the path
-# is printed on the last line. PROFILE=debug packages a debug build instead of release;
-# BOOTSTRAP=<path> packages a binary built already (the Dockerfile's shared build).
+# FUNCTION=fraud-check (the default; binary `bootstrap`, zip bootstrap.zip) or
+# FUNCTION=fulfilment (binary `fulfilment`, zip fulfilment.zip). OUTPUT_ZIP defaults to
+# ${CARGO_TARGET_DIR:-<repo>/target}/lambda/<zip>; the path is printed on the last line.
+# PROFILE=debug packages a debug build instead of release; BOOTSTRAP=<path> packages a
+# binary built already (the Dockerfile's shared build).
 #
 # Before zipping, the binary's glibc symbol versions are checked against provided.al2023's
 # glibc (2.34; LAMBDA_GLIBC override): a binary linked on a newer distribution can need
@@ -17,18 +19,27 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
 profile="${PROFILE:-release}"
-output="${1:-$target_dir/lambda/bootstrap.zip}"
+function="${FUNCTION:-fraud-check}"
+case "$function" in
+    fraud-check) bin=bootstrap zip_name=bootstrap.zip ;;
+    fulfilment) bin=fulfilment zip_name=fulfilment.zip ;;
+    *)
+        echo "error: FUNCTION=$function: this crate's functions are fraud-check and fulfilment" >&2
+        exit 1
+        ;;
+esac
+output="${1:-$target_dir/lambda/$zip_name}"
 
 cd "$repo"
 if [[ -n "${BOOTSTRAP:-}" ]]; then
     binary="$BOOTSTRAP"
     profile="prebuilt"
 elif [[ "$profile" == "release" ]]; then
-    cargo build --release -p lambda-handler --bin bootstrap >&2
-    binary="$target_dir/release/bootstrap"
+    cargo build --release -p lambda-handler --bin "$bin" >&2
+    binary="$target_dir/release/$bin"
 else
-    cargo build -p lambda-handler --bin bootstrap >&2
-    binary="$target_dir/debug/bootstrap"
+    cargo build -p lambda-handler --bin "$bin" >&2
+    binary="$target_dir/debug/$bin"
 fi
 [[ -f "$binary" ]] || {
     echo "error: no binary at $binary" >&2
@@ -54,5 +65,5 @@ with open(binary, "rb") as f, zipfile.ZipFile(output, "w") as z:
     z.writestr(info, f.read())
 PY
 fi
-echo "fraud-check packaged ($profile): $output" >&2
+echo "$function packaged ($profile): $output" >&2
 echo "$output"

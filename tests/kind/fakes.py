@@ -136,6 +136,9 @@ def docker_format(template: str, obj: dict) -> str:
             raise Exit(1, 'template parsing error: template: :1:3: executing "" at <index .NetworkSettings.Networks>: '
                           "nil pointer evaluating *network.EndpointSettings.IPAddress\n")
         return net["ip"]
+    m = re.fullmatch(r'\{\{index \.Config\.Labels "([^"]+)"\}\}', template)
+    if m:
+        return obj.get("labels", {}).get(m.group(1), "<no value>")
     simple = {
         "{{.State.Status}}": lambda o: o["status"],
         "{{.State.Running}}": lambda o: "true" if o["status"] == "running" else "false",
@@ -289,10 +292,11 @@ def docker_build(argv: list[str]) -> str:
                 raise unsupported("docker", ["build", *argv])
             dest = Path(output.split("dest=", 1)[1])
             dest.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(dest / "bootstrap.zip", "w") as z:
-                info = zipfile.ZipInfo("bootstrap")
-                info.external_attr = 0o100755 << 16
-                z.writestr(info, f"fake bootstrap, source revision {rev}")
+            for zip_name in ("bootstrap.zip", "fulfilment.zip"):
+                with zipfile.ZipFile(dest / zip_name, "w") as z:
+                    info = zipfile.ZipInfo("bootstrap")
+                    info.external_attr = 0o100755 << 16
+                    z.writestr(info, f"fake {zip_name}, source revision {rev}")
             return ""
         if target is not None or output is not None:
             raise unsupported("docker", ["build", *argv])
@@ -372,9 +376,9 @@ def docker_save(argv: list[str]) -> str:
 
 
 def docker_run(argv: list[str]) -> str:
-    opts = {"name": None, "network": "bridge", "publish": [], "env": {}, "volumes": [], "detach": False}
+    opts = {"name": None, "network": "bridge", "publish": [], "env": {}, "volumes": [], "labels": {}, "detach": False}
     i = 0
-    valued = {"--memory", "--cpus", "--cap-drop", "--security-opt", "--user", "--tmpfs", "--restart", "--label"}
+    valued = {"--memory", "--cpus", "--cap-drop", "--security-opt", "--user", "--tmpfs", "--restart"}
     flags = {"--read-only", "--rm", "--init"}
     while i < len(argv) and argv[i].startswith("-"):
         a = argv[i]
@@ -399,6 +403,10 @@ def docker_run(argv: list[str]) -> str:
         elif key in ("--volume", "-v"):
             v, i = take(argv, i, a)
             opts["volumes"].append(v)
+        elif key in ("--label", "-l"):
+            v, i = take(argv, i, a)
+            k, _, val = v.partition("=")
+            opts["labels"][k] = val
         elif key in valued:
             _, i = take(argv, i, a)
         elif key in flags:
@@ -451,7 +459,7 @@ def docker_run(argv: list[str]) -> str:
             "name": name, "id": cid, "image": image_ref, "image_id": img["id"],
             "status": "exited" if crashed else "running", "exit_code": 1 if crashed else 0,
             "networks": networks, "network_mode": net, "ports": [] if crashed else ports,
-            "env": opts["env"], "volumes": opts["volumes"], "args": args,
+            "env": opts["env"], "volumes": opts["volumes"], "labels": opts["labels"], "args": args,
             "logs": ["thread 'main' panicked at src/main.rs: cannot open /data/inventory.db: read-only file system"] if crashed
             else [f"{name} started"],
         }
@@ -895,11 +903,181 @@ def aws_main(argv: list[str]) -> str:
     raise Exit(UNSUPPORTED, f"fake aws: unsupported --output {output}\n")
 
 
+# Parameters the AWS CLI takes as lists (several values after the option).
+LIST_PARAMETERS = {"architectures", "attribute-names", "function-response-types"}
+ESM_OPERATIONS = {"create-event-source-mapping", "list-event-source-mappings", "get-event-source-mapping",
+                  "update-event-source-mapping"}
+REGION, ACCOUNT = "us-east-1", "000000000000"
+
+
+def operation_name(op: str) -> str:
+    return "".join(part.title() for part in op.split("-"))
+
+
+def aws_error(error_exit: int, code: str, op: str, message: str) -> Exit:
+    return Exit(error_exit, f"\nAn error occurred ({code}) when calling the {operation_name(op)} operation: {message}\n")
+
+
+def sqs_attributes(raw: str, op: str, error_exit: int) -> dict:
+    """--attributes as the CLI reads JSON: a map of strings (a number is refused)."""
+    try:
+        attributes = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise Exit(252, f"\nError parsing parameter '--attributes': Invalid JSON: {e}\n")
+    for key, value in attributes.items():
+        if not isinstance(value, str):
+            raise Exit(252, f"\nParameter validation failed:\nInvalid type for parameter Attributes.{key}, value: {value}, "
+                            f"type: {type(value)}, valid types: <class 'str'>\n")
+    return attributes
+
+
+def sqs_call(st: dict, op: str, params: dict, error_exit: int):
+    queues = st["aws"].setdefault("queues", {})
+    by_url = {q["QueueUrl"]: name for name, q in queues.items()}
+    defaults = {"VisibilityTimeout": "30", "MessageRetentionPeriod": "345600", "DelaySeconds": "0",
+                "MaximumMessageSize": "262144", "ReceiveMessageWaitTimeSeconds": "0"}
+
+    def check(attributes: dict) -> None:
+        policy = attributes.get("RedrivePolicy")
+        if policy is not None:
+            try:
+                redrive = json.loads(policy)
+            except json.JSONDecodeError:
+                raise aws_error(error_exit, "InvalidAttributeValue", op, f"Invalid value for the parameter RedrivePolicy. Reason: {policy} is not JSON.")
+            target = redrive.get("deadLetterTargetArn", "")
+            if not any(q["Attributes"]["QueueArn"] == target for q in queues.values()):
+                raise aws_error(error_exit, "InvalidAttributeValue", op,
+                                f"Value {policy} for parameter RedrivePolicy is invalid. Reason: Dead-letter target does not exist.")
+            if not 1 <= int(redrive.get("maxReceiveCount", 0)) <= 1000:
+                raise aws_error(error_exit, "InvalidAttributeValue", op,
+                                f"Value {policy} for parameter RedrivePolicy is invalid. Reason: Invalid value for maxReceiveCount: must be 1 to 1000.")
+
+    def queue_of(url: str) -> dict:
+        if url not in by_url:
+            raise aws_error(error_exit, "AWS.SimpleQueueService.NonExistentQueue", op, "The specified queue does not exist.")
+        return queues[by_url[url]]
+
+    if op == "create-queue":
+        name = params["queue-name"]
+        attributes = sqs_attributes(params.get("attributes", "{}"), op, error_exit)
+        if name in queues:
+            live = queues[name]["Attributes"]
+            different = sorted(k for k, v in attributes.items() if live.get(k, defaults.get(k)) != v)
+            if different:
+                raise aws_error(error_exit, "QueueAlreadyExists", op,
+                                f"A queue already exists with the same name and a different value for attribute(s) {', '.join(different)}")
+            return {"QueueUrl": queues[name]["QueueUrl"]}
+        check(attributes)
+        queues[name] = {
+            "QueueUrl": f"http://sqs.{REGION}.localhost.localstack.cloud:4566/{ACCOUNT}/{name}",
+            "Attributes": {**defaults, **attributes, "QueueArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"},
+            "Messages": {"visible": 0, "in_flight": 0},
+        }
+        return {"QueueUrl": queues[name]["QueueUrl"]}
+    if op == "get-queue-url":
+        name = params["queue-name"]
+        if name not in queues:
+            raise aws_error(error_exit, "AWS.SimpleQueueService.NonExistentQueue", op, "The specified queue does not exist.")
+        return {"QueueUrl": queues[name]["QueueUrl"]}
+    if op == "set-queue-attributes":
+        q = queue_of(params["queue-url"])
+        attributes = sqs_attributes(params["attributes"], op, error_exit)
+        check(attributes)
+        q["Attributes"].update(attributes)
+        return None
+    if op == "get-queue-attributes":
+        q = queue_of(params["queue-url"])
+        everything = {**q["Attributes"], "ApproximateNumberOfMessages": str(q["Messages"]["visible"]),
+                      "ApproximateNumberOfMessagesNotVisible": str(q["Messages"]["in_flight"]),
+                      "ApproximateNumberOfMessagesDelayed": "0"}
+        names = params.get("attribute-names", [])
+        if "All" in names:
+            return {"Attributes": everything}
+        return {"Attributes": {k: everything[k] for k in names if k in everything}} if names else None
+    raise Exit(UNSUPPORTED, f"fake aws: unsupported: sqs {op}\n")
+
+
+def event_source_mapping_call(st: dict, op: str, params: dict, error_exit: int):
+    mappings = st["aws"].setdefault("mappings", {})
+    fns, queues = st["aws"]["functions"], st["aws"].get("queues", {})
+
+    def function_arn(name: str) -> str:
+        if name not in fns:
+            raise aws_error(error_exit, "ResourceNotFoundException", op,
+                            f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+        return fns[name]["FunctionArn"]
+
+    def configure(m: dict) -> None:
+        if "batch-size" in params:
+            m["BatchSize"] = int(params["batch-size"])
+        if "maximum-batching-window-in-seconds" in params:
+            m["MaximumBatchingWindowInSeconds"] = int(params["maximum-batching-window-in-seconds"])
+        if "function-response-types" in params:
+            if set(params["function-response-types"]) - {"ReportBatchItemFailures"}:
+                raise aws_error(error_exit, "ValidationException", op, "1 validation error detected: Value at 'functionResponseTypes' "
+                                                                        "failed to satisfy constraint")
+            m["FunctionResponseTypes"] = params["function-response-types"]
+        if not 1 <= m["BatchSize"] <= 10000 or (m["BatchSize"] > 10 and m["MaximumBatchingWindowInSeconds"] < 1):
+            raise aws_error(error_exit, "InvalidParameterValueException", op,
+                            "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10")
+        queue = next(q for q in queues.values() if q["Attributes"]["QueueArn"] == m["EventSourceArn"])
+        timeout = next(f["Timeout"] for f in fns.values() if f["FunctionArn"] == m["FunctionArn"])
+        visibility = int(queue["Attributes"]["VisibilityTimeout"])
+        if visibility < timeout:
+            raise aws_error(error_exit, "InvalidParameterValueException", op,
+                            f"Queue visibility timeout: {visibility} seconds is less than Function timeout: {timeout} seconds")
+
+    if op == "create-event-source-mapping":
+        fn_arn = function_arn(params["function-name"])
+        arn = params["event-source-arn"]
+        if not any(q["Attributes"]["QueueArn"] == arn for q in queues.values()):
+            raise aws_error(error_exit, "InvalidParameterValueException", op, f"Error occurred while ReceiveMessage. SQS Error Code: "
+                                                                               f"AWS.SimpleQueueService.NonExistentQueue. SQS Error Message: {arn}")
+        existing = next((u for u, m in mappings.items() if m["FunctionArn"] == fn_arn and m["EventSourceArn"] == arn), None)
+        if existing:
+            raise aws_error(error_exit, "ResourceConflictException", op,
+                            f"An event source mapping with SQS arn (\" {arn} \") and function (\" {params['function-name']} \") "
+                            f"already exists. Please update or delete the existing mapping with UUID {existing}")
+        uuid = hashlib.sha256(f"{fn_arn}|{arn}|{len(mappings)}".encode()).hexdigest()
+        uuid = f"{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:32]}"
+        m = {"UUID": uuid, "FunctionArn": fn_arn, "EventSourceArn": arn, "BatchSize": 10,
+             "MaximumBatchingWindowInSeconds": 0, "FunctionResponseTypes": [], "State": "Creating"}
+        configure(m)
+        mappings[uuid] = m
+        return m
+    if op == "list-event-source-mappings":
+        out = list(mappings.values())
+        if "function-name" in params:
+            fn_arn = function_arn(params["function-name"])
+            out = [m for m in out if m["FunctionArn"] == fn_arn]
+        if "event-source-arn" in params:
+            out = [m for m in out if m["EventSourceArn"] == params["event-source-arn"]]
+        return {"EventSourceMappings": out}
+    uuid = params.get("uuid")
+    if uuid not in mappings:
+        raise aws_error(error_exit, "ResourceNotFoundException", op, f"The resource you requested does not exist. (Service: Lambda, "
+                                                                      f"Status Code: 404, Request ID: {uuid})")
+    m = mappings[uuid]
+    if op == "get-event-source-mapping":
+        # A new or updated mapping is Enabled by the time anyone asks again.
+        if m["State"] in ("Creating", "Updating"):
+            m["State"] = "Enabled"
+        return m
+    if op == "update-event-source-mapping":
+        if "function-name" in params:
+            m["FunctionArn"] = function_arn(params["function-name"])
+        configure(m)
+        m["State"] = "Updating"
+        return m
+    raise Exit(UNSUPPORTED, f"fake aws: unsupported: lambda {op}\n")
+
+
 def aws_call(st: dict, args: list[str], error_exit: int):
     if args[:2] == ["logs", "tail"]:
         return "2026-01-01T00:00:00 fake fraud-check log line\n"
-    if not args or args[0] != "lambda" or len(args) < 2:
+    if not args or args[0] not in ("lambda", "sqs") or len(args) < 2:
         raise Exit(UNSUPPORTED, f"fake aws: unsupported: {' '.join(args)}\n")
+    service = args[0]
     op, params, i = args[1], {}, 2
     if op == "wait":
         op, i = f"wait {args[2]}", 3
@@ -911,7 +1089,15 @@ def aws_call(st: dict, args: list[str], error_exit: int):
         while i < len(args) and not args[i].startswith("--"):
             values.append(args[i])
             i += 1
-        params[name] = values if name == "architectures" else (values[0] if values else True)
+        params[name] = values if name in LIST_PARAMETERS else (values[0] if values else True)
+    enabled = st["docker"]["containers"]["otel-lab-localstack"].get("env", {}).get("SERVICES", "").split(",")
+    if service not in enabled:
+        raise Exit(error_exit, f"\nAn error occurred (InternalFailure) when calling the {operation_name(op)} operation: "
+                               f"Service '{service}' is not enabled. Please check your 'SERVICES' configuration variable.\n")
+    if service == "sqs":
+        return sqs_call(st, op, params, error_exit)
+    if op in ESM_OPERATIONS:
+        return event_source_mapping_call(st, op, params, error_exit)
     fns = st["aws"]["functions"]
     name = params.get("function-name")
     region, account = "us-east-1", "000000000000"
@@ -1018,8 +1204,11 @@ def curl_main(argv: list[str]) -> str:
     if host not in ("127.0.0.1", "localhost", "localhost.localstack.cloud") or not listening:
         raise Exit(7, f"curl: (7) Failed to connect to {host} port {port} after 0 ms: Couldn't connect to server\n")
     if path == "/_localstack/health":
-        return json.dumps({"services": {"lambda": "available", "iam": "available", "sts": "available", "logs": "available"},
-                           "edition": "community", "version": "4.14.0"})
+        # With STRICT_SERVICE_LOADING (LocalStack's default) what SERVICES leaves out is disabled.
+        enabled = set(listening[0].get("env", {}).get("SERVICES", "").split(","))
+        services = {name: "available" if name in enabled else "disabled"
+                    for name in ("lambda", "iam", "sts", "logs", "sqs", "s3", "dynamodb")}
+        return json.dumps({"services": services, "edition": "community", "version": "4.14.0"})
     return "ok"
 
 
@@ -1044,8 +1233,11 @@ def cargo_main(argv: list[str]) -> str:
         source = os.environ.get("FAKE_BOOTSTRAP")
         if not source:
             raise Exit(UNSUPPORTED, "fake cargo: FAKE_BOOTSTRAP is not set\n")
-        shutil.copyfile(source, target / "bootstrap")
-        os.chmod(target / "bootstrap", 0o755)
+        binary = argv[argv.index("--bin") + 1]
+        if binary not in ("bootstrap", "fulfilment", "lambda-emulator"):
+            raise Exit(101, f"error: no bin target named `{binary}` in `lambda-handler` package\n")
+        shutil.copyfile(source, target / binary)
+        os.chmod(target / binary, 0o755)
         sys.stderr.write(f"    Finished `{profile}` profile (fake cargo: copied {source})\n")
         return ""
     raise unsupported("cargo", argv)

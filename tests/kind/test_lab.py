@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import unittest
+import zipfile
 from pathlib import Path
 
 import yaml
@@ -130,6 +131,23 @@ class Item3Rerun(LabTest):
         for name, image in self.outside_images(lab).items():
             self.assertNotEqual(image, first_outside[name])
             self.assertEqual(lab.container(name)["image_id"], lab.state()["docker"]["images"][image]["id"])
+        # Three runs, one queue mapping: a second would deliver every message twice.
+        self.assertEqual(len(lab.state()["aws"]["mappings"]), 1)
+
+    def test_a_localstack_started_without_sqs_is_replaced(self):
+        # LocalStack as an older lab started it: SERVICES without sqs, which it then refuses.
+        lab = self.lab()
+        self.ok(lab, "setup")
+        st = lab.state()
+        localstack = st["docker"]["containers"]["otel-lab-localstack"]
+        localstack["env"]["SERVICES"] = "lambda,iam,sts,logs"
+        localstack["labels"] = {}
+        st["aws"] = {"major": 2, "functions": {}, "urls": {}}
+        lab.state_file.write_text(json.dumps(st))
+        r = self.ok(lab, "setup")
+        self.assertIn("replacing LocalStack", r.stderr)
+        self.assertIn("sqs", lab.container("otel-lab-localstack")["env"]["SERVICES"].split(","))
+        self.assertEqual(set(lab.state()["aws"]["queues"]), {"orders", "orders-dlq"})
 
 
 class AfterOneSetup(LabTest):
@@ -175,7 +193,8 @@ class AfterOneSetup(LabTest):
         world = World(self.shared)
         sources = world.sources()
         self.assertEqual({s[0] for s in sources},
-                         {"order-service", "payment-service", "inventory-service", "fraud-check", "a program on the host"})
+                         {"order-service", "payment-service", "inventory-service", "fraud-check", "fulfilment",
+                          "a program on the host"})
         for who, host, port in sources:
             with self.subTest(source=who):
                 world.follow(who, host, port, routed=False, seen=set())
@@ -188,7 +207,59 @@ class AfterOneSetup(LabTest):
     def test_status_shows_the_state_of_the_lambda(self):
         r = self.ok(self.shared, "status")
         self.assertIn("fraud-check\tprovided.al2023\tx86_64\tActive\tSuccessful", r.stdout)
+        self.assertIn("fulfilment\tprovided.al2023\tx86_64\tActive\tSuccessful", r.stdout)
         self.assertNotIn("None", r.stdout)
+
+    def test_status_shows_the_queues_and_their_mapping(self):
+        lab = self.shared
+        st = lab.state()
+        st["aws"]["queues"]["orders-dlq"]["Messages"]["visible"] = 3
+        lab.state_file.write_text(json.dumps(st))
+        r = self.ok(lab, "status")
+        self.assertRegex(r.stdout, r"(?m)^orders\t0\t0$")
+        self.assertRegex(r.stdout, r"(?m)^orders-dlq\t3\t0$", "dead-lettered messages are shown")
+        uuid = next(iter(st["aws"]["mappings"]))
+        self.assertRegex(r.stdout, rf"(?m)^{uuid}\tEnabled\t10\t1$")
+
+    # Issue 11: the asynchronous hop in LocalStack, set up as SQS → Lambda runs in production.
+    def test_order_events_go_through_sqs_to_the_fulfilment_lambda(self):
+        lab = self.shared
+        st = lab.state()
+        queues = st["aws"]["queues"]
+        orders, dlq = queues["orders"]["Attributes"], queues["orders-dlq"]["Attributes"]
+        fulfilment = st["aws"]["functions"]["fulfilment"]
+        redrive = json.loads(orders["RedrivePolicy"])
+        self.assertEqual(redrive["deadLetterTargetArn"], dlq["QueueArn"])
+        self.assertEqual(int(redrive["maxReceiveCount"]), 5)
+        self.assertGreaterEqual(int(orders["VisibilityTimeout"]), 6 * fulfilment["Timeout"],
+                                "AWS's advice: six times the function's timeout")
+        self.assertGreater(int(dlq["MessageRetentionPeriod"]), int(orders["MessageRetentionPeriod"]))
+        (mapping,) = st["aws"]["mappings"].values()
+        self.assertEqual(mapping["EventSourceArn"], orders["QueueArn"])
+        self.assertEqual(mapping["FunctionArn"], fulfilment["FunctionArn"])
+        self.assertEqual(mapping["FunctionResponseTypes"], ["ReportBatchItemFailures"])
+        self.assertEqual((mapping["BatchSize"], mapping["MaximumBatchingWindowInSeconds"]), (10, 1))
+        self.assertEqual(mapping["State"], "Enabled")
+
+        # The function calls the two containers at their addresses on the kind network.
+        env = fulfilment["Environment"]["Variables"]
+        ip = lambda name: lab.container(name)["networks"]["kind"]["ip"]
+        self.assertEqual(env["PAYMENT_URL"], f"http://{ip('otel-lab-payment-sidecar')}:8081")
+        self.assertEqual(env["INVENTORY_URL"], f"http://{ip('otel-lab-inventory-service')}:8082")
+        self.assertEqual(env["OTEL_SERVICE_NAME"], "fulfilment")
+
+        # order-service sends to the queue's URL, whose host the pod resolves to LocalStack.
+        pod = lab.objects("Deployment")["order-service"]["spec"]["template"]["spec"]
+        container = next(c for c in pod["containers"] if c["name"] == "order-service")
+        order_env = {e["name"]: e.get("value") for e in container["env"]}
+        self.assertEqual(order_env["ORDERS_QUEUE"], queues["orders"]["QueueUrl"])
+        self.assertIn("AWS_REGION", order_env)
+        localstack_ip = lab.objects("Service")["localstack"]["spec"]["clusterIP"]
+        aliases = {h: a["ip"] for a in pod["hostAliases"] for h in a["hostnames"]}
+        queue_host = re.match(r"https?://([^/:]+)", order_env["ORDERS_QUEUE"]).group(1)
+        fn_host = re.match(r"https?://([^/:]+)", order_env["FRAUD_CHECK_URL"]).group(1)
+        self.assertEqual(aliases.get(queue_host), localstack_ip)
+        self.assertEqual(aliases.get(fn_host), localstack_ip)
 
     # Item 5
     def test_logs_of_the_lambda_with_aws_cli_v1_says_why(self):
@@ -289,8 +360,9 @@ class World:
             if c["network_mode"].startswith("container:") and host == "127.0.0.1":
                 host = c["network_mode"].split(":", 1)[1]  # the namespace's owner: the sidecar
             out.append((who, host, port))
-        fn = self.st["aws"]["functions"]["fraud-check"]["Environment"]["Variables"]
-        out.append(("fraud-check", *endpoint(fn["OTEL_EXPORTER_OTLP_ENDPOINT"])))
+        for function in ("fraud-check", "fulfilment"):
+            fn = self.st["aws"]["functions"][function]["Environment"]["Variables"]
+            out.append((function, *endpoint(fn["OTEL_EXPORTER_OTLP_ENDPOINT"])))
         for m in self.lab.cluster()["config"]["nodes"][0]["extraPortMappings"]:
             if m["hostPort"] == 4317:
                 out.append(("a program on the host", self.node, m["containerPort"]))
@@ -489,6 +561,10 @@ class Item11Glibc(LabTest):
         self.assertIn("newer than Lambda's provided.al2023", r.stderr)
         r = self.ok(lab, "lambda-zip")
         self.assertIn("glibc check: bootstrap needs at most GLIBC_2.", r.stderr)
+        self.assertIn("glibc check: fulfilment needs at most GLIBC_2.", r.stderr)
+        for zip_name in ("bootstrap.zip", "fulfilment.zip"):
+            with zipfile.ZipFile(Path(lab.env["CARGO_TARGET_DIR"]) / "lambda" / zip_name) as z:
+                self.assertEqual(z.namelist(), ["bootstrap"], zip_name)
 
 
 class Kustomize(LabTest):
