@@ -14,6 +14,13 @@ pub trait ComponentConfig: DeserializeOwned + Send + Sync + 'static {
     fn validate(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+
+    /// Keys that Go configs carry and this collector accepts but does not act on, each with
+    /// the reason; when the config sets one, `validate` warns at its line. A nested key is
+    /// written `outer::inner`.
+    fn ignored(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
 }
 
 /// Decodes and validates a component config, reporting everything into `errors`.
@@ -26,6 +33,19 @@ pub fn check<T: ComponentConfig>(node: &Node, path: &str, errors: &mut Errors) -
             _ => (node.loc.clone(), path.to_string()),
         };
         errors.error(Some(loc), p, msg);
+    }
+    for (key, why) in cfg.ignored() {
+        let mut found = Some(node);
+        for part in key.split("::") {
+            found = found.and_then(|n| n.get(part));
+        }
+        if let Some(n) = found {
+            errors.warn(
+                Some(n.loc.clone()),
+                format!("{path}::{key}"),
+                format!("accepted for compatibility with Go configs and ignored: {why}"),
+            );
+        }
     }
     (errors.errors.len() == before).then_some(cfg)
 }

@@ -584,9 +584,11 @@ async fn serve_own_metrics(
     telemetry: Arc<SelfTelemetry>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     use axum::{Router, http::header, routing::get};
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("service::telemetry::metrics::address: cannot listen on {addr}")
-    })?;
+    let listener = tokio::net::TcpListener::bind(crate::config::endpoint::listen_address(addr))
+        .await
+        .with_context(|| {
+            format!("service::telemetry::metrics::address: cannot listen on {addr}")
+        })?;
     let app = Router::new().route(
         "/metrics",
         get(move || {

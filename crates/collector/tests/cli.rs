@@ -64,7 +64,7 @@ service:
     assert_eq!(out, "");
     let expected = format!(
         "invalid configuration (7 errors):
-  {p}:5:19: receivers::otlp::protocols::grpc::endpoint: \"localhost\" is not host:port (for example 127.0.0.1:4317)
+  {p}:5:19: receivers::otlp::protocols::grpc::endpoint: \"localhost\" is not host:port (for example 127.0.0.1:4317, or :4317 for every interface)
   {p}:6:9: receivers::otlp::protocols::grpc::max_recv_msg_size: unknown key \"max_recv_msg_size\"; valid keys here: endpoint, max_recv_msg_size_mib, tls, auth
   {p}:7:3: receivers::zipkin: unknown receiver type \"zipkin\"; known receiver types: otlp
   {p}:10:14: processors::batch::timeout: invalid duration \"10\": use a number with a unit (ns, us, ms, s, m, h), e.g. 200ms, 10s, 1m30s
@@ -184,5 +184,79 @@ fn components_in_pipelines_of_a_signal_they_cannot_handle_are_named() {
         ),
     ] {
         assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+}
+
+/// Keys a Go config carries that this collector accepts without acting on them: the
+/// config is valid, and each is named with its line and why it is ignored. Keys it does
+/// act on (debug's sampling, tail sampling's expected rate) are not warned about.
+#[test]
+fn keys_accepted_for_compatibility_and_ignored_are_each_warned_about_at_their_line() {
+    let path = write(
+        "ignored.yaml",
+        r#"extensions:
+  health_check:
+    check_collector_pipeline:
+      enabled: true
+      exporter_failure_threshold: 3
+receivers:
+  otlp:
+    protocols:
+      grpc:
+processors:
+  filter:
+    error_mode: ignore
+    traces:
+      span: ['name == "GET /healthz"']
+  tail_sampling:
+    expected_new_traces_per_sec: 100
+    policies: [{name: all, type: always_sample}]
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:4317
+    balancer_name: round_robin
+  file:
+    path: /tmp/otel-lab-cli-ignored.jsonl
+    flush_interval: 5s
+  debug:
+    sampling_initial: 5
+    sampling_thereafter: 200
+service:
+  extensions: [health_check]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [filter, tail_sampling]
+      exporters: [otlp, file, debug]
+"#,
+    );
+    let (ok, out, err) = collector(&["validate", "--config", &path]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("configuration is valid"), "{out}");
+    for (line, key) in [
+        (
+            5,
+            "extensions::health_check::check_collector_pipeline::exporter_failure_threshold",
+        ),
+        (12, "processors::filter::error_mode"),
+        (21, "exporters::otlp::balancer_name"),
+        (24, "exporters::file::flush_interval"),
+    ] {
+        let want = format!("warning: {path}:{line}:");
+        let found = err
+            .lines()
+            .find(|l| l.starts_with(&want) && l.contains(&format!(" {key}: ")));
+        let found = found.unwrap_or_else(|| panic!("no warning for {key} at line {line}:\n{err}"));
+        assert!(
+            found.contains("accepted for compatibility with Go configs and ignored"),
+            "{found}"
+        );
+    }
+    for acted_on in [
+        "sampling_initial",
+        "sampling_thereafter",
+        "expected_new_traces_per_sec",
+    ] {
+        assert!(!err.contains(acted_on), "{acted_on} is not ignored:\n{err}");
     }
 }

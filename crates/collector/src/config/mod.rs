@@ -3,6 +3,7 @@
 //! `file:line:column` — all of them, not only the first.
 
 mod decode;
+pub mod endpoint;
 mod node;
 mod subst;
 mod types;

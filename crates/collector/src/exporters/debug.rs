@@ -1,6 +1,8 @@
 //! The `debug` exporter (the Go collector's debugexporter): writes what arrives to stderr,
 //! as a one-line count (`basic`), one line per span/point/record (`normal`) or every field
-//! (`detailed`).
+//! (`detailed`). As in Go, output is sampled per second: the first `sampling_initial`
+//! batches of each second are printed, then every `sampling_thereafter`-th (defaults 2 and
+//! 1: everything).
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
 use crate::config::Node;
@@ -28,34 +30,41 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
 pub struct DebugConfig {
     /// basic | normal | detailed. Default basic.
     pub verbosity: String,
-    /// Accepted for compatibility with the Go exporter; every batch is printed.
-    pub sampling_initial: Option<u64>,
-    pub sampling_thereafter: Option<u64>,
+    /// Batches printed in full each second before sampling starts. Default 2.
+    pub sampling_initial: u64,
+    /// Then one batch in this many is printed. Default 1 (every batch).
+    pub sampling_thereafter: u64,
 }
 
 impl Default for DebugConfig {
     fn default() -> Self {
         DebugConfig {
             verbosity: "basic".into(),
-            sampling_initial: None,
-            sampling_thereafter: None,
+            sampling_initial: 2,
+            sampling_thereafter: 1,
         }
     }
 }
 
 impl ComponentConfig for DebugConfig {
     fn validate(&self) -> Vec<(&'static str, String)> {
-        if matches!(self.verbosity.as_str(), "basic" | "normal" | "detailed") {
-            Vec::new()
-        } else {
-            vec![(
+        let mut v = Vec::new();
+        if !matches!(self.verbosity.as_str(), "basic" | "normal" | "detailed") {
+            v.push((
                 "verbosity",
                 format!(
                     "unknown verbosity \"{}\"; use basic, normal or detailed",
                     self.verbosity
                 ),
-            )]
+            ));
         }
+        if self.sampling_thereafter == 0 {
+            v.push((
+                "sampling_thereafter",
+                "must be at least 1 (1 prints every batch)".into(),
+            ));
+        }
+        v
     }
 }
 
@@ -64,12 +73,45 @@ fn build(node: &Node, ctx: BuildContext, _signal: Signal) -> anyhow::Result<Shar
     Ok(Arc::new(Debug {
         id: ctx.id.to_string(),
         verbosity: cfg.verbosity,
+        sampler: Sampler::new(cfg.sampling_initial, cfg.sampling_thereafter),
     }))
 }
 
 struct Debug {
     id: String,
     verbosity: String,
+    sampler: Sampler,
+}
+
+/// zap's sampler, as the Go exporter configures it: per one-second window, the first
+/// `initial` batches pass, then every `thereafter`-th.
+struct Sampler {
+    initial: u64,
+    thereafter: u64,
+    window: std::sync::Mutex<(std::time::Instant, u64)>,
+}
+
+impl Sampler {
+    fn new(initial: u64, thereafter: u64) -> Self {
+        Sampler {
+            initial,
+            thereafter: thereafter.max(1),
+            window: std::sync::Mutex::new((std::time::Instant::now(), 0)),
+        }
+    }
+
+    fn admit(&self, now: std::time::Instant) -> bool {
+        let mut window = self
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if now.duration_since(window.0) >= std::time::Duration::from_secs(1) {
+            *window = (now, 0);
+        }
+        window.1 += 1;
+        let n = window.1;
+        n <= self.initial || (n - self.initial).is_multiple_of(self.thereafter)
+    }
 }
 
 pub fn any_value_text(v: &AnyValue) -> String {
@@ -192,6 +234,9 @@ fn render(batch: &Batch, detailed: bool) -> String {
 #[async_trait]
 impl Consumer for Debug {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        if !self.sampler.admit(std::time::Instant::now()) {
+            return Ok(());
+        }
         let n = batch.item_count();
         let what = batch.signal().item_name();
         let mut text = format!(
@@ -209,5 +254,32 @@ impl Consumer for Debug {
         }
         eprint!("{text}");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn sampling_passes_the_first_batches_of_each_second_then_every_nth() {
+        let sampler = Sampler::new(2, 3);
+        let start = Instant::now();
+        let passed: Vec<bool> = (0..8).map(|_| sampler.admit(start)).collect();
+        // 1 and 2 (initial), then the 3rd after them (5), then 8.
+        assert_eq!(passed, [true, true, false, false, true, false, false, true]);
+        assert!(
+            sampler.admit(start + Duration::from_millis(1001)),
+            "a new second starts over"
+        );
+    }
+
+    #[test]
+    fn the_defaults_print_every_batch() {
+        let cfg = DebugConfig::default();
+        let sampler = Sampler::new(cfg.sampling_initial, cfg.sampling_thereafter);
+        let now = Instant::now();
+        assert!((0..100).all(|_| sampler.admit(now)));
     }
 }

@@ -31,7 +31,8 @@ pub struct FileConfig {
     pub path: String,
     /// Rotate when the file grows past max_megabytes; keep max_backups old files.
     pub rotation: Option<RotationConfig>,
-    /// Flush to disk after every write. Default true here (a lab wants to read it at once).
+    /// Go's interval between flushes of its write buffer. Accepted and ignored (with a
+    /// warning): each batch is written to the file as it arrives, with nothing buffered.
     pub flush_interval: Option<crate::config::GoDuration>,
 }
 
@@ -65,6 +66,13 @@ impl ComponentConfig for FileConfig {
             v.push(("rotation", "max_megabytes must be at least 1".into()));
         }
         v
+    }
+
+    fn ignored(&self) -> Vec<(&'static str, &'static str)> {
+        vec![(
+            "flush_interval",
+            "each batch is written to the file as it arrives; nothing is buffered to flush",
+        )]
     }
 }
 

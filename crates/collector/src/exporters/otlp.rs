@@ -109,7 +109,8 @@ pub struct GrpcExporterConfig {
     pub timeout: GoDuration,
     pub sending_queue: QueueConfig,
     pub retry_on_failure: RetryConfig,
-    /// Accepted for compatibility with Go configs; one connection is used.
+    /// Go's gRPC load-balancing policy. Accepted and ignored (with a warning): one
+    /// connection to the endpoint is used.
     pub balancer_name: Option<String>,
     /// Send a token: `auth: {authenticator: bearertokenauth}`.
     pub auth: Option<AuthSettings>,
@@ -159,6 +160,13 @@ impl ComponentConfig for GrpcExporterConfig {
         v.extend(self.sending_queue.problems());
         v.extend(self.retry_on_failure.problems());
         v
+    }
+
+    fn ignored(&self) -> Vec<(&'static str, &'static str)> {
+        vec![(
+            "balancer_name",
+            "one connection to the endpoint is used; the loadbalancing exporter spreads data over several",
+        )]
     }
 }
 
@@ -388,7 +396,7 @@ pub struct HttpExporterConfig {
     pub compression: String,
     /// proto (default) or json.
     pub encoding: String,
-    /// Deadline of one request. Default 5s (the Go exporter's 30s is long for a lab).
+    /// Deadline of one request. Default 30s, as in Go.
     pub timeout: GoDuration,
     pub sending_queue: QueueConfig,
     pub retry_on_failure: RetryConfig,
@@ -407,7 +415,7 @@ impl Default for HttpExporterConfig {
             headers: BTreeMap::new(),
             compression: "gzip".into(),
             encoding: "proto".into(),
-            timeout: GoDuration::secs(5),
+            timeout: GoDuration::secs(30),
             sending_queue: QueueConfig::default(),
             retry_on_failure: RetryConfig::default(),
             auth: None,

@@ -42,7 +42,8 @@ pub struct PipelineCheck {
     /// How long an exporter may fail continuously before the collector is unhealthy.
     /// Default 5m.
     pub interval: crate::config::GoDuration,
-    /// Accepted for compatibility with Go configs; failing time is what counts here.
+    /// Go's count of failures within `interval`. Accepted and ignored (with a warning):
+    /// here an exporter that has failed without a success for `interval` is unhealthy.
     pub exporter_failure_threshold: u64,
 }
 
@@ -69,13 +70,20 @@ impl Default for HealthCheckConfig {
 impl ComponentConfig for HealthCheckConfig {
     fn validate(&self) -> Vec<(&'static str, String)> {
         let mut v = Vec::new();
-        if let Err(e) = crate::receivers::otlp::check_endpoint(&self.endpoint) {
+        if let Err(e) = crate::config::endpoint::check_endpoint(&self.endpoint) {
             v.push(("endpoint", e));
         }
         if !self.path.starts_with('/') {
             v.push(("path", format!("\"{}\" must start with /", self.path)));
         }
         v
+    }
+
+    fn ignored(&self) -> Vec<(&'static str, &'static str)> {
+        vec![(
+            "check_collector_pipeline::exporter_failure_threshold",
+            "here an exporter is unhealthy once it has failed without a success for `interval`",
+        )]
     }
 }
 

@@ -20,9 +20,10 @@ impl HttpEndpoint {
         endpoint: &str,
         app: axum::Router,
     ) -> anyhow::Result<()> {
-        let listener = tokio::net::TcpListener::bind(endpoint)
-            .await
-            .with_context(|| format!("extensions::{id}: cannot listen on {endpoint}"))?;
+        let listener =
+            tokio::net::TcpListener::bind(crate::config::endpoint::listen_address(endpoint))
+                .await
+                .with_context(|| format!("extensions::{id}: cannot listen on {endpoint}"))?;
         *self.0.lock().expect("endpoint lock") = Some(tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         }));

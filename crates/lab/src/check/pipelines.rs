@@ -492,7 +492,6 @@ processors:
   resource/metrics-only:
     attributes: [{key: team, value: x, action: insert}]
   filter/browse:
-    error_mode: ignore
     traces:
       span: ['name == "GET /inventory"']
 service:

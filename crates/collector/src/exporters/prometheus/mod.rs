@@ -100,19 +100,10 @@ impl Default for PrometheusConfig {
     }
 }
 
-/// `:8889` → `0.0.0.0:8889`, as Go's net.Listen reads it.
-fn listen_address(endpoint: &str) -> String {
-    if endpoint.starts_with(':') {
-        format!("0.0.0.0{endpoint}")
-    } else {
-        endpoint.to_string()
-    }
-}
-
 impl ComponentConfig for PrometheusConfig {
     fn validate(&self) -> Vec<(&'static str, String)> {
         let mut v = Vec::new();
-        let addr = listen_address(&self.endpoint);
+        let addr = crate::config::endpoint::listen_address(&self.endpoint);
         let port_ok = addr
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
@@ -165,7 +156,7 @@ fn build(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<Share
 impl PrometheusExporter {
     /// Binds the endpoint and starts serving scrapes; must run inside a tokio runtime.
     pub fn start(cfg: &PrometheusConfig, sent: Counter) -> anyhow::Result<Arc<PrometheusExporter>> {
-        let addr = listen_address(&cfg.endpoint);
+        let addr = crate::config::endpoint::listen_address(&cfg.endpoint);
         let listener = std::net::TcpListener::bind(&addr)
             .with_context(|| format!("prometheus exporter cannot listen on {addr}"))?;
         listener.set_nonblocking(true)?;

@@ -85,7 +85,7 @@ impl ComponentConfig for JaegerQueryConfig {
                 "storage.traces is required: the name of a jaeger_storage backend".into(),
             ));
         }
-        if let Err(e) = crate::receivers::otlp::check_endpoint(&self.http.endpoint) {
+        if let Err(e) = crate::config::endpoint::check_endpoint(&self.http.endpoint) {
             v.push(("http", e));
         }
         v

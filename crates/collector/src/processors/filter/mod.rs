@@ -85,7 +85,7 @@ pub enum ErrorMode {
 #[serde(default, deny_unknown_fields)]
 pub struct FilterConfig {
     /// propagate | ignore | silent: what to do when a condition cannot be evaluated. Ours
-    /// always evaluate, so this is accepted for Go compatibility only. Default propagate.
+    /// always evaluate, so it is accepted and ignored (with a warning). Default propagate.
     pub error_mode: ErrorMode,
     /// Conditions for traces. Default none.
     pub traces: TraceConditions,
@@ -121,7 +121,14 @@ pub struct LogConditions {
     pub log_record: Vec<String>,
 }
 
-impl ComponentConfig for FilterConfig {}
+impl ComponentConfig for FilterConfig {
+    fn ignored(&self) -> Vec<(&'static str, &'static str)> {
+        vec![(
+            "error_mode",
+            "conditions here cannot fail to evaluate (values of different types are unequal), so there is no error to handle",
+        )]
+    }
+}
 
 impl FilterConfig {
     /// Every condition list with its key path below the component and its context.

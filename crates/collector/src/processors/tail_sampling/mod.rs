@@ -42,10 +42,25 @@ pub struct TailSamplingConfig {
     /// Traces held in memory at most; the oldest is decided early when more arrive.
     /// Default 50000.
     pub num_traces: usize,
-    /// Accepted for compatibility with Go configs (a sizing hint there).
+    /// New traces per second to expect: as in Go, a sizing hint, here the initial capacity of
+    /// the traces waiting for a decision (this rate × `decision_wait`, at most `num_traces`).
+    /// Default 0 (grow as traces come).
     pub expected_new_traces_per_sec: u64,
     /// The policies; a trace is kept when any of them samples it. Required.
     pub policies: Vec<PolicyConfig>,
+}
+
+impl TailSamplingConfig {
+    /// How many traces to make room for at start: the traces that arrive within one
+    /// decision wait at the expected rate.
+    fn initial_capacity(&self) -> usize {
+        let per_wait = self
+            .expected_new_traces_per_sec
+            .saturating_mul(self.decision_wait.0.as_secs().max(1));
+        usize::try_from(per_wait)
+            .unwrap_or(usize::MAX)
+            .min(self.num_traces)
+    }
 }
 
 impl Default for TailSamplingConfig {
@@ -92,10 +107,11 @@ fn build(
         .map(|p| p.compile())
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
+    let expected = cfg.initial_capacity();
     let p = Arc::new(TailSampler {
         state: Mutex::new(State {
-            pending: HashMap::new(),
-            order: VecDeque::new(),
+            pending: HashMap::with_capacity(expected),
+            order: VecDeque::with_capacity(expected),
             decided: HashMap::new(),
             decided_order: VecDeque::new(),
         }),

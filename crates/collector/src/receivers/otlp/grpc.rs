@@ -91,14 +91,15 @@ pub(super) async fn serve(
     sink: Sink,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(&cfg.endpoint)
-        .await
-        .with_context(|| {
-            format!(
-                "receivers::{id}::protocols::grpc: cannot listen on {}",
-                cfg.endpoint
-            )
-        })?;
+    let listener =
+        tokio::net::TcpListener::bind(crate::config::endpoint::listen_address(&cfg.endpoint))
+            .await
+            .with_context(|| {
+                format!(
+                    "receivers::{id}::protocols::grpc: cannot listen on {}",
+                    cfg.endpoint
+                )
+            })?;
     let addr = listener.local_addr()?;
     let limit = (cfg.max_recv_msg_size_mib * 1024 * 1024) as usize;
     let svc = Otlp(sink.clone());

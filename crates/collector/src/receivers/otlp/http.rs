@@ -184,14 +184,15 @@ pub(super) async fn serve(
     sink: Sink,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
-    let listener = tokio::net::TcpListener::bind(&cfg.endpoint)
-        .await
-        .with_context(|| {
-            format!(
-                "receivers::{id}::protocols::http: cannot listen on {}",
-                cfg.endpoint
-            )
-        })?;
+    let listener =
+        tokio::net::TcpListener::bind(crate::config::endpoint::listen_address(&cfg.endpoint))
+            .await
+            .with_context(|| {
+                format!(
+                    "receivers::{id}::protocols::http: cannot listen on {}",
+                    cfg.endpoint
+                )
+            })?;
     let addr = listener.local_addr()?;
     let state = AppState {
         sink: sink.clone(),

@@ -110,7 +110,7 @@ pub struct CorsConfig {
 impl ComponentConfig for GrpcConfig {
     fn validate(&self) -> Vec<(&'static str, String)> {
         let mut v = Vec::new();
-        if let Err(e) = check_endpoint(&self.endpoint) {
+        if let Err(e) = crate::config::endpoint::check_endpoint(&self.endpoint) {
             v.push(("endpoint", e));
         }
         if self.max_recv_msg_size_mib == 0 {
@@ -126,7 +126,7 @@ impl ComponentConfig for GrpcConfig {
 impl ComponentConfig for HttpConfig {
     fn validate(&self) -> Vec<(&'static str, String)> {
         let mut v = Vec::new();
-        if let Err(e) = check_endpoint(&self.endpoint) {
+        if let Err(e) = crate::config::endpoint::check_endpoint(&self.endpoint) {
             v.push(("endpoint", e));
         }
         if self.max_request_body_size == 0 {
@@ -214,18 +214,6 @@ impl TlsServerConfig {
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(cfg))
     }
-}
-
-/// `host:port` (host may be empty, a name or an IP).
-pub fn check_endpoint(ep: &str) -> Result<(), String> {
-    let Some((_, port)) = ep.rsplit_once(':') else {
-        return Err(format!(
-            "\"{ep}\" is not host:port (for example 127.0.0.1:4317)"
-        ));
-    };
-    port.parse::<u16>()
-        .map(|_| ())
-        .map_err(|_| format!("\"{ep}\" has an invalid port \"{port}\""))
 }
 
 struct Parsed {
