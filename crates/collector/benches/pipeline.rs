@@ -1,12 +1,15 @@
-//! decode → batch → encode, the path every span takes through a forwarding collector.
+//! decode → batch → encode, the path every span takes through a forwarding collector, and
+//! the fan-out of a batch to several exporters.
 
+use collector::component::{ConsumeError, Consumer, SharedConsumer, fanout};
 use collector::otlp_codec::{self, Encoding};
 use collector::pdata::{Batch, Signal};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use std::hint::black_box;
+use std::sync::Arc;
 
 fn kv(k: &str, v: &str) -> KeyValue {
     KeyValue {
@@ -51,6 +54,25 @@ fn request(spans: usize) -> Batch {
         }],
         ..Default::default()
     }])
+}
+
+/// An exporter that only reads what it is given (as the trace store, span metrics and the
+/// file exporter do): it counts the spans.
+struct CountSpans(std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl Consumer for CountSpans {
+    async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        self.consume_shared(&batch).await
+    }
+    fn mutates_data(&self) -> bool {
+        false
+    }
+    async fn consume_shared(&self, batch: &Batch) -> Result<(), ConsumeError> {
+        self.0
+            .fetch_add(batch.item_count(), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -98,6 +120,23 @@ fn bench(c: &mut Criterion) {
             acc.append(otlp_codec::decode(Signal::Traces, Encoding::Protobuf, &raw).unwrap());
             otlp_codec::gzip(&otlp_codec::encode(&acc, Encoding::Protobuf))
         })
+    });
+    // The lab gateway's traces pipeline ends in three read-only consumers (trace store, file,
+    // span metrics).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let out = fanout(
+        (0..3)
+            .map(|_| Arc::new(CountSpans(Default::default())) as SharedConsumer)
+            .collect(),
+    );
+    g.bench_function("fanout_to_3_read_only_exporters", |b| {
+        b.iter_batched(
+            || batch.clone(),
+            |batch| runtime.block_on(out.consume(batch)).unwrap(),
+            BatchSize::LargeInput,
+        )
     });
     g.finish();
 }

@@ -54,6 +54,17 @@ impl std::error::Error for ConsumeError {}
 #[async_trait]
 pub trait Consumer: Send + Sync {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError>;
+    /// Whether this consumer changes, or keeps, the batches it is given (the Go collector's
+    /// `MutatesData` capability). One that only reads them answers `false` and implements
+    /// [`Consumer::consume_shared`], and a fan-out lends it the batch instead of copying it.
+    fn mutates_data(&self) -> bool {
+        true
+    }
+    /// Consumes a batch this consumer may only read. The default copies it for `consume`,
+    /// which is right for a consumer that mutates.
+    async fn consume_shared(&self, batch: &Batch) -> Result<(), ConsumeError> {
+        self.consume(batch.clone()).await
+    }
     /// Flush what is held and stop. Called once, upstream components first, so anything
     /// a processor flushes still reaches a running exporter.
     async fn shutdown(&self) {}
@@ -143,24 +154,58 @@ impl Host {
     }
 }
 
-/// Hands every batch to several consumers. The last one gets the original; only the others
-/// get a copy, so a pipeline with one exporter never clones.
+/// Hands every batch to several consumers. Those that only read it are lent the batch;
+/// only consumers that mutate get a copy, and the last of them gets the original, so a
+/// fan-out to read-only exporters (the trace store, span metrics, a file) never copies.
 pub struct Fanout {
-    pub consumers: Vec<SharedConsumer>,
+    readers: Vec<SharedConsumer>,
+    writers: Vec<SharedConsumer>,
+}
+
+impl Fanout {
+    fn new(consumers: Vec<SharedConsumer>) -> Self {
+        let (writers, readers) = consumers.into_iter().partition(|c| c.mutates_data());
+        Fanout { readers, writers }
+    }
+
+    async fn lend(&self, batch: &Batch, first_err: &mut Option<ConsumeError>) {
+        for c in &self.readers {
+            if let Err(e) = c.consume_shared(batch).await {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
 }
 
 #[async_trait]
 impl Consumer for Fanout {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
-        let (last, rest) = self.consumers.split_last().expect("fan-out to no consumer");
         let mut first_err = None;
-        for c in rest {
-            if let Err(e) = c.consume(batch.clone()).await {
+        self.lend(&batch, &mut first_err).await;
+        if let Some((last, rest)) = self.writers.split_last() {
+            for c in rest {
+                if let Err(e) = c.consume(batch.clone()).await {
+                    first_err.get_or_insert(e);
+                }
+            }
+            if let Err(e) = last.consume(batch).await {
                 first_err.get_or_insert(e);
             }
         }
-        if let Err(e) = last.consume(batch).await {
-            first_err.get_or_insert(e);
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn mutates_data(&self) -> bool {
+        !self.writers.is_empty()
+    }
+
+    async fn consume_shared(&self, batch: &Batch) -> Result<(), ConsumeError> {
+        let mut first_err = None;
+        self.lend(batch, &mut first_err).await;
+        for c in &self.writers {
+            if let Err(e) = c.consume(batch.clone()).await {
+                first_err.get_or_insert(e);
+            }
         }
         first_err.map_or(Ok(()), Err)
     }
@@ -168,12 +213,153 @@ impl Consumer for Fanout {
 
 /// Builds a fan-out only where there really are several consumers.
 pub fn fanout(mut consumers: Vec<SharedConsumer>) -> SharedConsumer {
+    assert!(!consumers.is_empty(), "fan-out to no consumer");
     if consumers.len() == 1 {
         consumers.pop().expect("one consumer")
     } else {
-        Arc::new(Fanout { consumers })
+        Arc::new(Fanout::new(consumers))
     }
 }
 
 /// The node type a config decoder works on, re-exported for component modules.
 pub type ConfigNode = Node;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+    use std::sync::Mutex;
+
+    /// Where the batch's resources live in memory, and the first resource's attribute keys,
+    /// as each consumer saw them; a writer adds a `mutated_by` attribute.
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<(&'static str, usize, Vec<String>)>>);
+
+    struct Probe {
+        name: &'static str,
+        writes: bool,
+        seen: Arc<Seen>,
+    }
+
+    impl Probe {
+        fn record(&self, rs: &[ResourceSpans]) {
+            let keys = rs[0]
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.iter().map(|kv| kv.key.clone()).collect())
+                .unwrap_or_default();
+            self.seen
+                .0
+                .lock()
+                .unwrap()
+                .push((self.name, rs.as_ptr() as usize, keys));
+        }
+    }
+
+    #[async_trait]
+    impl Consumer for Probe {
+        async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+            let Batch::Traces(mut rs) = batch else {
+                unreachable!()
+            };
+            self.record(&rs);
+            if self.writes {
+                rs[0]
+                    .resource
+                    .get_or_insert_with(Resource::default)
+                    .attributes
+                    .push(KeyValue {
+                        key: format!("mutated_by_{}", self.name),
+                        value: Some(AnyValue {
+                            value: Some(any_value::Value::BoolValue(true)),
+                        }),
+                        ..Default::default()
+                    });
+            }
+            Ok(())
+        }
+
+        fn mutates_data(&self) -> bool {
+            self.writes
+        }
+
+        async fn consume_shared(&self, batch: &Batch) -> Result<(), ConsumeError> {
+            assert!(!self.writes, "a writer is never lent a batch");
+            let Batch::Traces(rs) = batch else {
+                unreachable!()
+            };
+            self.record(rs);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fanout_lends_the_batch_to_readers_and_copies_only_for_writers() {
+        let seen = Arc::new(Seen::default());
+        let probe = |name, writes| -> SharedConsumer {
+            Arc::new(Probe {
+                name,
+                writes,
+                seen: seen.clone(),
+            })
+        };
+        // Writers first in the list, so a writer's change could reach a reader if the
+        // fan-out handed on one copy.
+        let out = fanout(vec![
+            probe("writer_a", true),
+            probe("reader_1", false),
+            probe("writer_b", true),
+            probe("reader_2", false),
+        ]);
+        assert!(out.mutates_data());
+        let rs = vec![ResourceSpans::default()];
+        let original = rs.as_ptr() as usize;
+        out.consume(Batch::Traces(rs)).await.unwrap();
+
+        let seen = seen.0.lock().unwrap();
+        let at = |name: &str| seen.iter().find(|s| s.0 == name).unwrap().clone();
+        assert_eq!(at("reader_1").1, original, "reader 1 read the original");
+        assert_eq!(at("reader_2").1, original, "reader 2 read the original");
+        assert_ne!(
+            at("writer_a").1,
+            original,
+            "a writer other than the last gets a copy"
+        );
+        assert_eq!(
+            at("writer_b").1,
+            original,
+            "the last writer gets the original"
+        );
+        for (name, _, keys) in seen.iter() {
+            assert!(keys.is_empty(), "{name} saw another's change: {keys:?}");
+        }
+        assert_eq!(seen.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_fanout_of_readers_is_itself_a_reader() {
+        let seen = Arc::new(Seen::default());
+        let out = fanout(
+            ["a", "b", "c"]
+                .into_iter()
+                .map(|name| {
+                    Arc::new(Probe {
+                        name,
+                        writes: false,
+                        seen: seen.clone(),
+                    }) as SharedConsumer
+                })
+                .collect(),
+        );
+        assert!(!out.mutates_data());
+        let batch = Batch::Traces(vec![ResourceSpans::default()]);
+        let Batch::Traces(rs) = &batch else {
+            unreachable!()
+        };
+        let original = rs.as_ptr() as usize;
+        out.consume_shared(&batch).await.unwrap();
+        assert!(seen.0.lock().unwrap().iter().all(|s| s.1 == original));
+    }
+}

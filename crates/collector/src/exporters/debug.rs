@@ -234,6 +234,14 @@ fn render(batch: &Batch, detailed: bool) -> String {
 #[async_trait]
 impl Consumer for Debug {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        self.consume_shared(&batch).await
+    }
+
+    fn mutates_data(&self) -> bool {
+        false
+    }
+
+    async fn consume_shared(&self, batch: &Batch) -> Result<(), ConsumeError> {
         if !self.sampler.admit(std::time::Instant::now()) {
             return Ok(());
         }
@@ -250,7 +258,7 @@ impl Consumer for Debug {
             }
         );
         if self.verbosity != "basic" {
-            text.push_str(&render(&batch, self.verbosity == "detailed"));
+            text.push_str(&render(batch, self.verbosity == "detailed"));
         }
         eprint!("{text}");
         Ok(())

@@ -141,7 +141,15 @@ fn backup(path: &std::path::Path, i: u32) -> PathBuf {
 #[async_trait]
 impl Consumer for FileExporter {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
-        let mut line = otlp_codec::encode_json(&batch);
+        self.consume_shared(&batch).await
+    }
+
+    fn mutates_data(&self) -> bool {
+        false
+    }
+
+    async fn consume_shared(&self, batch: &Batch) -> Result<(), ConsumeError> {
+        let mut line = otlp_codec::encode_json(batch);
         line.push('\n');
         self.write(&line).map_err(|e| {
             ConsumeError::retryable(format!("cannot write {}: {e}", self.path.display()))

@@ -29,4 +29,12 @@ impl Consumer for Nop {
     async fn consume(&self, _: Batch) -> Result<(), ConsumeError> {
         Ok(())
     }
+
+    fn mutates_data(&self) -> bool {
+        false
+    }
+
+    async fn consume_shared(&self, _: &Batch) -> Result<(), ConsumeError> {
+        Ok(())
+    }
 }

@@ -614,13 +614,21 @@ impl SpanMetrics {
 #[async_trait]
 impl Consumer for SpanMetrics {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        self.consume_shared(&batch).await
+    }
+
+    fn mutates_data(&self) -> bool {
+        false
+    }
+
+    async fn consume_shared(&self, batch: &Batch) -> Result<(), ConsumeError> {
         let Batch::Traces(rs) = batch else {
             return Err(ConsumeError::permanent(
                 "the spanmetrics connector consumes traces only",
             ));
         };
         let mut state = self.state.lock().expect("spanmetrics lock");
-        for r in &rs {
+        for r in rs {
             for ss in &r.scope_spans {
                 for span in &ss.spans {
                     self.record(&mut state, r.resource.as_ref(), span);

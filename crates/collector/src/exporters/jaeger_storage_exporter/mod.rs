@@ -72,8 +72,16 @@ struct JaegerStorageExporter {
 #[async_trait]
 impl Consumer for JaegerStorageExporter {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+        self.consume_shared(&batch).await
+    }
+
+    fn mutates_data(&self) -> bool {
+        false
+    }
+
+    async fn consume_shared(&self, batch: &Batch) -> Result<(), ConsumeError> {
         if let Some(disk) = self.store.persistence() {
-            let kind = match &batch {
+            let kind = match batch {
                 Batch::Traces(_) => Some(Kind::Traces),
                 Batch::Logs(_) => Some(Kind::Logs),
                 Batch::Metrics(_) => None,
@@ -82,20 +90,20 @@ impl Consumer for JaegerStorageExporter {
                 disk.append(
                     kind,
                     batch.item_count(),
-                    otlp_codec::encode(&batch, Encoding::Protobuf),
+                    otlp_codec::encode(batch, Encoding::Protobuf),
                 );
             }
         }
         match batch {
             Batch::Traces(resources) => {
-                let (spans, invalid) = translate::spans_from_otlp(&resources);
+                let (spans, invalid) = translate::spans_from_otlp(resources);
                 if invalid > 0 {
                     tracing::warn!(exporter = %self.id, spans = invalid, "dropped spans with an invalid trace or span id");
                 }
                 self.store.write(spans);
             }
             Batch::Logs(resources) => {
-                self.store.write_logs(translate::logs_from_otlp(&resources));
+                self.store.write_logs(translate::logs_from_otlp(resources));
             }
             Batch::Metrics(_) => {
                 return Err(ConsumeError::permanent(format!(

@@ -240,7 +240,15 @@ async fn scrape(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> impl I
 #[async_trait]
 impl Consumer for PrometheusExporter {
     async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
-        let Batch::Metrics(rm) = &batch else {
+        self.consume_shared(&batch).await
+    }
+
+    fn mutates_data(&self) -> bool {
+        false
+    }
+
+    async fn consume_shared(&self, batch: &Batch) -> Result<(), ConsumeError> {
+        let Batch::Metrics(rm) = batch else {
             return Err(ConsumeError::permanent(
                 "the prometheus exporter takes metrics only",
             ));
