@@ -2,7 +2,7 @@
 //! component means adding its module and one line here.
 
 use crate::component::{BuildContext, Consumers, Extension, Receiver, SharedConsumer};
-use crate::config::{Errors, Node, decode};
+use crate::config::{Errors, Node, Section, decode};
 use crate::pdata::Signal;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -148,8 +148,91 @@ pub fn extensions() -> Vec<&'static ExtensionFactory> {
     ]
 }
 
+/// What the service needs of any factory to check a config: its YAML type name (and older
+/// names) and its validation.
+pub trait Factory: Sync + 'static {
+    fn kind(&self) -> &'static str;
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn validate_fn(&self) -> ValidateFn;
+}
+
+macro_rules! factory {
+    ($t:ty) => {
+        impl Factory for $t {
+            fn kind(&self) -> &'static str {
+                self.kind
+            }
+            fn validate_fn(&self) -> ValidateFn {
+                self.validate
+            }
+        }
+    };
+}
+factory!(ReceiverFactory);
+factory!(ProcessorFactory);
+factory!(ConnectorFactory);
+factory!(ExtensionFactory);
+
+impl Factory for ExporterFactory {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        self.aliases
+    }
+    fn validate_fn(&self) -> ValidateFn {
+        self.validate
+    }
+}
+
+/// The one lookup of a type name among factories.
+fn find<F: Factory>(all: Vec<&'static F>, kind: &str) -> Option<&'static F> {
+    all.into_iter()
+        .find(|f| f.kind() == kind || f.aliases().contains(&kind))
+}
+
+pub fn find_receiver(kind: &str) -> Option<&'static ReceiverFactory> {
+    find(receivers(), kind)
+}
+
+pub fn find_processor(kind: &str) -> Option<&'static ProcessorFactory> {
+    find(processors(), kind)
+}
+
 pub fn find_exporter(kind: &str) -> Option<&'static ExporterFactory> {
-    exporters()
-        .into_iter()
-        .find(|f| f.kind == kind || f.aliases.contains(&kind))
+    find(exporters(), kind)
+}
+
+pub fn find_connector(kind: &str) -> Option<&'static ConnectorFactory> {
+    find(connectors(), kind)
+}
+
+pub fn find_extension(kind: &str) -> Option<&'static ExtensionFactory> {
+    find(extensions(), kind)
+}
+
+fn kinds<F: Factory>(all: Vec<&'static F>) -> Vec<&'static str> {
+    let mut kinds: Vec<_> = all.into_iter().map(Factory::kind).collect();
+    kinds.sort_unstable();
+    kinds
+}
+
+/// The validation of `kind` in `section`, or the section's known type names (sorted) when
+/// there is no such type.
+pub fn validator(section: Section, kind: &str) -> Result<ValidateFn, Vec<&'static str>> {
+    fn pick<F: Factory>(all: Vec<&'static F>, kind: &str) -> Result<ValidateFn, Vec<&'static str>> {
+        match find(all.clone(), kind) {
+            Some(f) => Ok(f.validate_fn()),
+            None => Err(kinds(all)),
+        }
+    }
+    match section {
+        Section::Receivers => pick(receivers(), kind),
+        Section::Processors => pick(processors(), kind),
+        Section::Exporters => pick(exporters(), kind),
+        Section::Connectors => pick(connectors(), kind),
+        Section::Extensions => pick(extensions(), kind),
+    }
 }

@@ -18,61 +18,9 @@ use std::sync::atomic::Ordering;
 /// pipeline references and signals. Adds every problem to `errors` and warns about
 /// components that are defined but unused.
 pub fn validate(cfg: &Config, errors: &mut Errors) {
-    check_section(
-        cfg,
-        Section::Receivers,
-        errors,
-        |k| {
-            registry::receivers()
-                .into_iter()
-                .find(|f| f.kind == k)
-                .map(|f| f.validate)
-        },
-        || registry::receivers().iter().map(|f| f.kind).collect(),
-    );
-    check_section(
-        cfg,
-        Section::Processors,
-        errors,
-        |k| {
-            registry::processors()
-                .into_iter()
-                .find(|f| f.kind == k)
-                .map(|f| f.validate)
-        },
-        || registry::processors().iter().map(|f| f.kind).collect(),
-    );
-    check_section(
-        cfg,
-        Section::Exporters,
-        errors,
-        |k| registry::find_exporter(k).map(|f| f.validate),
-        || registry::exporters().iter().map(|f| f.kind).collect(),
-    );
-    check_section(
-        cfg,
-        Section::Connectors,
-        errors,
-        |k| {
-            registry::connectors()
-                .into_iter()
-                .find(|f| f.kind == k)
-                .map(|f| f.validate)
-        },
-        || registry::connectors().iter().map(|f| f.kind).collect(),
-    );
-    check_section(
-        cfg,
-        Section::Extensions,
-        errors,
-        |k| {
-            registry::extensions()
-                .into_iter()
-                .find(|f| f.kind == k)
-                .map(|f| f.validate)
-        },
-        || registry::extensions().iter().map(|f| f.kind).collect(),
-    );
+    for section in Section::ALL {
+        check_section(cfg, section, errors);
+    }
 
     for r in &cfg.service_extensions {
         if cfg.find(Section::Extensions, &r.id).is_none() {
@@ -240,14 +188,8 @@ fn warn_about_unsafe_acknowledgements(cfg: &Config, errors: &mut Errors) {
 /// elsewhere, so they pass here).
 fn supports(section: Section, kind: &str, signal: Signal) -> bool {
     let signals = match section {
-        Section::Receivers => registry::receivers()
-            .into_iter()
-            .find(|f| f.kind == kind)
-            .map(|f| f.signals),
-        Section::Processors => registry::processors()
-            .into_iter()
-            .find(|f| f.kind == kind)
-            .map(|f| f.signals),
+        Section::Receivers => registry::find_receiver(kind).map(|f| f.signals),
+        Section::Processors => registry::find_processor(kind).map(|f| f.signals),
         Section::Exporters => registry::find_exporter(kind).map(|f| f.signals),
         Section::Connectors | Section::Extensions => None,
     };
@@ -257,18 +199,15 @@ fn supports(section: Section, kind: &str, signal: Signal) -> bool {
 /// Whether a connector type consumes (at the end of a pipeline) or produces (at its start)
 /// `signal`.
 fn connector_handles(kind: &str, signal: Signal, consumes: bool) -> bool {
-    registry::connectors()
-        .into_iter()
-        .find(|f| f.kind == kind)
-        .is_none_or(|f| {
-            f.pairs.iter().any(|(from, to)| {
-                if consumes {
-                    *from == signal
-                } else {
-                    *to == signal
-                }
-            })
+    registry::find_connector(kind).is_none_or(|f| {
+        f.pairs.iter().any(|(from, to)| {
+            if consumes {
+                *from == signal
+            } else {
+                *to == signal
+            }
         })
+    })
 }
 
 fn undefined(what: &str, id: &ComponentId, cfg: &Config, sections: &[Section]) -> String {
@@ -284,32 +223,22 @@ fn undefined(what: &str, id: &ComponentId, cfg: &Config, sections: &[Section]) -
     format!("{what} \"{id}\" is not defined ({hint})")
 }
 
-fn check_section(
-    cfg: &Config,
-    section: Section,
-    errors: &mut Errors,
-    find: impl Fn(&str) -> Option<registry::ValidateFn>,
-    known: impl Fn() -> Vec<&'static str>,
-) {
+fn check_section(cfg: &Config, section: Section, errors: &mut Errors) {
     for d in cfg.section(section) {
         let path = format!("{}::{}", section.key(), d.id);
-        match find(&d.id.kind) {
-            Some(validate) => validate(&d.node, &path, errors),
-            None => {
-                let mut k = known();
-                k.sort();
-                errors.error(
-                    Some(d.key_loc.clone()),
-                    path,
-                    format!(
-                        "unknown {} type \"{}\"; known {} types: {}",
-                        section.singular(),
-                        d.id.kind,
-                        section.singular(),
-                        k.join(", ")
-                    ),
-                );
-            }
+        match registry::validator(section, &d.id.kind) {
+            Ok(validate) => validate(&d.node, &path, errors),
+            Err(known) => errors.error(
+                Some(d.key_loc.clone()),
+                path,
+                format!(
+                    "unknown {} type \"{}\"; known {} types: {}",
+                    section.singular(),
+                    d.id.kind,
+                    section.singular(),
+                    known.join(", ")
+                ),
+            ),
         }
     }
 }
@@ -373,10 +302,7 @@ impl Builder<'_> {
             .any(|r| self.cfg.find(Section::Connectors, &r.id).is_some());
         for r in p.processors.iter().rev() {
             let d = self.def(Section::Processors, &r.id);
-            let f = registry::processors()
-                .into_iter()
-                .find(|f| f.kind == d.id.kind)
-                .expect("validated type");
+            let f = registry::find_processor(&d.id.kind).expect("validated type");
             let path = format!("processors::{}", d.id);
             next = (f.build)(&d.node, self.ctx(&d.id), p.signal, next)
                 .with_context(|| format!("{path} in pipeline {}", p.id()))?;
@@ -403,10 +329,7 @@ impl Builder<'_> {
             return Ok(c);
         }
         let d = self.def(Section::Connectors, &r.id).clone();
-        let f = registry::connectors()
-            .into_iter()
-            .find(|f| f.kind == d.id.kind)
-            .expect("validated type");
+        let f = registry::find_connector(&d.id.kind).expect("validated type");
         // One instance per signal it produces, feeding every pipeline that lists it as a receiver.
         let mut by_signal: BTreeMap<Signal, Vec<usize>> = BTreeMap::new();
         for (j, q) in self.cfg.pipelines.iter().enumerate() {
@@ -457,10 +380,7 @@ impl Service {
         let mut extensions = Vec::new();
         for r in &cfg.service_extensions {
             let d = cfg.find(Section::Extensions, &r.id).expect("validated");
-            let f = registry::extensions()
-                .into_iter()
-                .find(|f| f.kind == d.id.kind)
-                .expect("validated type");
+            let f = registry::find_extension(&d.id.kind).expect("validated type");
             let ctx = BuildContext {
                 id: d.id.clone(),
                 telemetry: telemetry.clone(),
@@ -506,10 +426,7 @@ impl Service {
             {
                 continue;
             }
-            let f = registry::receivers()
-                .into_iter()
-                .find(|f| f.kind == d.id.kind)
-                .expect("validated type");
+            let f = registry::find_receiver(&d.id.kind).expect("validated type");
             let ctx = BuildContext {
                 id: d.id.clone(),
                 telemetry: telemetry.clone(),
