@@ -2,7 +2,8 @@
 
 mod common;
 
-use collector::exporters::otlp::{TlsClientConfig, https_client};
+use collector::config::tls::TlsClientConfig;
+use collector::exporters::helper::http_client::https_client;
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, trace_service_client::TraceServiceClient,

@@ -6,6 +6,7 @@ mod decode;
 pub mod endpoint;
 mod node;
 mod subst;
+pub mod tls;
 mod types;
 
 pub use decode::decode;

@@ -28,8 +28,8 @@
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
 use crate::config::{GoDuration, Node};
+use crate::pdata::attributes;
 use crate::pdata::{Batch, Signal};
-use crate::processors::attributes::values;
 use crate::registry::{self, ComponentConfig, ConnectorFactory};
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
@@ -409,14 +409,14 @@ impl SpanMetrics {
         ];
         for (k, v) in defaults {
             if !excluded(k) {
-                attrs.push(values::string_kv(k, v));
+                attrs.push(attributes::string_kv(k, v));
             }
         }
         for d in &self.cfg.dimensions {
-            let value = values::get(&span.attributes, &d.name)
-                .or_else(|| values::get(resource, &d.name))
+            let value = attributes::get(&span.attributes, &d.name)
+                .or_else(|| attributes::get(resource, &d.name))
                 .cloned()
-                .or_else(|| d.default.as_ref().map(|s| values::string(s.clone())));
+                .or_else(|| d.default.as_ref().map(|s| attributes::string(s.clone())));
             if let Some(value) = value {
                 attrs.push(KeyValue {
                     key: d.name.clone(),
@@ -431,7 +431,7 @@ impl SpanMetrics {
     fn record(&self, state: &mut State, resource: Option<&Resource>, span: &Span) {
         let empty = Vec::new();
         let res_attrs = resource.map_or(&empty, |r| &r.attributes);
-        let service = values::get_text(res_attrs, "service.name").unwrap_or_default();
+        let service = attributes::get_text(res_attrs, "service.name").unwrap_or_default();
         let rkey = self.resource_key(res_attrs);
         let entry = state
             .resources
@@ -441,7 +441,7 @@ impl SpanMetrics {
                     attributes: if self.cfg.add_resource_attributes {
                         res_attrs.clone()
                     } else {
-                        vec![values::string_kv("service.name", service.clone())]
+                        vec![attributes::string_kv("service.name", service.clone())]
                     },
                     ..Default::default()
                 },
@@ -684,8 +684,8 @@ mod tests {
         Batch::Traces(vec![ResourceSpans {
             resource: Some(Resource {
                 attributes: vec![
-                    values::string_kv("service.name", service),
-                    values::string_kv("deployment.environment.name", "lab"),
+                    attributes::string_kv("service.name", service),
+                    attributes::string_kv("deployment.environment.name", "lab"),
                 ],
                 ..Default::default()
             }),
@@ -705,7 +705,7 @@ mod tests {
     }
 
     fn attr(attrs: &[KeyValue], k: &str) -> Option<String> {
-        values::get_text(attrs, k)
+        attributes::get_text(attrs, k)
     }
 
     #[tokio::test]
@@ -811,7 +811,7 @@ mod tests {
                 2,
                 false,
                 500,
-                vec![values::string_kv("http.route", "/orders/{id}")],
+                vec![attributes::string_kv("http.route", "/orders/{id}")],
             )],
         ))
         .await
@@ -830,7 +830,7 @@ mod tests {
             Some("lab")
         );
         assert_eq!(attr(&p.attributes, "region").as_deref(), Some("local"));
-        assert!(values::get(&p.attributes, "absent").is_none());
+        assert!(attributes::get(&p.attributes, "absent").is_none());
         assert_eq!(p.explicit_bounds, vec![10.0, 1000.0]);
         assert_eq!(p.bucket_counts, vec![0, 1, 0]);
     }
@@ -855,7 +855,7 @@ mod tests {
         let overflow = calls
             .data_points
             .iter()
-            .find(|p| values::get(&p.attributes, OVERFLOW_KEY).is_some())
+            .find(|p| attributes::get(&p.attributes, OVERFLOW_KEY).is_some())
             .expect("an overflow series");
         assert_eq!(overflow.attributes.len(), 1);
         assert_eq!(overflow.value, Some(number_data_point::Value::AsInt(3)));

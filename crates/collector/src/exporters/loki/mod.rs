@@ -24,12 +24,15 @@
 //! allowed).
 
 use crate::component::{BuildContext, SharedConsumer};
+use crate::config::tls::TlsClientConfig;
 use crate::config::{GoDuration, Node};
-use crate::exporters::otlp::{HttpsClient, TlsClientConfig, https_client, post};
+use crate::exporters::helper::http_client::{HttpsClient, https_client, post};
+use crate::exporters::helper::queue::{
+    QueueConfig, QueuedExporter, RetryConfig, SendError, Sender,
+};
 use crate::exporters::prometheus::label_name;
-use crate::exporters::queue::{QueueConfig, QueuedExporter, RetryConfig, SendError, Sender};
+use crate::pdata::attributes;
 use crate::pdata::{Batch, Signal};
-use crate::processors::attributes::values;
 use crate::registry::{self, ComponentConfig, ExporterFactory};
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -290,7 +293,7 @@ const RESOURCE_LABELS: [(&str, &str); 5] = [
 fn resource_labels(cfg: &LokiConfig, res: &[KeyValue]) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
     for (attr, label) in RESOURCE_LABELS {
-        if let Some(v) = values::get_text(res, attr).filter(|v| !v.is_empty()) {
+        if let Some(v) = attributes::get_text(res, attr).filter(|v| !v.is_empty()) {
             labels.entry(label.to_string()).or_insert(v);
         }
     }
@@ -299,21 +302,21 @@ fn resource_labels(cfg: &LokiConfig, res: &[KeyValue]) -> BTreeMap<String, Strin
         labels.insert("exporter".into(), "OTLP".into());
     }
     if d.job
-        && let Some(name) = values::get_text(res, "service.name")
+        && let Some(name) = attributes::get_text(res, "service.name")
     {
-        let job = match values::get_text(res, "service.namespace").filter(|n| !n.is_empty()) {
+        let job = match attributes::get_text(res, "service.namespace").filter(|n| !n.is_empty()) {
             Some(ns) => format!("{ns}/{name}"),
             None => name,
         };
         labels.insert("job".into(), job);
     }
     if d.instance
-        && let Some(i) = values::get_text(res, "service.instance.id")
+        && let Some(i) = attributes::get_text(res, "service.instance.id")
     {
         labels.insert("instance".into(), i);
     }
     for (attr, label) in &cfg.labels.resource {
-        if let Some(v) = values::get_text(res, attr) {
+        if let Some(v) = attributes::get_text(res, attr) {
             labels.insert(
                 if label.is_empty() {
                     label_name(attr)
@@ -343,7 +346,11 @@ fn logfmt_value(s: &str) -> String {
 }
 
 fn line(cfg: &LokiConfig, log: &LogRecord, res: &[KeyValue]) -> String {
-    let body = log.body.as_ref().map(values::as_text).unwrap_or_default();
+    let body = log
+        .body
+        .as_ref()
+        .map(attributes::as_text)
+        .unwrap_or_default();
     let trace_id = (!log.trace_id.is_empty()).then(|| hex::encode(&log.trace_id));
     let span_id = (!log.span_id.is_empty()).then(|| hex::encode(&log.span_id));
     match cfg.format {
@@ -364,7 +371,7 @@ fn line(cfg: &LokiConfig, log: &LogRecord, res: &[KeyValue]) -> String {
                     parts.push(format!(
                         "{}={}",
                         kv.key.replace(|c: char| c.is_whitespace() || c == '=', "_"),
-                        logfmt_value(&values::as_text(v))
+                        logfmt_value(&attributes::as_text(v))
                     ));
                 }
             }
@@ -376,7 +383,7 @@ fn line(cfg: &LokiConfig, log: &LogRecord, res: &[KeyValue]) -> String {
                     .filter_map(|kv| {
                         kv.value
                             .as_ref()
-                            .map(|v| (kv.key.clone(), Json::String(values::as_text(v))))
+                            .map(|v| (kv.key.clone(), Json::String(attributes::as_text(v))))
                     })
                     .collect()
             };
@@ -424,7 +431,7 @@ pub fn push_request(cfg: &LokiConfig, resource_logs: &[ResourceLogs]) -> Json {
                     labels.insert("level".into(), l.into());
                 }
                 for (attr, label) in &cfg.labels.attributes {
-                    if let Some(v) = values::get_text(&log.attributes, attr) {
+                    if let Some(v) = attributes::get_text(&log.attributes, attr) {
                         labels.insert(
                             if label.is_empty() {
                                 label_name(attr)

@@ -15,19 +15,19 @@ fn logs() -> Vec<ResourceLogs> {
         } else {
             "INFO".into()
         },
-        body: Some(values::string(body)),
+        body: Some(crate::pdata::attributes::string(body)),
         trace_id: if trace { vec![0xab; 16] } else { Vec::new() },
         span_id: if trace { vec![0xcd; 8] } else { Vec::new() },
-        attributes: vec![values::string_kv("order.id", "o-42")],
+        attributes: vec![crate::pdata::attributes::string_kv("order.id", "o-42")],
         ..Default::default()
     };
     vec![ResourceLogs {
         resource: Some(Resource {
             attributes: vec![
-                values::string_kv("service.name", "order-service"),
-                values::string_kv("service.instance.id", "pod-1"),
-                values::string_kv("deployment.environment.name", "lab"),
-                values::string_kv("k8s.pod.name", "order-7d9"),
+                crate::pdata::attributes::string_kv("service.name", "order-service"),
+                crate::pdata::attributes::string_kv("service.instance.id", "pod-1"),
+                crate::pdata::attributes::string_kv("deployment.environment.name", "lab"),
+                crate::pdata::attributes::string_kv("k8s.pod.name", "order-7d9"),
             ],
             ..Default::default()
         }),
@@ -141,7 +141,7 @@ async fn fake_loki(statuses: Vec<u16>) -> (String, Pushes) {
 
 async fn fake_loki_on(
     statuses: Vec<u16>,
-    tls: Option<crate::receivers::otlp::TlsServerConfig>,
+    tls: Option<crate::config::tls::TlsServerConfig>,
 ) -> (String, Pushes) {
     use axum::http::{HeaderMap, StatusCode};
     let seen: Pushes = Arc::default();
@@ -198,7 +198,7 @@ async fn fake_loki_on(
 }
 
 /// A CA (ca.pem) and a certificate it signed for localhost (server.pem, server.key).
-fn pki(dir: &std::path::Path) -> crate::receivers::otlp::TlsServerConfig {
+fn pki(dir: &std::path::Path) -> crate::config::tls::TlsServerConfig {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -212,7 +212,7 @@ fn pki(dir: &std::path::Path) -> crate::receivers::otlp::TlsServerConfig {
     std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
     std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
-    crate::receivers::otlp::TlsServerConfig {
+    crate::config::tls::TlsServerConfig {
         cert_file: dir.join("server.pem").display().to_string(),
         key_file: dir.join("server.key").display().to_string(),
         client_ca_file: None,

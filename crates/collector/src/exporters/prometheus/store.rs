@@ -3,7 +3,7 @@
 //! rendered on every scrape, as Prometheus text 0.0.4 or OpenMetrics 1.0.
 
 use super::names::{label_name, metric_name};
-use crate::processors::attributes::values;
+use crate::pdata::attributes;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Exemplar, ResourceMetrics, exemplar, metric::Data, number_data_point,
@@ -116,7 +116,7 @@ fn add_attributes(labels: &mut Labels, attrs: &[KeyValue]) {
     let mut added: BTreeMap<String, String> = BTreeMap::new();
     for kv in sorted {
         let Some(v) = &kv.value else { continue };
-        let text = values::as_text(v);
+        let text = attributes::as_text(v);
         if text.is_empty() {
             continue;
         }
@@ -140,12 +140,12 @@ impl Store {
         for rm in resource_metrics {
             let empty = Vec::new();
             let res = rm.resource.as_ref().map_or(&empty, |r| &r.attributes);
-            let service = values::get_text(res, "service.name");
-            let job = match (values::get_text(res, "service.namespace"), &service) {
+            let service = attributes::get_text(res, "service.name");
+            let job = match (attributes::get_text(res, "service.namespace"), &service) {
                 (Some(ns), Some(s)) if !ns.is_empty() => Some(format!("{ns}/{s}")),
                 (_, s) => s.clone(),
             };
-            let instance = values::get_text(res, "service.instance.id");
+            let instance = attributes::get_text(res, "service.instance.id");
             let mut base = Labels::new();
             if settings.resource_to_labels {
                 add_attributes(&mut base, res);

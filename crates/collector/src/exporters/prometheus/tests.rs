@@ -1,5 +1,5 @@
 use super::*;
-use crate::processors::attributes::values;
+use crate::pdata::attributes;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Exemplar, Gauge, Histogram, HistogramDataPoint, Metric,
@@ -12,10 +12,10 @@ use std::time::Duration;
 fn resource() -> Option<Resource> {
     Some(Resource {
         attributes: vec![
-            values::string_kv("service.name", "order-service"),
-            values::string_kv("service.namespace", "shop"),
-            values::string_kv("service.instance.id", "pod-1"),
-            values::string_kv("k8s.pod.name", "order-7d9"),
+            attributes::string_kv("service.name", "order-service"),
+            attributes::string_kv("service.namespace", "shop"),
+            attributes::string_kv("service.instance.id", "pod-1"),
+            attributes::string_kv("k8s.pod.name", "order-7d9"),
         ],
         ..Default::default()
     })
@@ -33,8 +33,8 @@ fn int_point(v: i64, attrs: Vec<KeyValue>) -> NumberDataPoint {
 fn sample_metrics(temporality: AggregationTemporality) -> Vec<ResourceMetrics> {
     let route = || {
         vec![
-            values::string_kv("http.route", "/orders"),
-            values::string_kv("http.request.method", "POST"),
+            attributes::string_kv("http.route", "/orders"),
+            attributes::string_kv("http.request.method", "POST"),
         ]
     };
     let metrics = vec![
@@ -49,7 +49,7 @@ fn sample_metrics(temporality: AggregationTemporality) -> Vec<ResourceMetrics> {
                         value: Some(exemplar::Value::AsInt(1)),
                         ..Default::default()
                     }],
-                    ..int_point(3, vec![values::string_kv("span.name", "POST /orders")])
+                    ..int_point(3, vec![attributes::string_kv("span.name", "POST /orders")])
                 }],
                 aggregation_temporality: temporality as i32,
                 is_monotonic: true,
@@ -97,7 +97,7 @@ fn sample_metrics(temporality: AggregationTemporality) -> Vec<ResourceMetrics> {
             data: Some(Data::Gauge(Gauge {
                 data_points: vec![NumberDataPoint {
                     value: Some(number_data_point::Value::AsDouble(0.25)),
-                    ..int_point(0, vec![values::string_kv("cpu", "0")])
+                    ..int_point(0, vec![attributes::string_kv("cpu", "0")])
                 }],
             })),
             ..Default::default()

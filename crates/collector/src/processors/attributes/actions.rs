@@ -2,7 +2,7 @@
 //! `attributes` processor (span, log and data-point attributes) and the `resource`
 //! processor (resource attributes).
 
-use super::values::{self, ConfigValue};
+use crate::pdata::attributes::{self, ConfigValue};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use regex::Regex;
 use serde::Deserialize;
@@ -188,7 +188,7 @@ impl Action {
                 if pos.is_none()
                     && let Some(v) = resolve(src, attrs)
                 {
-                    values::upsert(attrs, &self.key, v);
+                    attributes::upsert(attrs, &self.key, v);
                 }
             }
             Op::Update(src) => {
@@ -200,7 +200,7 @@ impl Action {
             }
             Op::Upsert(src) => {
                 if let Some(v) = resolve(src, attrs) {
-                    values::upsert(attrs, &self.key, v);
+                    attributes::upsert(attrs, &self.key, v);
                 }
             }
             Op::Delete(pattern) => attrs.retain(|kv| !self.selects(pattern, &kv.key)),
@@ -209,7 +209,7 @@ impl Action {
                     if self.selects(pattern, &kv.key)
                         && let Some(v) = kv.value.as_mut()
                     {
-                        *v = values::string(sha256_hex(v));
+                        *v = attributes::string(sha256_hex(v));
                     }
                 }
             }
@@ -227,7 +227,7 @@ impl Action {
                 };
                 for name in re.capture_names().flatten() {
                     if let Some(m) = caps.name(name) {
-                        values::upsert(attrs, name, values::string(m.as_str()));
+                        attributes::upsert(attrs, name, attributes::string(m.as_str()));
                     }
                 }
             }
@@ -251,7 +251,7 @@ impl Action {
 fn resolve(src: &Source, attrs: &[KeyValue]) -> Option<AnyValue> {
     match src {
         Source::Value(v) => Some(v.clone()),
-        Source::FromAttribute(k) => values::get(attrs, k).cloned(),
+        Source::FromAttribute(k) => attributes::get(attrs, k).cloned(),
     }
 }
 
@@ -270,7 +270,7 @@ fn sha256_hex(v: &AnyValue) -> String {
 
 fn convert(v: &AnyValue, to: TargetType) -> Option<AnyValue> {
     let new = match (to, v.value.as_ref()?) {
-        (TargetType::String, _) => Value::StringValue(values::as_text(v)),
+        (TargetType::String, _) => Value::StringValue(attributes::as_text(v)),
         (TargetType::Int, Value::IntValue(i)) => Value::IntValue(*i),
         (TargetType::Int, Value::DoubleValue(f)) => Value::IntValue(*f as i64),
         (TargetType::Int, Value::BoolValue(b)) => Value::IntValue(i64::from(*b)),
@@ -305,17 +305,17 @@ mod tests {
     #[test]
     fn insert_update_upsert_respect_presence() {
         let mut insert = action("a", ActionKind::Insert);
-        insert.value = Some(ConfigValue(values::string("new")));
+        insert.value = Some(ConfigValue(attributes::string("new")));
         let mut update = action("missing", ActionKind::Update);
         update.value = Some(ConfigValue(int(1)));
         let mut upsert = action("b", ActionKind::Upsert);
         upsert.from_attribute = Some("a".into());
         let actions = compile(&[insert, update, upsert]).unwrap();
-        let mut attrs = vec![values::string_kv("a", "old")];
+        let mut attrs = vec![attributes::string_kv("a", "old")];
         actions.apply(&mut attrs);
-        assert_eq!(values::get_text(&attrs, "a").as_deref(), Some("old"));
-        assert_eq!(values::get_text(&attrs, "b").as_deref(), Some("old"));
-        assert!(values::get(&attrs, "missing").is_none());
+        assert_eq!(attributes::get_text(&attrs, "a").as_deref(), Some("old"));
+        assert_eq!(attributes::get_text(&attrs, "b").as_deref(), Some("old"));
+        assert!(attributes::get(&attrs, "missing").is_none());
     }
 
     #[test]
@@ -326,7 +326,7 @@ mod tests {
         ])
         .unwrap();
         let mut attrs = vec![
-            values::string_kv("user", "abc"),
+            attributes::string_kv("user", "abc"),
             KeyValue {
                 key: "n".into(),
                 value: Some(int(1)),
@@ -336,12 +336,12 @@ mod tests {
         actions.apply(&mut attrs);
         // sha256("abc"), a published test vector.
         assert_eq!(
-            values::get_text(&attrs, "user").unwrap(),
+            attributes::get_text(&attrs, "user").unwrap(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         // sha256 of 01 00 00 00 00 00 00 00 (int 1, little endian).
         assert_eq!(
-            values::get_text(&attrs, "n").unwrap(),
+            attributes::get_text(&attrs, "n").unwrap(),
             hex::encode(Sha256::digest([1u8, 0, 0, 0, 0, 0, 0, 0]))
         );
     }
@@ -352,9 +352,9 @@ mod tests {
         del.pattern = Some("^secret\\.".into());
         let actions = compile(&[action("x", ActionKind::Delete), del]).unwrap();
         let mut attrs = vec![
-            values::string_kv("x", "1"),
-            values::string_kv("secret.token", "2"),
-            values::string_kv("keep", "3"),
+            attributes::string_kv("x", "1"),
+            attributes::string_kv("secret.token", "2"),
+            attributes::string_kv("keep", "3"),
         ];
         actions.apply(&mut attrs);
         let keys: Vec<&str> = attrs.iter().map(|kv| kv.key.as_str()).collect();
@@ -368,9 +368,9 @@ mod tests {
         let mut conv = action("user_id", ActionKind::Convert);
         conv.converted_type = Some("int".into());
         let actions = compile(&[ex, conv]).unwrap();
-        let mut attrs = vec![values::string_kv("http.url", "/users/42")];
+        let mut attrs = vec![attributes::string_kv("http.url", "/users/42")];
         actions.apply(&mut attrs);
-        assert_eq!(values::get(&attrs, "user_id"), Some(&int(42)));
+        assert_eq!(attributes::get(&attrs, "user_id"), Some(&int(42)));
     }
 
     #[test]

@@ -15,7 +15,6 @@
 //! `from_context`.
 
 pub mod actions;
-pub mod values;
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
 use crate::config::Node;
@@ -180,7 +179,7 @@ pub(crate) mod tests {
         let got = capture.0.lock().unwrap().pop().unwrap();
         let Batch::Traces(rs) = got else { panic!() };
         let attrs = &rs[0].scope_spans[0].spans[0].attributes;
-        let v = |k| values::get(attrs, k).cloned();
+        let v = |k| crate::pdata::attributes::get(attrs, k).cloned();
         assert_eq!(
             v("count"),
             Some(AnyValue {
@@ -199,7 +198,7 @@ pub(crate) mod tests {
                 value: Some(Value::BoolValue(true))
             })
         );
-        assert_eq!(v("s"), Some(values::string("42")));
+        assert_eq!(v("s"), Some(crate::pdata::attributes::string("42")));
     }
 
     #[test]

@@ -47,8 +47,8 @@ pub mod condition;
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
 use crate::config::{Errors, Node, Value};
+use crate::pdata::attributes;
 use crate::pdata::{Batch, Signal};
-use crate::processors::attributes::values;
 use crate::registry::{self, ComponentConfig, ProcessorFactory};
 use crate::telemetry::Counter;
 use async_trait::async_trait;
@@ -293,12 +293,12 @@ fn from_any(v: Option<&AnyValue>) -> Val {
         Some(any_value::Value::IntValue(i)) => Val::Int(*i),
         Some(any_value::Value::DoubleValue(f)) => Val::Float(*f),
         Some(any_value::Value::BoolValue(b)) => Val::Bool(*b),
-        Some(_) => Val::Str(values::as_text(v.expect("value present"))),
+        Some(_) => Val::Str(attributes::as_text(v.expect("value present"))),
     }
 }
 
 fn attr(attrs: &[KeyValue], key: &str) -> Val {
-    from_any(values::get(attrs, key))
+    from_any(attributes::get(attrs, key))
 }
 
 fn uint(n: u64) -> Val {
@@ -646,7 +646,7 @@ logs:
 
     fn resource(service: &str) -> Option<Resource> {
         Some(Resource {
-            attributes: vec![values::string_kv("service.name", service)],
+            attributes: vec![attributes::string_kv("service.name", service)],
             ..Default::default()
         })
     }
@@ -672,10 +672,10 @@ logs:
                 scope_spans: vec![ScopeSpans {
                     spans: vec![
                         span("GET /healthz", vec![]),
-                        span("GET", vec![values::string_kv("http.route", "/healthz")]),
+                        span("GET", vec![attributes::string_kv("http.route", "/healthz")]),
                         span(
                             "POST /orders",
-                            vec![values::string_kv("http.route", "/orders")],
+                            vec![attributes::string_kv("http.route", "/orders")],
                         ),
                     ],
                     ..Default::default()
@@ -713,7 +713,7 @@ logs:
                 data_points: routes
                     .iter()
                     .map(|r| NumberDataPoint {
-                        attributes: vec![values::string_kv("route", *r)],
+                        attributes: vec![attributes::string_kv("route", *r)],
                         ..Default::default()
                     })
                     .collect(),

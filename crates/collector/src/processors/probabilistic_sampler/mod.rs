@@ -24,8 +24,8 @@
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
 use crate::config::Node;
+use crate::pdata::attributes;
 use crate::pdata::{Batch, Signal};
-use crate::processors::attributes::values;
 use crate::registry::{self, ComponentConfig, ProcessorFactory};
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
@@ -286,7 +286,7 @@ enum Priority {
 }
 
 fn priority_of(attrs: &[KeyValue]) -> Priority {
-    let n = match values::get(attrs, "sampling.priority").and_then(|v| v.value.as_ref()) {
+    let n = match attributes::get(attrs, "sampling.priority").and_then(|v| v.value.as_ref()) {
         Some(Value::IntValue(i)) => *i as f64,
         Some(Value::DoubleValue(f)) => *f,
         Some(Value::StringValue(s)) => match s.parse::<f64>() {
@@ -308,7 +308,7 @@ fn bytes_of(v: &AnyValue) -> Vec<u8> {
     match &v.value {
         Some(Value::StringValue(s)) => s.as_bytes().to_vec(),
         Some(Value::BytesValue(b)) => b.clone(),
-        _ => values::as_text(v).into_bytes(),
+        _ => attributes::as_text(v).into_bytes(),
     }
 }
 
@@ -420,7 +420,7 @@ impl Sampler {
 
     fn keep_log(&self, trace_id: &[u8], attrs: &[KeyValue]) -> bool {
         let (pct, scaled) = match (!self.cfg.sampling_priority.is_empty())
-            .then(|| values::get(attrs, &self.cfg.sampling_priority))
+            .then(|| attributes::get(attrs, &self.cfg.sampling_priority))
             .flatten()
             .and_then(|v| match &v.value {
                 Some(Value::IntValue(i)) => Some(*i as f32),
@@ -443,7 +443,7 @@ impl Sampler {
         {
             Some(trace_id.to_vec())
         } else {
-            values::get(attrs, &self.cfg.from_attribute).map(bytes_of)
+            attributes::get(attrs, &self.cfg.from_attribute).map(bytes_of)
         };
         let Some(data) = source else {
             return !self.cfg.fail_closed;

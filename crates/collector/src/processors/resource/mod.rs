@@ -88,8 +88,8 @@ impl Consumer for ResourceProcessor {
 mod tests {
     use super::*;
     use crate::config::Errors;
+    use crate::pdata::attributes;
     use crate::processors::attributes::tests::Capture;
-    use crate::processors::attributes::values;
     use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
     use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 
@@ -112,7 +112,7 @@ mod tests {
             capture.clone(),
         );
         let existing = Some(Resource {
-            attributes: vec![values::string_kv("service.name", "order-service")],
+            attributes: vec![attributes::string_kv("service.name", "order-service")],
             ..Default::default()
         });
         p.consume(Batch::Metrics(vec![ResourceMetrics {
@@ -128,17 +128,17 @@ mod tests {
         let Batch::Metrics(m) = &got[0] else { panic!() };
         let attrs = &m[0].resource.as_ref().unwrap().attributes;
         assert_eq!(
-            values::get_text(attrs, "k8s.cluster.name").as_deref(),
+            attributes::get_text(attrs, "k8s.cluster.name").as_deref(),
             Some("otel-demo")
         );
         assert_eq!(
-            values::get_text(attrs, "service.name").as_deref(),
+            attributes::get_text(attrs, "service.name").as_deref(),
             Some("order-service")
         );
         let Batch::Logs(l) = &got[1] else { panic!() };
         let attrs = &l[0].resource.as_ref().unwrap().attributes;
         assert_eq!(
-            values::get_text(attrs, "k8s.cluster.name").as_deref(),
+            attributes::get_text(attrs, "k8s.cluster.name").as_deref(),
             Some("otel-demo")
         );
     }

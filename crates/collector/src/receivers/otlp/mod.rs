@@ -15,6 +15,7 @@ mod grpc;
 mod http;
 
 use crate::component::{BuildContext, ConsumeError, Consumers, Receiver};
+use crate::config::tls::TlsServerConfig;
 use crate::config::{Errors, Node, Value};
 use crate::extensions::bearertokenauth::{self, AuthSettings, BearerToken};
 use crate::pdata::{Batch, Signal};
@@ -145,74 +146,6 @@ impl ComponentConfig for HttpConfig {
             }
         }
         v
-    }
-}
-
-/// `tls` on a receiver protocol, as the Go collector's configtls server settings.
-#[derive(Clone, Debug, Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-pub struct TlsServerConfig {
-    /// PEM certificate (chain) the server presents. Required.
-    pub cert_file: String,
-    /// PEM private key of that certificate. Required.
-    pub key_file: String,
-    /// PEM CA; when set, clients must present a certificate it signed (mTLS).
-    pub client_ca_file: Option<String>,
-}
-
-impl TlsServerConfig {
-    fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut v = Vec::new();
-        for (what, f) in [
-            ("cert_file", Some(&self.cert_file)),
-            ("key_file", Some(&self.key_file)),
-            ("client_ca_file", self.client_ca_file.as_ref()),
-        ] {
-            match f {
-                Some(f) if f.is_empty() => v.push(("tls", format!("{what} is required"))),
-                Some(f) if !std::path::Path::new(f).is_file() => {
-                    v.push(("tls", format!("{what} \"{f}\" does not exist")))
-                }
-                _ => {}
-            }
-        }
-        v
-    }
-
-    /// A rustls server config (HTTP/2 and HTTP/1.1 via ALPN).
-    pub fn rustls(&self) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-        use anyhow::Context;
-        use rustls_pki_types::pem::PemObject;
-        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let certs = CertificateDer::pem_file_iter(&self.cert_file)
-            .with_context(|| format!("cannot read {}", self.cert_file))?
-            .collect::<Result<Vec<_>, _>>()?;
-        let key = PrivateKeyDer::from_pem_file(&self.key_file)
-            .with_context(|| format!("cannot read {}", self.key_file))?;
-        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?;
-        let builder = match &self.client_ca_file {
-            Some(ca) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for c in CertificateDer::pem_file_iter(ca)
-                    .with_context(|| format!("cannot read {ca}"))?
-                {
-                    roots.add(c?)?;
-                }
-                builder.with_client_cert_verifier(
-                    rustls::server::WebPkiClientVerifier::builder_with_provider(
-                        Arc::new(roots),
-                        provider,
-                    )
-                    .build()?,
-                )
-            }
-            None => builder.with_no_client_auth(),
-        };
-        let mut cfg = builder.with_single_cert(certs, key)?;
-        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(Arc::new(cfg))
     }
 }
 

@@ -3,6 +3,8 @@
 //! We keep the `Resource*` vectors of the OTLP export requests as they arrive, so a pipeline
 //! that only batches and forwards never rebuilds the payload's structure.
 
+pub mod attributes;
+
 use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, metric::Data};
 use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
