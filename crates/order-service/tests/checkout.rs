@@ -195,6 +195,22 @@ impl Lab {
         (status, response.json().await.unwrap())
     }
 
+    /// The outbox relay's `send orders` span, once it has arrived.
+    async fn send_span(&self) -> ReceivedSpan {
+        let arrived = |r: &OtlpReceiver| r.spans().iter().any(|s| s.span.name == "send orders");
+        assert!(
+            self.receiver
+                .wait_until(Duration::from_secs(10), arrived)
+                .await,
+            "no send span"
+        );
+        self.receiver
+            .spans()
+            .into_iter()
+            .find(|s| s.span.name == "send orders")
+            .expect("arrived")
+    }
+
     /// Stops order-service with SIGTERM, which flushes its telemetry.
     fn stop_order(&mut self) {
         if let Some(order) = self.order.take() {
@@ -1556,21 +1572,7 @@ async fn a_created_order_is_sent_to_the_queue_in_its_trace_and_a_rejected_one_is
         "the message carries the checkout's trace: {traceparent}"
     );
 
-    assert!(
-        lab.receiver
-            .wait_until(Duration::from_secs(10), |r| r
-                .spans()
-                .iter()
-                .any(|s| s.span.name == "send orders"))
-            .await,
-        "no send span"
-    );
-    let send = lab
-        .receiver
-        .spans()
-        .into_iter()
-        .find(|s| s.span.name == "send orders")
-        .unwrap();
+    let send = lab.send_span().await;
     assert_eq!(send.span.kind, SpanKind::Producer as i32);
     assert_eq!(
         send.trace_id(),
@@ -1830,21 +1832,7 @@ async fn with_an_sqs_queue_url_the_event_goes_to_sqs_with_the_trace_context() {
         "the message carries the checkout's trace: {traceparent:?}"
     );
 
-    assert!(
-        lab.receiver
-            .wait_until(Duration::from_secs(10), |r| r
-                .spans()
-                .iter()
-                .any(|s| s.span.name == "send orders"))
-            .await,
-        "no send span"
-    );
-    let send = lab
-        .receiver
-        .spans()
-        .into_iter()
-        .find(|s| s.span.name == "send orders")
-        .unwrap();
+    let send = lab.send_span().await;
     assert_eq!(send.trace_id(), trace_id);
     assert!(traceparent.contains(&send.span_id()));
     assert_eq!(send.attr("messaging.system").as_deref(), Some("aws_sqs"));
