@@ -17,3 +17,8 @@ pub mod receivers;
 pub mod registry;
 pub mod service;
 pub mod telemetry;
+
+/// The insides and the recipe for a new component (README.md); its example is a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;

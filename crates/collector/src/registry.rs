@@ -2,7 +2,7 @@
 //! component means adding its module and one line here.
 
 use crate::component::{BuildContext, Consumers, Extension, Receiver, SharedConsumer};
-use crate::config::{Errors, Node, Section, decode};
+use crate::config::{ComponentDef, Errors, Node, Section, decode};
 use crate::pdata::Signal;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -50,7 +50,8 @@ pub fn check<T: ComponentConfig>(node: &Node, path: &str, errors: &mut Errors) -
     (errors.errors.len() == before).then_some(cfg)
 }
 
-/// Decodes a config that `validate` already accepted.
+/// For tests: decodes and checks a config outside the service.
+#[cfg(test)]
 pub fn parse<T: ComponentConfig>(node: &Node, path: &str) -> anyhow::Result<T> {
     let mut errors = Errors::default();
     check::<T>(node, path, &mut errors).ok_or_else(|| {
@@ -59,14 +60,63 @@ pub fn parse<T: ComponentConfig>(node: &Node, path: &str) -> anyhow::Result<T> {
     })
 }
 
-pub type ValidateFn = fn(&Node, &str, &mut Errors);
+/// A component's config as its factory's `validate` decoded and checked it. `build` gets this
+/// same value ([`typed`] gives it back as the config type), so what was validated is what is
+/// built, and the YAML is decoded once.
+pub type Decoded = Arc<dyn std::any::Any + Send + Sync>;
+
+pub type ValidateFn = fn(&Node, &str, &mut Errors) -> Option<Decoded>;
+
+/// The `validate` of a factory whose config is `T`: decode, check, keep.
+pub fn validate<T: ComponentConfig>(
+    node: &Node,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<Decoded> {
+    check::<T>(node, path, errors).map(|c| Arc::new(c) as Decoded)
+}
+
+/// The config `validate` decoded for `def`, validating it now if that has not happened
+/// (a config that never went through `service::validate`).
+pub fn decoded(section: Section, def: &ComponentDef) -> anyhow::Result<&Decoded> {
+    if let Some(d) = def.decoded.get() {
+        return Ok(d);
+    }
+    let validate = validator(section, &def.id.kind)
+        .map_err(|_| anyhow::anyhow!("unknown {} type \"{}\"", section.singular(), def.id.kind))?;
+    let mut errors = Errors::default();
+    let path = format!("{}::{}", section.key(), def.id);
+    match validate(&def.node, &path, &mut errors) {
+        Some(d) if errors.is_ok() => Ok(def.decoded.get_or_init(|| d)),
+        _ => {
+            let msgs: Vec<String> = errors.errors.iter().map(|e| e.to_string()).collect();
+            anyhow::bail!(msgs.join("\n"))
+        }
+    }
+}
+
+/// For tests: `node` decoded as `T`, as `validate` would keep it (panics on a bad config).
+#[cfg(test)]
+pub fn decoded_for<T: ComponentConfig>(node: &Node) -> Decoded {
+    let mut errors = Errors::default();
+    let decoded = validate::<T>(node, "test", &mut errors);
+    assert!(errors.is_ok(), "{:?}", errors.errors);
+    decoded.expect("a valid config")
+}
+
+/// The config a factory's own `validate` decoded, as its type.
+pub fn typed<T: 'static>(decoded: &Decoded) -> &T {
+    decoded
+        .downcast_ref::<T>()
+        .expect("a factory builds from the config its own validate decoded")
+}
 
 pub struct ReceiverFactory {
     pub kind: &'static str,
     pub description: &'static str,
     pub signals: &'static [Signal],
     pub validate: ValidateFn,
-    pub build: fn(&Node, BuildContext, Consumers) -> anyhow::Result<Arc<dyn Receiver>>,
+    pub build: fn(&Decoded, BuildContext, Consumers) -> anyhow::Result<Arc<dyn Receiver>>,
 }
 
 pub struct ProcessorFactory {
@@ -74,7 +124,7 @@ pub struct ProcessorFactory {
     pub description: &'static str,
     pub signals: &'static [Signal],
     pub validate: ValidateFn,
-    pub build: fn(&Node, BuildContext, Signal, SharedConsumer) -> anyhow::Result<SharedConsumer>,
+    pub build: fn(&Decoded, BuildContext, Signal, SharedConsumer) -> anyhow::Result<SharedConsumer>,
 }
 
 pub struct ExporterFactory {
@@ -84,7 +134,7 @@ pub struct ExporterFactory {
     pub description: &'static str,
     pub signals: &'static [Signal],
     pub validate: ValidateFn,
-    pub build: fn(&Node, BuildContext, Signal) -> anyhow::Result<SharedConsumer>,
+    pub build: fn(&Decoded, BuildContext, Signal) -> anyhow::Result<SharedConsumer>,
 }
 
 pub struct ConnectorFactory {
@@ -93,15 +143,20 @@ pub struct ConnectorFactory {
     /// (signal it consumes as an exporter, signal it produces as a receiver)
     pub pairs: &'static [(Signal, Signal)],
     pub validate: ValidateFn,
-    pub build:
-        fn(&Node, BuildContext, Signal, Signal, SharedConsumer) -> anyhow::Result<SharedConsumer>,
+    pub build: fn(
+        &Decoded,
+        BuildContext,
+        Signal,
+        Signal,
+        SharedConsumer,
+    ) -> anyhow::Result<SharedConsumer>,
 }
 
 pub struct ExtensionFactory {
     pub kind: &'static str,
     pub description: &'static str,
     pub validate: ValidateFn,
-    pub build: fn(&Node, BuildContext) -> anyhow::Result<Arc<dyn Extension>>,
+    pub build: fn(&Decoded, BuildContext) -> anyhow::Result<Arc<dyn Extension>>,
 }
 
 pub fn receivers() -> Vec<&'static ReceiverFactory> {

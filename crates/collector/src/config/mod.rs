@@ -156,6 +156,8 @@ pub struct ComponentDef {
     pub id: ComponentId,
     pub key_loc: Loc,
     pub node: Node,
+    /// The config as its factory's `validate` decoded it (`registry::decoded`).
+    pub decoded: std::sync::OnceLock<crate::registry::Decoded>,
 }
 
 /// A reference to a component from `service` (a pipeline list or `service.extensions`).
@@ -324,6 +326,7 @@ fn parse_section(section: Section, node: &Node, cfg: &mut Config, errors: &mut E
                         id,
                         key_loc: key.loc.clone(),
                         node: n.clone(),
+                        decoded: std::sync::OnceLock::new(),
                     }),
                     Err(msg) => errors.error(
                         Some(key.loc.clone()),

@@ -5,9 +5,8 @@
 //! 1: everything).
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
-use crate::config::Node;
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ExporterFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExporterFactory};
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use serde::Deserialize;
@@ -19,9 +18,7 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
     aliases: &[],
     description: "Prints telemetry to the console (basic, normal or detailed)",
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
-    validate: |n, p, e| {
-        registry::check::<DebugConfig>(n, p, e);
-    },
+    validate: registry::validate::<DebugConfig>,
     build,
 };
 
@@ -68,8 +65,8 @@ impl ComponentConfig for DebugConfig {
     }
 }
 
-fn build(node: &Node, ctx: BuildContext, _signal: Signal) -> anyhow::Result<SharedConsumer> {
-    let cfg: DebugConfig = registry::parse(node, &format!("exporters::{}", ctx.id))?;
+fn build(decoded: &Decoded, ctx: BuildContext, _signal: Signal) -> anyhow::Result<SharedConsumer> {
+    let cfg: DebugConfig = registry::typed::<DebugConfig>(decoded).clone();
     Ok(Arc::new(Debug {
         id: ctx.id.to_string(),
         verbosity: cfg.verbosity,

@@ -2,10 +2,9 @@
 //! line, appended to `path`, with optional size-based rotation.
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
-use crate::config::Node;
 use crate::otlp_codec;
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ExporterFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExporterFactory};
 use anyhow::Context;
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -18,9 +17,7 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
     aliases: &[],
     description: "Appends telemetry to a file as OTLP/JSON lines, with rotation",
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
-    validate: |n, p, e| {
-        registry::check::<FileConfig>(n, p, e);
-    },
+    validate: registry::validate::<FileConfig>,
     build,
 };
 
@@ -76,8 +73,8 @@ impl ComponentConfig for FileConfig {
     }
 }
 
-fn build(node: &Node, ctx: BuildContext, _signal: Signal) -> anyhow::Result<SharedConsumer> {
-    let cfg: FileConfig = registry::parse(node, &format!("exporters::{}", ctx.id))?;
+fn build(decoded: &Decoded, _ctx: BuildContext, _signal: Signal) -> anyhow::Result<SharedConsumer> {
+    let cfg: FileConfig = registry::typed::<FileConfig>(decoded).clone();
     let path = PathBuf::from(&cfg.path);
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()

@@ -11,9 +11,7 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
     aliases: &[],
     description: "Accepts and drops everything (for tests and benchmarks)",
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
-    validate: |n, p, e| {
-        crate::registry::check::<NopConfig>(n, p, e);
-    },
+    validate: crate::registry::validate::<NopConfig>,
     build: |_, _, _| Ok(Arc::new(Nop)),
 };
 

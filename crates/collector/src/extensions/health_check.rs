@@ -5,9 +5,8 @@
 //! backend is gone does not look healthy.
 
 use crate::component::{BuildContext, Extension, Host};
-use crate::config::Node;
 use crate::extensions::HttpEndpoint;
-use crate::registry::{self, ComponentConfig, ExtensionFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExtensionFactory};
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -17,9 +16,7 @@ use std::sync::atomic::Ordering;
 pub const FACTORY: ExtensionFactory = ExtensionFactory {
     kind: "health_check",
     description: "HTTP health endpoint: 200 when all pipelines run, 503 otherwise",
-    validate: |n, p, e| {
-        registry::check::<HealthCheckConfig>(n, p, e);
-    },
+    validate: registry::validate::<HealthCheckConfig>,
     build,
 };
 
@@ -116,8 +113,8 @@ fn health(host: &Host, check: &PipelineCheck) -> (StatusCode, axum::Json<serde_j
     )
 }
 
-fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
-    let cfg: HealthCheckConfig = registry::parse(node, &format!("extensions::{}", ctx.id))?;
+fn build(decoded: &Decoded, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
+    let cfg: HealthCheckConfig = registry::typed::<HealthCheckConfig>(decoded).clone();
     Ok(Arc::new(HealthCheck {
         id: ctx.id.to_string(),
         cfg,

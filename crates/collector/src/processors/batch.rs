@@ -11,9 +11,9 @@
 //! latency: an acknowledgement can wait up to `timeout`.
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
-use crate::config::{GoDuration, Node};
+use crate::config::GoDuration;
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ProcessorFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ProcessorFactory};
 use crate::telemetry::{Counter, Histogram};
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -24,9 +24,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     kind: "batch",
     description: "Groups telemetry into batches by size or time before it is sent on",
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
-    validate: |n, p, e| {
-        registry::check::<BatchConfig>(n, p, e);
-    },
+    validate: registry::validate::<BatchConfig>,
     build,
 };
 
@@ -72,12 +70,12 @@ impl ComponentConfig for BatchConfig {
 }
 
 fn build(
-    node: &Node,
+    decoded: &Decoded,
     ctx: BuildContext,
     signal: Signal,
     next: SharedConsumer,
 ) -> anyhow::Result<SharedConsumer> {
-    let cfg: BatchConfig = registry::parse(node, &format!("processors::{}", ctx.id))?;
+    let cfg: BatchConfig = registry::typed::<BatchConfig>(decoded).clone();
     let id = ctx.id.to_string();
     let l = [("processor", id.as_str())];
     let p = Arc::new(BatchProcessor {

@@ -10,9 +10,9 @@
 //! once queued data has been delivered.
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
-use crate::config::{GoDuration, Node};
+use crate::config::GoDuration;
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ProcessorFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ProcessorFactory};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -23,9 +23,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     kind: "memory_limiter",
     description: "Refuses data with a retryable error while the collector's memory is above a limit",
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
-    validate: |n, p, e| {
-        registry::check::<MemoryLimiterConfig>(n, p, e);
-    },
+    validate: registry::validate::<MemoryLimiterConfig>,
     build,
 };
 
@@ -128,12 +126,12 @@ fn total_memory() -> Option<u64> {
 const FRESHNESS: Duration = Duration::from_millis(10);
 
 fn build(
-    node: &Node,
+    decoded: &Decoded,
     ctx: BuildContext,
     _signal: Signal,
     next: SharedConsumer,
 ) -> anyhow::Result<SharedConsumer> {
-    let cfg: MemoryLimiterConfig = registry::parse(node, &format!("processors::{}", ctx.id))?;
+    let cfg: MemoryLimiterConfig = registry::typed::<MemoryLimiterConfig>(decoded).clone();
     let (hard, soft) = cfg.limits();
     let gauge = Gauge {
         id: ctx.id.to_string(),

@@ -57,8 +57,13 @@ impl Builder<'_> {
             let d = self.def(Section::Processors, &r.id);
             let f = registry::find_processor(&d.id.kind).expect("validated type");
             let path = format!("processors::{}", d.id);
-            next = (f.build)(&d.node, self.ctx(&d.id), p.signal, next)
-                .with_context(|| format!("{path} in pipeline {}", p.id()))?;
+            next = (f.build)(
+                registry::decoded(Section::Processors, d)?,
+                self.ctx(&d.id),
+                p.signal,
+                next,
+            )
+            .with_context(|| format!("{path} in pipeline {}", p.id()))?;
             self.processors.push((fed_by_connector, next.clone()));
         }
         self.entries.insert(i, next.clone());
@@ -76,8 +81,12 @@ impl Builder<'_> {
                 return Ok(c.clone());
             }
             let f = registry::find_exporter(&d.id.kind).expect("validated type");
-            let c = (f.build)(&d.node, self.ctx(&d.id), signal)
-                .with_context(|| format!("exporters::{}", d.id))?;
+            let c = (f.build)(
+                registry::decoded(Section::Exporters, d)?,
+                self.ctx(&d.id),
+                signal,
+            )
+            .with_context(|| format!("exporters::{}", d.id))?;
             self.exporters.insert(key, c.clone());
             return Ok(c);
         }
@@ -104,8 +113,14 @@ impl Builder<'_> {
             for j in pipes {
                 nexts.push(self.entry(j)?);
             }
-            let c = (f.build)(&d.node, self.ctx(&d.id), signal, to, fanout(nexts))
-                .with_context(|| format!("connectors::{}", d.id))?;
+            let c = (f.build)(
+                registry::decoded(Section::Connectors, &d)?,
+                self.ctx(&d.id),
+                signal,
+                to,
+                fanout(nexts),
+            )
+            .with_context(|| format!("connectors::{}", d.id))?;
             self.connectors.insert(key, c.clone());
             outs.push(c);
         }

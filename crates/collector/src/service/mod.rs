@@ -62,7 +62,8 @@ impl Service {
                 telemetry: telemetry.clone(),
                 host: host.clone(),
             };
-            let ext = (f.build)(&d.node, ctx).with_context(|| format!("extensions::{}", d.id))?;
+            let ext = (f.build)(registry::decoded(Section::Extensions, d)?, ctx)
+                .with_context(|| format!("extensions::{}", d.id))?;
             ext.start()
                 .await
                 .with_context(|| format!("starting extension {}", d.id))?;
@@ -108,7 +109,7 @@ impl Service {
                 telemetry: telemetry.clone(),
                 host: host.clone(),
             };
-            let r = (f.build)(&d.node, ctx, consumers)
+            let r = (f.build)(registry::decoded(Section::Receivers, d)?, ctx, consumers)
                 .with_context(|| format!("receivers::{}", d.id))?;
             r.start()
                 .await

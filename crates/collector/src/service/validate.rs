@@ -220,7 +220,14 @@ fn check_section(cfg: &Config, section: Section, errors: &mut Errors) {
     for d in cfg.section(section) {
         let path = format!("{}::{}", section.key(), d.id);
         match registry::validator(section, &d.id.kind) {
-            Ok(validate) => validate(&d.node, &path, errors),
+            Ok(validate) => {
+                let before = errors.errors.len();
+                if let Some(decoded) = validate(&d.node, &path, errors)
+                    && errors.errors.len() == before
+                {
+                    let _ = d.decoded.set(decoded);
+                }
+            }
             Err(known) => errors.error(
                 Some(d.key_loc.clone()),
                 path,

@@ -27,10 +27,10 @@
 //! refused with a message.
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
-use crate::config::{GoDuration, Node};
+use crate::config::GoDuration;
 use crate::pdata::attributes;
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ConnectorFactory};
+use crate::registry::{self, ComponentConfig, ConnectorFactory, Decoded};
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -49,9 +49,7 @@ pub const FACTORY: ConnectorFactory = ConnectorFactory {
     kind: "spanmetrics",
     description: "Derives RED metrics (calls, duration histogram) from spans",
     pairs: &[(Signal::Traces, Signal::Metrics)],
-    validate: |n, p, e| {
-        registry::check::<SpanMetricsConfig>(n, p, e);
-    },
+    validate: registry::validate::<SpanMetricsConfig>,
     build,
 };
 
@@ -234,13 +232,13 @@ impl ComponentConfig for SpanMetricsConfig {
 }
 
 fn build(
-    node: &Node,
+    decoded: &Decoded,
     ctx: BuildContext,
     _from: Signal,
     _to: Signal,
     next: SharedConsumer,
 ) -> anyhow::Result<SharedConsumer> {
-    let cfg: SpanMetricsConfig = registry::parse(node, &format!("connectors::{}", ctx.id))?;
+    let cfg: SpanMetricsConfig = registry::typed::<SpanMetricsConfig>(decoded).clone();
     let connector = Arc::new(SpanMetrics::new(cfg, next));
     connector.start_flushing(ctx.id.to_string());
     Ok(connector)
@@ -650,6 +648,7 @@ impl Consumer for SpanMetrics {
 mod tests {
     use super::*;
     use crate::config::Errors;
+    use crate::config::Node;
     use crate::processors::attributes::tests::Capture;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Status};
 

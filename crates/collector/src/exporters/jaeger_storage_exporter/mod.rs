@@ -11,12 +11,11 @@
 //! ```
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
-use crate::config::Node;
 use crate::extensions::jaeger_storage::persist::Kind;
 use crate::extensions::jaeger_storage::{find_store, store::MemoryStore, translate};
 use crate::otlp_codec::{self, Encoding};
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ExporterFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExporterFactory};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -26,9 +25,7 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
     aliases: &[],
     description: "Writes traces, and the log records of their spans, into a jaeger_storage backend (read by jaeger_query)",
     signals: &[Signal::Traces, Signal::Logs],
-    validate: |n, p, e| {
-        registry::check::<JaegerStorageExporterConfig>(n, p, e);
-    },
+    validate: registry::validate::<JaegerStorageExporterConfig>,
     build,
 };
 
@@ -52,9 +49,8 @@ impl ComponentConfig for JaegerStorageExporterConfig {
     }
 }
 
-fn build(node: &Node, ctx: BuildContext, _signal: Signal) -> anyhow::Result<SharedConsumer> {
-    let cfg: JaegerStorageExporterConfig =
-        registry::parse(node, &format!("exporters::{}", ctx.id))?;
+fn build(decoded: &Decoded, ctx: BuildContext, _signal: Signal) -> anyhow::Result<SharedConsumer> {
+    let cfg: &JaegerStorageExporterConfig = registry::typed(decoded);
     // The service adds "exporters::<id>" to the error; the key inside it is ours to name.
     let store = find_store(&ctx.host, &cfg.trace_storage)
         .map_err(|e| anyhow::anyhow!("trace_storage: {e}"))?;

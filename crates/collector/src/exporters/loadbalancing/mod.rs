@@ -26,10 +26,9 @@ pub mod ring;
 pub mod routing;
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
-use crate::config::Node;
 use crate::exporters::otlp::{self, GrpcExporterConfig};
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ExporterFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExporterFactory};
 use crate::telemetry::{Counter, Gauge};
 use async_trait::async_trait;
 use resolver::{DnsResolver, DnsResolverConfig, Resolver, StaticResolver, StaticResolverConfig};
@@ -43,9 +42,7 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
     aliases: &[],
     description: "Spreads data over OTLP/gRPC backends (static list or DNS) by trace id or service, with consistent hashing",
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
-    validate: |n, p, e| {
-        registry::check::<LoadBalancingConfig>(n, p, e);
-    },
+    validate: registry::validate::<LoadBalancingConfig>,
     build,
 };
 
@@ -123,8 +120,8 @@ impl ComponentConfig for LoadBalancingConfig {
     }
 }
 
-fn build(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
-    let cfg: LoadBalancingConfig = registry::parse(node, &format!("exporters::{}", ctx.id))?;
+fn build(decoded: &Decoded, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
+    let cfg: LoadBalancingConfig = registry::typed::<LoadBalancingConfig>(decoded).clone();
     let otlp_cfg = cfg.protocol.otlp.clone();
     let backend_ctx = ctx.clone();
     let make_exporter = move |endpoint: &str| {

@@ -24,8 +24,8 @@
 //! allowed).
 
 use crate::component::{BuildContext, SharedConsumer};
+use crate::config::GoDuration;
 use crate::config::tls::TlsClientConfig;
-use crate::config::{GoDuration, Node};
 use crate::exporters::helper::http_client::{HttpsClient, https_client, post};
 use crate::exporters::helper::queue::{
     QueueConfig, QueuedExporter, RetryConfig, SendError, Sender,
@@ -33,7 +33,7 @@ use crate::exporters::helper::queue::{
 use crate::exporters::prometheus::label_name;
 use crate::pdata::attributes;
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ExporterFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExporterFactory};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -48,9 +48,7 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
     aliases: &[],
     description: "Sends logs to Grafana Loki's push API",
     signals: &[Signal::Logs],
-    validate: |n, p, e| {
-        registry::check::<LokiConfig>(n, p, e);
-    },
+    validate: registry::validate::<LokiConfig>,
     build,
 };
 
@@ -195,8 +193,8 @@ impl ComponentConfig for LokiConfig {
     }
 }
 
-fn build(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
-    let cfg: LokiConfig = registry::parse(node, &format!("exporters::{}", ctx.id))?;
+fn build(decoded: &Decoded, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
+    let cfg: LokiConfig = registry::typed::<LokiConfig>(decoded).clone();
     let sender = LokiSender::new(&cfg)?;
     QueuedExporter::new(
         &ctx,

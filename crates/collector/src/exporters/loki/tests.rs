@@ -1,5 +1,6 @@
 use super::*;
 use crate::component::{BuildContext, ConsumeError, Host};
+use crate::config::Node;
 use crate::config::{ComponentId, Errors};
 use crate::telemetry::SelfTelemetry;
 use opentelemetry_proto::tonic::logs::v1::ScopeLogs;
@@ -234,7 +235,12 @@ async fn pushes_to_loki_and_classifies_failures() {
         "endpoint: {url}\ntenant_id: lab\nsending_queue: {{enabled: false}}\nretry_on_failure: {{enabled: false}}\n"
     );
     let node = Node::parse("t.yaml", &yaml).unwrap();
-    let exporter = build(&node, ctx(), Signal::Logs).unwrap();
+    let exporter = build(
+        &registry::decoded_for::<LokiConfig>(&node),
+        ctx(),
+        Signal::Logs,
+    )
+    .unwrap();
     let send = || exporter.consume(Batch::Logs(logs()));
     let err: ConsumeError = send().await.unwrap_err();
     assert!(err.retryable, "429 is retryable: {err}");
@@ -270,7 +276,12 @@ async fn pushes_over_https_to_a_loki_signed_by_the_configured_ca() {
         let yaml = format!(
             "endpoint: {url}\n{tls}sending_queue: {{enabled: false}}\nretry_on_failure: {{enabled: false}}\n"
         );
-        build(&Node::parse("t.yaml", &yaml).unwrap(), ctx(), Signal::Logs).unwrap()
+        build(
+            &registry::decoded_for::<LokiConfig>(&Node::parse("t.yaml", &yaml).unwrap()),
+            ctx(),
+            Signal::Logs,
+        )
+        .unwrap()
     };
 
     let ca = dir.join("ca.pem").display().to_string();

@@ -3,15 +3,15 @@
 
 use super::{ALL, compression_problem};
 use crate::component::{BuildContext, SharedConsumer};
+use crate::config::GoDuration;
 use crate::config::tls::TlsClientConfig;
-use crate::config::{GoDuration, Node};
 use crate::exporters::helper::queue::{
     QueueConfig, QueuedExporter, RetryConfig, SendError, Sender,
 };
 use crate::extensions::bearertokenauth::{self, AuthSettings};
 use crate::otlp_codec::{self, Encoding};
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ExporterFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExporterFactory};
 use anyhow::Context;
 use async_trait::async_trait;
 use bytes::BufMut;
@@ -31,9 +31,7 @@ pub const GRPC_FACTORY: ExporterFactory = ExporterFactory {
     aliases: &["otlp"],
     description: "Sends OTLP over gRPC to another collector or a backend (Jaeger, Tempo, ...)",
     signals: ALL,
-    validate: |n, p, e| {
-        registry::check::<GrpcExporterConfig>(n, p, e);
-    },
+    validate: registry::validate::<GrpcExporterConfig>,
     build: build_grpc,
 };
 
@@ -127,8 +125,12 @@ fn read(path: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {path}"))
 }
 
-fn build_grpc(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
-    let cfg: GrpcExporterConfig = registry::parse(node, &format!("exporters::{}", ctx.id))?;
+fn build_grpc(
+    decoded: &Decoded,
+    ctx: BuildContext,
+    signal: Signal,
+) -> anyhow::Result<SharedConsumer> {
+    let cfg: GrpcExporterConfig = registry::typed::<GrpcExporterConfig>(decoded).clone();
     grpc_exporter(&cfg, &ctx, signal)
 }
 

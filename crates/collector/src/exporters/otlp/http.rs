@@ -3,8 +3,8 @@
 
 use super::{ALL, compression_problem};
 use crate::component::{BuildContext, SharedConsumer};
+use crate::config::GoDuration;
 use crate::config::tls::TlsClientConfig;
-use crate::config::{GoDuration, Node};
 use crate::exporters::helper::http_client::{HttpsClient, https_client, post};
 use crate::exporters::helper::queue::{
     QueueConfig, QueuedExporter, RetryConfig, SendError, Sender,
@@ -12,7 +12,7 @@ use crate::exporters::helper::queue::{
 use crate::extensions::bearertokenauth::{self, AuthSettings};
 use crate::otlp_codec::{self, Encoding};
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ExporterFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExporterFactory};
 use anyhow::Context;
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -25,9 +25,7 @@ pub const HTTP_FACTORY: ExporterFactory = ExporterFactory {
     aliases: &["otlphttp"],
     description: "Sends OTLP over HTTP (protobuf, or JSON on request) to another collector or a backend",
     signals: ALL,
-    validate: |n, p, e| {
-        registry::check::<HttpExporterConfig>(n, p, e);
-    },
+    validate: registry::validate::<HttpExporterConfig>,
     build: build_http,
 };
 
@@ -140,8 +138,12 @@ impl ComponentConfig for HttpExporterConfig {
     }
 }
 
-fn build_http(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
-    let cfg: HttpExporterConfig = registry::parse(node, &format!("exporters::{}", ctx.id))?;
+fn build_http(
+    decoded: &Decoded,
+    ctx: BuildContext,
+    signal: Signal,
+) -> anyhow::Result<SharedConsumer> {
+    let cfg: HttpExporterConfig = registry::typed::<HttpExporterConfig>(decoded).clone();
     let url = cfg
         .url(signal)
         .with_context(|| format!("no URL for {signal}: set endpoint or {signal}_endpoint"))?;

@@ -24,9 +24,9 @@ mod names;
 mod store;
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
-use crate::config::{GoDuration, Node};
+use crate::config::GoDuration;
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ExporterFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExporterFactory};
 use crate::telemetry::Counter;
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -47,9 +47,7 @@ pub const FACTORY: ExporterFactory = ExporterFactory {
     aliases: &[],
     description: "Serves received metrics on a Prometheus scrape endpoint",
     signals: &[Signal::Metrics],
-    validate: |n, p, e| {
-        registry::check::<PrometheusConfig>(n, p, e);
-    },
+    validate: registry::validate::<PrometheusConfig>,
     build,
 };
 
@@ -146,8 +144,8 @@ pub struct PrometheusExporter {
     sent: Counter,
 }
 
-fn build(node: &Node, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
-    let cfg: PrometheusConfig = registry::parse(node, &format!("exporters::{}", ctx.id))?;
+fn build(decoded: &Decoded, ctx: BuildContext, signal: Signal) -> anyhow::Result<SharedConsumer> {
+    let cfg: PrometheusConfig = registry::typed::<PrometheusConfig>(decoded).clone();
     let id = ctx.id.to_string();
     let sent = crate::telemetry::ExporterMetrics::new(&ctx.telemetry, &id, signal).sent;
     Ok(PrometheusExporter::start(&cfg, sent)?)

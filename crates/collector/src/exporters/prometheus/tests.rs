@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::Node;
 use crate::pdata::attributes;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{

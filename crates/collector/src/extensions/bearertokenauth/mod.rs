@@ -6,8 +6,7 @@
 //! logged.
 
 use crate::component::{BuildContext, Extension, Host};
-use crate::config::Node;
-use crate::registry::{self, ComponentConfig, ExtensionFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExtensionFactory};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::fmt;
@@ -16,9 +15,7 @@ use std::sync::Arc;
 pub const FACTORY: ExtensionFactory = ExtensionFactory {
     kind: "bearertokenauth",
     description: "Bearer-token authentication for receivers (required) and exporters (sent)",
-    validate: |n, p, e| {
-        registry::check::<BearerTokenConfig>(n, p, e);
-    },
+    validate: registry::validate::<BearerTokenConfig>,
     build,
 };
 
@@ -131,8 +128,8 @@ impl Extension for BearerTokenExtension {
     async fn shutdown(&self) {}
 }
 
-fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
-    let cfg: BearerTokenConfig = registry::parse(node, &format!("extensions::{}", ctx.id))?;
+fn build(decoded: &Decoded, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
+    let cfg: BearerTokenConfig = registry::typed::<BearerTokenConfig>(decoded).clone();
     let token = match (&cfg.token, &cfg.filename) {
         (Some(t), _) => t.trim().to_string(),
         (None, Some(f)) => std::fs::read_to_string(f)

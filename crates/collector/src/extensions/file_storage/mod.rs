@@ -8,9 +8,9 @@
 //! acknowledgement, which survives power loss, at the cost of one disk flush per batch.
 
 use crate::component::{BuildContext, Extension};
-use crate::config::{GoDuration, Node};
+use crate::config::GoDuration;
 use crate::pdata::Signal;
-use crate::registry::{self, ComponentConfig, ExtensionFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExtensionFactory};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -19,9 +19,7 @@ use std::sync::Arc;
 pub const FACTORY: ExtensionFactory = ExtensionFactory {
     kind: "file_storage",
     description: "A directory for persistent sending queues that survive restarts and SIGKILL",
-    validate: |n, p, e| {
-        registry::check::<FileStorageConfig>(n, p, e);
-    },
+    validate: registry::validate::<FileStorageConfig>,
     build,
 };
 
@@ -103,8 +101,8 @@ impl Extension for FileStorageExtension {
     async fn shutdown(&self) {}
 }
 
-fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
-    let cfg: FileStorageConfig = registry::parse(node, &format!("extensions::{}", ctx.id))?;
+fn build(decoded: &Decoded, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
+    let cfg: FileStorageConfig = registry::typed::<FileStorageConfig>(decoded).clone();
     let directory = PathBuf::from(&cfg.directory);
     if cfg.create_directory {
         std::fs::create_dir_all(&directory).map_err(|e| {

@@ -21,12 +21,11 @@ pub mod monitor;
 pub mod params;
 
 use crate::component::{BuildContext, Extension};
-use crate::config::Node;
 use crate::extensions::HttpEndpoint;
 use crate::extensions::jaeger_storage::model::{JsonTrace, SpanKind, TraceId, TraceSpans};
 use crate::extensions::jaeger_storage::store::LogQuery;
 use crate::extensions::jaeger_storage::{find_store, store::MemoryStore};
-use crate::registry::{self, ComponentConfig, ExtensionFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExtensionFactory};
 use async_trait::async_trait;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -39,9 +38,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const FACTORY: ExtensionFactory = ExtensionFactory {
     kind: "jaeger_query",
     description: "Jaeger's HTTP query API and a trace explorer UI over a jaeger_storage backend (port 16686)",
-    validate: |n, p, e| {
-        registry::check::<JaegerQueryConfig>(n, p, e);
-    },
+    validate: registry::validate::<JaegerQueryConfig>,
     build,
 };
 
@@ -92,8 +89,8 @@ impl ComponentConfig for JaegerQueryConfig {
     }
 }
 
-fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
-    let cfg: JaegerQueryConfig = registry::parse(node, &format!("extensions::{}", ctx.id))?;
+fn build(decoded: &Decoded, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
+    let cfg: JaegerQueryConfig = registry::typed::<JaegerQueryConfig>(decoded).clone();
     // The service adds "extensions::<id>" to the error; the key inside it is ours to name.
     let store = find_store(&ctx.host, &cfg.storage.traces)
         .map_err(|e| anyhow::anyhow!("storage::traces: {e}"))?;

@@ -30,10 +30,9 @@ pub mod translate;
 
 use crate::component::{BuildContext, Extension, Host};
 use crate::config::GoDuration;
-use crate::config::Node;
 use crate::otlp_codec::{self, Encoding};
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ExtensionFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ExtensionFactory};
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -44,9 +43,7 @@ use store::{Limits, MemoryStore};
 pub const FACTORY: ExtensionFactory = ExtensionFactory {
     kind: "jaeger_storage",
     description: "Jaeger v2's trace storage: named trace stores (memory, or memory kept on disk with sqlite) for jaeger_query and jaeger_storage_exporter",
-    validate: |n, p, e| {
-        registry::check::<JaegerStorageConfig>(n, p, e);
-    },
+    validate: registry::validate::<JaegerStorageConfig>,
     build,
 };
 
@@ -221,8 +218,8 @@ impl ComponentConfig for JaegerStorageConfig {
     }
 }
 
-fn build(node: &Node, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
-    let cfg: JaegerStorageConfig = registry::parse(node, &format!("extensions::{}", ctx.id))?;
+fn build(decoded: &Decoded, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extension>> {
+    let cfg: JaegerStorageConfig = registry::typed::<JaegerStorageConfig>(decoded).clone();
     let mut stores = BTreeMap::new();
     {
         let mut ext = ctx.host.extensions.lock().expect("host extensions lock");

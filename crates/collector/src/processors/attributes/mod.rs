@@ -17,9 +17,8 @@
 pub mod actions;
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
-use crate::config::Node;
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ProcessorFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ProcessorFactory};
 use actions::{ActionConfig, Actions};
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -30,9 +29,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     kind: "attributes",
     description: "Inserts, updates, deletes or hashes span, log and data-point attributes",
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
-    validate: |n, p, e| {
-        registry::check::<AttributesConfig>(n, p, e);
-    },
+    validate: registry::validate::<AttributesConfig>,
     build,
 };
 
@@ -57,12 +54,12 @@ impl ComponentConfig for AttributesConfig {
 }
 
 fn build(
-    node: &Node,
-    ctx: BuildContext,
+    decoded: &Decoded,
+    _ctx: BuildContext,
     _signal: Signal,
     next: SharedConsumer,
 ) -> anyhow::Result<SharedConsumer> {
-    let cfg: AttributesConfig = registry::parse(node, &format!("processors::{}", ctx.id))?;
+    let cfg: AttributesConfig = registry::typed::<AttributesConfig>(decoded).clone();
     let actions = actions::compile(&cfg.actions).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
     Ok(Arc::new(AttributesProcessor { actions, next }))
 }
@@ -137,6 +134,7 @@ impl Consumer for AttributesProcessor {
 pub(crate) mod tests {
     use super::*;
     use crate::config::Errors;
+    use crate::config::Node;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use std::sync::Mutex;

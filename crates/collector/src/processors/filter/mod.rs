@@ -49,7 +49,7 @@ use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
 use crate::config::{Errors, Node, Value};
 use crate::pdata::attributes;
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ProcessorFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ProcessorFactory};
 use crate::telemetry::Counter;
 use async_trait::async_trait;
 use condition::{Condition, Context, Item, Path, Val};
@@ -158,10 +158,9 @@ impl FilterConfig {
     }
 }
 
-fn validate(node: &Node, path: &str, errors: &mut Errors) {
-    let Some(cfg) = registry::check::<FilterConfig>(node, path, errors) else {
-        return;
-    };
+fn validate(node: &Node, path: &str, errors: &mut Errors) -> Option<Decoded> {
+    let before = errors.errors.len();
+    let cfg = registry::check::<FilterConfig>(node, path, errors)?;
     for (section, key, ctx, list) in cfg.lists() {
         let items = node
             .get(section)
@@ -184,6 +183,7 @@ fn validate(node: &Node, path: &str, errors: &mut Errors) {
             }
         }
     }
+    (errors.errors.len() == before).then(|| Arc::new(cfg) as Decoded)
 }
 
 /// Parsed conditions per context.
@@ -220,12 +220,12 @@ impl Conditions {
 }
 
 fn build(
-    node: &Node,
+    decoded: &Decoded,
     ctx: BuildContext,
     signal: Signal,
     next: SharedConsumer,
 ) -> anyhow::Result<SharedConsumer> {
-    let cfg: FilterConfig = registry::parse(node, &format!("processors::{}", ctx.id))?;
+    let cfg: FilterConfig = registry::typed::<FilterConfig>(decoded).clone();
     let conditions = Conditions::parse(&cfg).map_err(anyhow::Error::msg)?;
     let id = ctx.id.to_string();
     let name: &'static str = match signal {

@@ -23,10 +23,9 @@
 //! `sampling.randomness`/`sampling.threshold` log attributes are not written.
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
-use crate::config::Node;
 use crate::pdata::attributes;
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ProcessorFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ProcessorFactory};
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use serde::Deserialize;
@@ -36,9 +35,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     kind: "probabilistic_sampler",
     description: "Keeps a percentage of traces or logs, decided consistently per trace id",
     signals: &[Signal::Traces, Signal::Logs],
-    validate: |n, p, e| {
-        registry::check::<SamplerConfig>(n, p, e);
-    },
+    validate: registry::validate::<SamplerConfig>,
     build,
 };
 
@@ -144,12 +141,12 @@ impl ComponentConfig for SamplerConfig {
 }
 
 fn build(
-    node: &Node,
-    ctx: BuildContext,
+    decoded: &Decoded,
+    _ctx: BuildContext,
     signal: Signal,
     next: SharedConsumer,
 ) -> anyhow::Result<SharedConsumer> {
-    let cfg: SamplerConfig = registry::parse(node, &format!("processors::{}", ctx.id))?;
+    let cfg: SamplerConfig = registry::typed::<SamplerConfig>(decoded).clone();
     Ok(Arc::new(Sampler::new(cfg, signal, next)))
 }
 
@@ -511,6 +508,7 @@ impl Consumer for Sampler {
 mod tests {
     use super::*;
     use crate::config::Errors;
+    use crate::config::Node;
     use crate::processors::attributes::tests::Capture;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 

@@ -10,10 +10,9 @@
 //! ```
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
-use crate::config::Node;
 use crate::pdata::{Batch, Signal};
 use crate::processors::attributes::actions::{self, ActionConfig, Actions};
-use crate::registry::{self, ComponentConfig, ProcessorFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ProcessorFactory};
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde::Deserialize;
@@ -23,9 +22,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     kind: "resource",
     description: "Inserts, updates, deletes or hashes resource attributes",
     signals: &[Signal::Traces, Signal::Metrics, Signal::Logs],
-    validate: |n, p, e| {
-        registry::check::<ResourceConfig>(n, p, e);
-    },
+    validate: registry::validate::<ResourceConfig>,
     build,
 };
 
@@ -50,12 +47,12 @@ impl ComponentConfig for ResourceConfig {
 }
 
 fn build(
-    node: &Node,
-    ctx: BuildContext,
+    decoded: &Decoded,
+    _ctx: BuildContext,
     _signal: Signal,
     next: SharedConsumer,
 ) -> anyhow::Result<SharedConsumer> {
-    let cfg: ResourceConfig = registry::parse(node, &format!("processors::{}", ctx.id))?;
+    let cfg: ResourceConfig = registry::typed::<ResourceConfig>(decoded).clone();
     let actions = actions::compile(&cfg.attributes).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
     Ok(Arc::new(ResourceProcessor { actions, next }))
 }
@@ -88,6 +85,7 @@ impl Consumer for ResourceProcessor {
 mod tests {
     use super::*;
     use crate::config::Errors;
+    use crate::config::Node;
     use crate::pdata::attributes;
     use crate::processors::attributes::tests::Capture;
     use opentelemetry_proto::tonic::logs::v1::ResourceLogs;

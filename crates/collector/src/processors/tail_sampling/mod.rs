@@ -11,9 +11,9 @@
 mod policy;
 
 use crate::component::{BuildContext, ConsumeError, Consumer, SharedConsumer};
-use crate::config::{GoDuration, Node};
+use crate::config::GoDuration;
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ProcessorFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ProcessorFactory};
 use crate::telemetry::Counter;
 use async_trait::async_trait;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
@@ -28,9 +28,7 @@ pub const FACTORY: ProcessorFactory = ProcessorFactory {
     kind: "tail_sampling",
     description: "Keeps or drops whole traces after seeing all their spans (errors, latency, attributes, rate, probability)",
     signals: &[Signal::Traces],
-    validate: |n, p, e| {
-        registry::check::<TailSamplingConfig>(n, p, e);
-    },
+    validate: registry::validate::<TailSamplingConfig>,
     build,
 };
 
@@ -93,12 +91,12 @@ impl ComponentConfig for TailSamplingConfig {
 }
 
 fn build(
-    node: &Node,
+    decoded: &Decoded,
     ctx: BuildContext,
     _signal: Signal,
     next: SharedConsumer,
 ) -> anyhow::Result<SharedConsumer> {
-    let cfg: TailSamplingConfig = registry::parse(node, &format!("processors::{}", ctx.id))?;
+    let cfg: TailSamplingConfig = registry::typed::<TailSamplingConfig>(decoded).clone();
     let id = ctx.id.to_string();
     let l = [("processor", id.as_str())];
     let policies = cfg

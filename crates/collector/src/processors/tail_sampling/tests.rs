@@ -1,5 +1,6 @@
 use super::*;
 use crate::component::Host;
+use crate::config::Node;
 use crate::config::{ComponentId, Errors};
 use crate::telemetry::SelfTelemetry;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status};
@@ -57,7 +58,13 @@ fn sampler_with_telemetry(yaml: &str) -> (SharedConsumer, Arc<Sink>, Arc<SelfTel
         host: Arc::new(Host::default()),
     };
     (
-        build(&node, ctx, Signal::Traces, sink.clone()).unwrap(),
+        build(
+            &registry::decoded_for::<TailSamplingConfig>(&node),
+            ctx,
+            Signal::Traces,
+            sink.clone(),
+        )
+        .unwrap(),
         sink,
         telemetry,
     )

@@ -19,7 +19,7 @@ use crate::config::tls::TlsServerConfig;
 use crate::config::{Errors, Node, Value};
 use crate::extensions::bearertokenauth::{self, AuthSettings, BearerToken};
 use crate::pdata::{Batch, Signal};
-use crate::registry::{self, ComponentConfig, ReceiverFactory};
+use crate::registry::{self, ComponentConfig, Decoded, ReceiverFactory};
 use crate::telemetry::ReceiverMetrics;
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -149,6 +149,7 @@ impl ComponentConfig for HttpConfig {
     }
 }
 
+#[derive(Clone, Debug)]
 struct Parsed {
     grpc: Option<GrpcConfig>,
     http: Option<HttpConfig>,
@@ -207,34 +208,23 @@ fn parse_config(node: &Node, path: &str, errors: &mut Errors) -> Option<Parsed> 
     (errors.errors.len() == before).then_some(parsed)
 }
 
-fn validate(node: &Node, path: &str, errors: &mut Errors) {
-    parse_config(node, path, errors);
+fn validate(node: &Node, path: &str, errors: &mut Errors) -> Option<Decoded> {
+    parse_config(node, path, errors).map(|parsed| Arc::new(parsed) as Decoded)
 }
 
 fn build(
-    node: &Node,
+    decoded: &Decoded,
     ctx: BuildContext,
     consumers: Consumers,
 ) -> anyhow::Result<Arc<dyn Receiver>> {
-    let path = format!("receivers::{}", ctx.id);
-    let mut errors = Errors::default();
-    let parsed = parse_config(node, &path, &mut errors).ok_or_else(|| {
-        anyhow::anyhow!(
-            "{}",
-            errors
-                .errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })?;
+    let parsed: &Parsed = registry::typed(decoded);
+
     let (stop_tx, _) = watch::channel(false);
     Ok(Arc::new(OtlpReceiver {
         id: ctx.id.to_string(),
         host: ctx.host.clone(),
-        grpc: parsed.grpc,
-        http: parsed.http,
+        grpc: parsed.grpc.clone(),
+        http: parsed.http.clone(),
         sink: Sink::new(&ctx, consumers),
         stop: stop_tx,
         tasks: Mutex::new(Vec::new()),
