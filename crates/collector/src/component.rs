@@ -126,14 +126,51 @@ pub struct BuildContext {
 pub struct Host {
     /// Set once every pipeline is running; cleared at shutdown (health_check reads it).
     pub ready: std::sync::atomic::AtomicBool,
-    /// Extensions other components may use by id (e.g. a storage for a persistent queue).
-    pub extensions: std::sync::Mutex<BTreeMap<String, Arc<dyn std::any::Any + Send + Sync>>>,
+    /// What extensions provide to other components, by type and name (a storage for a
+    /// persistent queue by its extension id, a trace store by its backend name).
+    provided: std::sync::Mutex<
+        BTreeMap<(std::any::TypeId, String), Arc<dyn std::any::Any + Send + Sync>>,
+    >,
     /// Exporters whose sends are currently failing, with the time of the first failure in
     /// the current run of failures (health_check reads it).
     pub failing_exporters: std::sync::Mutex<BTreeMap<String, (std::time::Instant, String)>>,
 }
 
 impl Host {
+    /// Makes `value` available to other components as a `T` named `name`. A second `T`
+    /// under the same name is refused (two extensions claiming one name).
+    pub fn provide<T: Send + Sync + 'static>(
+        &self,
+        name: &str,
+        value: Arc<T>,
+    ) -> Result<(), String> {
+        let mut provided = self.provided.lock().expect("host lock");
+        let key = (std::any::TypeId::of::<T>(), name.to_string());
+        if provided.contains_key(&key) {
+            return Err(format!("\"{name}\" is provided twice"));
+        }
+        provided.insert(key, value);
+        Ok(())
+    }
+
+    /// The `T` named `name` that an extension provides, if any.
+    pub fn extension<T: Send + Sync + 'static>(&self, name: &str) -> Option<Arc<T>> {
+        let provided = self.provided.lock().expect("host lock");
+        provided
+            .get(&(std::any::TypeId::of::<T>(), name.to_string()))
+            .and_then(|v| v.clone().downcast::<T>().ok())
+    }
+
+    /// The names under which a `T` is provided, for error messages.
+    pub fn provided_names<T: 'static>(&self) -> Vec<String> {
+        let provided = self.provided.lock().expect("host lock");
+        provided
+            .keys()
+            .filter(|(t, _)| *t == std::any::TypeId::of::<T>())
+            .map(|(_, name)| name.clone())
+            .collect()
+    }
+
     /// Records the outcome of one send attempt of exporter `id`.
     pub fn exporter_outcome(&self, id: &str, error: Option<&str>) {
         let mut f = self

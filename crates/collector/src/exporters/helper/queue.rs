@@ -294,13 +294,7 @@ impl<S: Sender> QueuedExporter<S> {
         if let Some(storage_id) = &queue.storage {
             let storage = ctx
                 .host
-                .extensions
-                .lock()
-                .expect("host extensions")
-                .get(storage_id)
-                .cloned();
-            let storage = storage
-                .and_then(|s| s.downcast::<FileStorage>().ok())
+                .extension::<FileStorage>(storage_id)
                 .ok_or_else(|| anyhow::anyhow!("exporters::{id}::sending_queue::storage: extension \"{storage_id}\" is not enabled; define it and list it in service::extensions"))?;
             let dir = storage.queue_dir(&id, signal);
             let q = Arc::new(

@@ -107,13 +107,7 @@ impl BearerToken {
 
 /// Finds the authenticator a component names; it must be enabled in service::extensions.
 pub fn lookup(host: &Host, settings: &AuthSettings, who: &str) -> anyhow::Result<Arc<BearerToken>> {
-    let ext = host
-        .extensions
-        .lock()
-        .expect("host extensions")
-        .get(&settings.authenticator)
-        .cloned();
-    ext.and_then(|e| e.downcast::<BearerToken>().ok()).ok_or_else(|| {
+    host.extension::<BearerToken>(&settings.authenticator).ok_or_else(|| {
         anyhow::anyhow!("{who}::auth::authenticator: \"{}\" is not an enabled bearertokenauth extension; define it and list it in service::extensions", settings.authenticator)
     })
 }
@@ -143,12 +137,9 @@ fn build(decoded: &Decoded, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extensi
     } else {
         format!("{} {token}", cfg.scheme)
     };
-    let shared: Arc<dyn std::any::Any + Send + Sync> = Arc::new(BearerToken { header_value });
     ctx.host
-        .extensions
-        .lock()
-        .expect("host extensions")
-        .insert(ctx.id.to_string(), shared);
+        .provide(&ctx.id.to_string(), Arc::new(BearerToken { header_value }))
+        .map_err(anyhow::Error::msg)?;
     Ok(Arc::new(BearerTokenExtension))
 }
 

@@ -113,14 +113,12 @@ fn build(decoded: &Decoded, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extensi
             )
         })?;
     }
-    let storage: Arc<dyn std::any::Any + Send + Sync> = Arc::new(FileStorage {
+    let storage = Arc::new(FileStorage {
         directory,
         fsync: cfg.fsync,
     });
     ctx.host
-        .extensions
-        .lock()
-        .expect("host extensions")
-        .insert(ctx.id.to_string(), storage);
+        .provide(&ctx.id.to_string(), storage)
+        .map_err(anyhow::Error::msg)?;
     Ok(Arc::new(FileStorageExtension))
 }

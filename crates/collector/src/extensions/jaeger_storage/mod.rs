@@ -16,8 +16,9 @@
 //! same store on disk too (see [`persist`]), so a restart finds the traces from before.
 //!
 //! How the three components meet: when this extension is built it creates each backend's
-//! store and puts it in `Host::extensions` under `jaeger_storage/<backend>`. Extensions are
-//! built and started in `service::extensions` order, all before any pipeline, so an exporter
+//! store and provides it to the other components (`Host::provide`) under the backend's
+//! name. Extensions are built and started in `service::extensions` order, all before any
+//! pipeline, so an exporter
 //! always finds the store, and `jaeger_query` finds it when `jaeger_storage` is listed before
 //! it; otherwise its build fails with an error naming `storage::traces` and the fix. Creating
 //! stores at build rather than lazily on first use means a backend name that is not defined
@@ -46,11 +47,6 @@ pub const FACTORY: ExtensionFactory = ExtensionFactory {
     validate: registry::validate::<JaegerStorageConfig>,
     build,
 };
-
-/// The key under which a backend's store is found in `Host::extensions`.
-pub fn host_key(backend: &str) -> String {
-    format!("jaeger_storage/{backend}")
-}
 
 #[derive(Clone, Debug, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -222,11 +218,9 @@ fn build(decoded: &Decoded, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extensi
     let cfg: JaegerStorageConfig = registry::typed::<JaegerStorageConfig>(decoded).clone();
     let mut stores = BTreeMap::new();
     {
-        let mut ext = ctx.host.extensions.lock().expect("host extensions lock");
         for (name, b) in &cfg.backends {
-            let key = host_key(name);
             anyhow::ensure!(
-                !ext.contains_key(&key),
+                ctx.host.extension::<MemoryStore>(name).is_none(),
                 "backend \"{name}\" is defined by two jaeger_storage extensions; give each a distinct name"
             );
             let store = Arc::new(match &b.sqlite {
@@ -240,7 +234,9 @@ fn build(decoded: &Decoded, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extensi
                     .with_max_logs(m.max_logs)
                 }
             });
-            ext.insert(key, store.clone());
+            ctx.host
+                .provide(name, store.clone())
+                .map_err(anyhow::Error::msg)?;
             stores.insert(name.clone(), store);
         }
     }
@@ -294,16 +290,10 @@ fn open_sqlite(name: &str, q: &SqliteConfig) -> anyhow::Result<MemoryStore> {
 /// The store of a backend, for `jaeger_query` and `jaeger_storage_exporter`. The error
 /// names the defined backends and the ordering rule.
 pub fn find_store(host: &Host, backend: &str) -> Result<Arc<MemoryStore>, String> {
-    let ext = host.extensions.lock().expect("host extensions lock");
-    if let Some(any) = ext.get(&host_key(backend))
-        && let Ok(store) = any.clone().downcast::<MemoryStore>()
-    {
+    if let Some(store) = host.extension::<MemoryStore>(backend) {
         return Ok(store);
     }
-    let known: Vec<&str> = ext
-        .keys()
-        .filter_map(|k| k.strip_prefix("jaeger_storage/"))
-        .collect();
+    let known = host.provided_names::<MemoryStore>();
     Err(if known.is_empty() {
         format!(
             "no jaeger_storage backend named \"{backend}\": no jaeger_storage extension runs before this component \
