@@ -121,16 +121,20 @@ pub struct BuildContext {
     pub host: Arc<Host>,
 }
 
-/// Shared state of the running collector that components may look at.
+/// What an extension provides to the others is found by its type and name.
+pub type ProvidedKey = (std::any::TypeId, String);
+
+/// Shared state of the running collector that components may look at. It outlives a
+/// reload: the listening sockets and what kept extensions provide carry over.
 #[derive(Default)]
 pub struct Host {
     /// Set once every pipeline is running; cleared at shutdown (health_check reads it).
     pub ready: std::sync::atomic::AtomicBool,
+    /// The listening sockets of the collector's components (kept across a reload).
+    pub listeners: crate::config::endpoint::Listeners,
     /// What extensions provide to other components, by type and name (a storage for a
     /// persistent queue by its extension id, a trace store by its backend name).
-    provided: std::sync::Mutex<
-        BTreeMap<(std::any::TypeId, String), Arc<dyn std::any::Any + Send + Sync>>,
-    >,
+    provided: std::sync::Mutex<BTreeMap<ProvidedKey, Arc<dyn std::any::Any + Send + Sync>>>,
     /// Exporters whose sends are currently failing, with the time of the first failure in
     /// the current run of failures (health_check reads it).
     pub failing_exporters: std::sync::Mutex<BTreeMap<String, (std::time::Instant, String)>>,
@@ -159,6 +163,32 @@ impl Host {
         provided
             .get(&(std::any::TypeId::of::<T>(), name.to_string()))
             .and_then(|v| v.clone().downcast::<T>().ok())
+    }
+
+    /// Everything provided so far (the service notes what each extension added).
+    pub(crate) fn provided_keys(&self) -> Vec<ProvidedKey> {
+        self.provided
+            .lock()
+            .expect("host lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Takes back what a stopped extension provided.
+    pub(crate) fn withdraw(&self, keys: &[ProvidedKey]) {
+        let mut provided = self.provided.lock().expect("host lock");
+        for key in keys {
+            provided.remove(key);
+        }
+    }
+
+    /// Forgets exporter failures of a previous run.
+    pub(crate) fn clear_failures(&self) {
+        self.failing_exporters
+            .lock()
+            .expect("failing exporters lock")
+            .clear();
     }
 
     /// The names under which a `T` is provided, for error messages.

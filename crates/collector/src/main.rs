@@ -158,13 +158,16 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            rt.block_on(run(cfg))
+            rt.block_on(run(&cli.config, cfg))
         }
     }
 }
 
-async fn run(cfg: config::Config) -> ExitCode {
-    let svc = match service::Service::start(&cfg).await {
+async fn run(paths: &[PathBuf], cfg: config::Config) -> ExitCode {
+    let mut cfg = cfg;
+    // Before anything listens, so a signal during start-up is not the default action.
+    let mut signals = Signals::new();
+    let mut svc = match service::Service::start(&cfg).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("cannot start: {e:#}");
@@ -175,24 +178,71 @@ async fn run(cfg: config::Config) -> ExitCode {
         pipelines = cfg.pipelines.len(),
         "everything is ready; send telemetry"
     );
-    shutdown_signal().await;
+    while let Signal::Reload = signals.next().await {
+        tracing::info!("SIGHUP: reloading the configuration");
+        let Some(new_cfg) = load(paths) else {
+            tracing::error!(
+                "the new configuration is invalid (every problem is listed above); the running one stays"
+            );
+            continue;
+        };
+        let (next, outcome) = svc.reload(&cfg, &new_cfg).await;
+        svc = next;
+        match outcome {
+            Ok(()) => {
+                cfg = new_cfg;
+                tracing::info!(pipelines = cfg.pipelines.len(), "configuration reloaded");
+            }
+            Err(e) => tracing::error!(
+                "the new configuration could not start ({e:#}); the previous one runs again"
+            ),
+        }
+    }
     tracing::info!("shutting down: stopping receivers, flushing processors, draining exporters");
     svc.shutdown().await;
     tracing::info!("shutdown complete");
     ExitCode::SUCCESS
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+enum Signal {
+    Reload,
+    Stop,
+}
+
+/// SIGHUP asks for a reload; Ctrl-C and SIGTERM for a stop. Registered once, so a signal
+/// that arrives during a reload is not lost.
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+    hangup: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                hangup: signal(SignalKind::hangup()).expect("SIGHUP handler"),
+                terminate: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
         tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+            _ = self.hangup.recv() => Signal::Reload,
+            _ = self.terminate.recv() => Signal::Stop,
+            _ = tokio::signal::ctrl_c() => Signal::Stop,
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            Signal::Stop
         }
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

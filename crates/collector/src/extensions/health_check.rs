@@ -143,7 +143,9 @@ impl Extension for HealthCheck {
                 async move { health(&host, &check) }
             }),
         );
-        self.http.start(&self.id, &self.cfg.endpoint, app).await?;
+        self.http
+            .start(&self.host, &self.id, &self.cfg.endpoint, app)
+            .await?;
         tracing::info!(extension = %self.id, address = %self.cfg.endpoint, "health check listening");
         Ok(())
     }

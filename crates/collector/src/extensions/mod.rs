@@ -16,14 +16,15 @@ pub(crate) struct HttpEndpoint(Mutex<Option<tokio::task::JoinHandle<()>>>);
 impl HttpEndpoint {
     pub(crate) async fn start(
         &self,
+        host: &crate::component::Host,
         id: &str,
         endpoint: &str,
         app: axum::Router,
     ) -> anyhow::Result<()> {
-        let listener =
-            tokio::net::TcpListener::bind(crate::config::endpoint::listen_address(endpoint))
-                .await
-                .with_context(|| format!("extensions::{id}: cannot listen on {endpoint}"))?;
+        let listener = host
+            .listeners
+            .bind_tokio(endpoint)
+            .with_context(|| format!("extensions::{id}: cannot listen on {endpoint}"))?;
         *self.0.lock().expect("endpoint lock") = Some(tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         }));

@@ -6,15 +6,14 @@ use anyhow::Context;
 use std::sync::Arc;
 
 pub(super) async fn serve_own_metrics(
+    listeners: &crate::config::endpoint::Listeners,
     addr: &str,
     telemetry: Arc<SelfTelemetry>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     use axum::{Router, http::header, routing::get};
-    let listener = tokio::net::TcpListener::bind(crate::config::endpoint::listen_address(addr))
-        .await
-        .with_context(|| {
-            format!("service::telemetry::metrics::address: cannot listen on {addr}")
-        })?;
+    let listener = listeners.bind_tokio(addr).with_context(|| {
+        format!("service::telemetry::metrics::address: cannot listen on {addr}")
+    })?;
     let app = Router::new().route(
         "/metrics",
         get(move || {

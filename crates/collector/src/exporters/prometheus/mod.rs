@@ -148,16 +148,20 @@ fn build(decoded: &Decoded, ctx: BuildContext, signal: Signal) -> anyhow::Result
     let cfg: PrometheusConfig = registry::typed::<PrometheusConfig>(decoded).clone();
     let id = ctx.id.to_string();
     let sent = crate::telemetry::ExporterMetrics::new(&ctx.telemetry, &id, signal).sent;
-    Ok(PrometheusExporter::start(&cfg, sent)?)
+    Ok(PrometheusExporter::start(&cfg, sent, &ctx.host.listeners)?)
 }
 
 impl PrometheusExporter {
     /// Binds the endpoint and starts serving scrapes; must run inside a tokio runtime.
-    pub fn start(cfg: &PrometheusConfig, sent: Counter) -> anyhow::Result<Arc<PrometheusExporter>> {
+    pub fn start(
+        cfg: &PrometheusConfig,
+        sent: Counter,
+        listeners: &crate::config::endpoint::Listeners,
+    ) -> anyhow::Result<Arc<PrometheusExporter>> {
         let addr = crate::config::endpoint::listen_address(&cfg.endpoint);
-        let listener = std::net::TcpListener::bind(&addr)
+        let listener = listeners
+            .bind(&addr)
             .with_context(|| format!("prometheus exporter cannot listen on {addr}"))?;
-        listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let shared = Arc::new(Shared {

@@ -382,7 +382,8 @@ async fn serves_scrapes_with_negotiated_content_type_and_stops_on_shutdown() {
         enable_open_metrics: true,
         ..Default::default()
     };
-    let exporter = PrometheusExporter::start(&cfg, Counter::default()).unwrap();
+    let exporter =
+        PrometheusExporter::start(&cfg, Counter::default(), &Default::default()).unwrap();
     exporter
         .consume(Batch::Metrics(sample_metrics(
             AggregationTemporality::Cumulative,
@@ -408,7 +409,7 @@ async fn serves_scrapes_with_negotiated_content_type_and_stops_on_shutdown() {
         endpoint: exporter.local_addr().to_string(),
         ..Default::default()
     };
-    let err = PrometheusExporter::start(&clash, Counter::default())
+    let err = PrometheusExporter::start(&clash, Counter::default(), &Default::default())
         .err()
         .expect("port in use");
     assert!(err.to_string().contains("cannot listen on"), "{err}");

@@ -103,11 +103,13 @@ fn build(decoded: &Decoded, ctx: BuildContext) -> anyhow::Result<Arc<dyn Extensi
         endpoint: cfg.http.endpoint,
         store,
         http: HttpEndpoint::default(),
+        host: ctx.host,
     }))
 }
 
 struct JaegerQuery {
     id: String,
+    host: Arc<crate::component::Host>,
     endpoint: String,
     store: Arc<MemoryStore>,
     http: HttpEndpoint,
@@ -117,7 +119,12 @@ struct JaegerQuery {
 impl Extension for JaegerQuery {
     async fn start(&self) -> anyhow::Result<()> {
         self.http
-            .start(&self.id, &self.endpoint, router(self.store.clone()))
+            .start(
+                &self.host,
+                &self.id,
+                &self.endpoint,
+                router(self.store.clone()),
+            )
             .await?;
         tracing::info!(extension = %self.id, address = %self.endpoint, "trace explorer and Jaeger query API listening");
         Ok(())

@@ -85,21 +85,19 @@ impl LogsService for Otlp {
 }
 
 pub(super) async fn serve(
+    host: &crate::component::Host,
     id: &str,
     cfg: &GrpcConfig,
     token: Option<Arc<BearerToken>>,
     sink: Sink,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
-    let listener =
-        tokio::net::TcpListener::bind(crate::config::endpoint::listen_address(&cfg.endpoint))
-            .await
-            .with_context(|| {
-                format!(
-                    "receivers::{id}::protocols::grpc: cannot listen on {}",
-                    cfg.endpoint
-                )
-            })?;
+    let listener = host.listeners.bind_tokio(&cfg.endpoint).with_context(|| {
+        format!(
+            "receivers::{id}::protocols::grpc: cannot listen on {}",
+            cfg.endpoint
+        )
+    })?;
     let addr = listener.local_addr()?;
     let limit = (cfg.max_recv_msg_size_mib * 1024 * 1024) as usize;
     let svc = Otlp(sink.clone());

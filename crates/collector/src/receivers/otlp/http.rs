@@ -178,21 +178,19 @@ async fn not_found() -> Response {
 }
 
 pub(super) async fn serve(
+    host: &crate::component::Host,
     id: &str,
     cfg: &HttpConfig,
     token: Option<Arc<BearerToken>>,
     sink: Sink,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
-    let listener =
-        tokio::net::TcpListener::bind(crate::config::endpoint::listen_address(&cfg.endpoint))
-            .await
-            .with_context(|| {
-                format!(
-                    "receivers::{id}::protocols::http: cannot listen on {}",
-                    cfg.endpoint
-                )
-            })?;
+    let listener = host.listeners.bind_tokio(&cfg.endpoint).with_context(|| {
+        format!(
+            "receivers::{id}::protocols::http: cannot listen on {}",
+            cfg.endpoint
+        )
+    })?;
     let addr = listener.local_addr()?;
     let state = AppState {
         sink: sink.clone(),

@@ -330,6 +330,7 @@ impl Receiver for OtlpReceiver {
         if let Some(cfg) = &self.grpc {
             let token = auth(&cfg.auth, "grpc")?;
             let h = grpc::serve(
+                &self.host,
                 &self.id,
                 cfg,
                 token,
@@ -342,6 +343,7 @@ impl Receiver for OtlpReceiver {
         if let Some(cfg) = &self.http {
             let token = auth(&cfg.auth, "http")?;
             let h = http::serve(
+                &self.host,
                 &self.id,
                 cfg,
                 token,
