@@ -121,6 +121,10 @@ pub struct BuildContext {
     pub host: Arc<Host>,
 }
 
+/// Where the outcome of a requested reload goes: what to tell the requester (the config's
+/// warnings and errors, and what happened).
+pub type ReloadReply = tokio::sync::oneshot::Sender<Result<String, String>>;
+
 /// What an extension provides to the others is found by its type and name.
 pub type ProvidedKey = (std::any::TypeId, String);
 
@@ -135,6 +139,9 @@ pub struct Host {
     /// What extensions provide to other components, by type and name (a storage for a
     /// persistent queue by its extension id, a trace store by its backend name).
     provided: std::sync::Mutex<BTreeMap<ProvidedKey, Arc<dyn std::any::Any + Send + Sync>>>,
+    /// Where reload requests go (`POST /reload` on the health check), once the process
+    /// that can reload listens (`reload_requests`).
+    reloads: std::sync::Mutex<Option<tokio::sync::mpsc::Sender<ReloadReply>>>,
     /// Exporters whose sends are currently failing, with the time of the first failure in
     /// the current run of failures (health_check reads it).
     pub failing_exporters: std::sync::Mutex<BTreeMap<String, (std::time::Instant, String)>>,
@@ -163,6 +170,28 @@ impl Host {
         provided
             .get(&(std::any::TypeId::of::<T>(), name.to_string()))
             .and_then(|v| v.clone().downcast::<T>().ok())
+    }
+
+    /// The requests to reload the configuration, for the one who can carry them out.
+    pub fn reload_requests(&self) -> tokio::sync::mpsc::Receiver<ReloadReply> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        *self.reloads.lock().expect("host lock") = Some(tx);
+        rx
+    }
+
+    /// Asks for a reload and waits for its outcome.
+    pub async fn request_reload(&self) -> Result<String, String> {
+        let tx = self.reloads.lock().expect("host lock").clone();
+        let Some(tx) = tx else {
+            return Err("this collector cannot reload its configuration\n".into());
+        };
+        let (reply, outcome) = tokio::sync::oneshot::channel();
+        if tx.send(reply).await.is_err() {
+            return Err("the collector is stopping\n".into());
+        }
+        outcome
+            .await
+            .unwrap_or_else(|_| Err("the collector is stopping\n".into()))
     }
 
     /// Everything provided so far (the service notes what each extension added).

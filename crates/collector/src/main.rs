@@ -89,34 +89,46 @@ fn print_components() {
 
 /// Loads and checks the config; prints warnings and errors. None when there are errors.
 fn load(paths: &[PathBuf]) -> Option<config::Config> {
+    let (cfg, report) = check(paths);
+    eprint!("{report}");
+    cfg
+}
+
+/// Loads and checks the config: the config when it is valid, and the report of its
+/// warnings and errors (each on a line, in the order a reader meets them in the files).
+fn check(paths: &[PathBuf]) -> (Option<config::Config>, String) {
+    use std::fmt::Write as _;
     let mut errors = Errors::default();
     if paths.is_empty() {
-        eprintln!("error: no configuration given; use --config FILE (see --help)");
-        return None;
+        return (
+            None,
+            "error: no configuration given; use --config FILE (see --help)\n".into(),
+        );
     }
     let cfg = config::load_files(paths, &mut errors);
     if let Some(cfg) = &cfg {
         service::validate(cfg, &mut errors);
     }
+    let mut report = String::new();
     for w in &errors.warnings {
-        eprintln!("warning: {w}");
+        let _ = writeln!(report, "warning: {w}");
     }
     if !errors.is_ok() {
-        // In the order a reader meets them in the files.
         errors
             .errors
             .sort_by_key(|e| e.loc.as_ref().map(|l| (l.file.clone(), l.line, l.column)));
         let n = errors.errors.len();
-        eprintln!(
+        let _ = writeln!(
+            report,
             "invalid configuration ({n} error{}):",
             if n == 1 { "" } else { "s" }
         );
         for e in &errors.errors {
-            eprintln!("  {e}");
+            let _ = writeln!(report, "  {e}");
         }
-        return None;
+        return (None, report);
     }
-    cfg
+    (cfg, report)
 }
 
 fn main() -> ExitCode {
@@ -178,24 +190,44 @@ async fn run(paths: &[PathBuf], cfg: config::Config) -> ExitCode {
         pipelines = cfg.pipelines.len(),
         "everything is ready; send telemetry"
     );
-    while let Signal::Reload = signals.next().await {
-        tracing::info!("SIGHUP: reloading the configuration");
-        let Some(new_cfg) = load(paths) else {
-            tracing::error!(
-                "the new configuration is invalid (every problem is listed above); the running one stays"
-            );
-            continue;
+    let mut requests = svc.host.reload_requests();
+    loop {
+        let reply = match signals.next(&mut requests).await {
+            Signal::Stop => break,
+            Signal::Reload(reply) => reply,
         };
-        let (next, outcome) = svc.reload(&cfg, &new_cfg).await;
-        svc = next;
-        match outcome {
-            Ok(()) => {
-                cfg = new_cfg;
-                tracing::info!(pipelines = cfg.pipelines.len(), "configuration reloaded");
+        tracing::info!("reloading the configuration");
+        let (new_cfg, report) = check(paths);
+        eprint!("{report}");
+        let outcome = match new_cfg {
+            None => {
+                tracing::error!(
+                    "the new configuration is invalid (every problem is listed above); the running one stays"
+                );
+                Err(format!("{report}the running configuration stays\n"))
             }
-            Err(e) => tracing::error!(
-                "the new configuration could not start ({e:#}); the previous one runs again"
-            ),
+            Some(new_cfg) => {
+                let (next, outcome) = svc.reload(&cfg, &new_cfg).await;
+                svc = next;
+                match outcome {
+                    Ok(()) => {
+                        cfg = new_cfg;
+                        tracing::info!(pipelines = cfg.pipelines.len(), "configuration reloaded");
+                        Ok(format!("{report}configuration reloaded\n"))
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            "the new configuration could not start ({e:#}); the previous one runs again"
+                        );
+                        Err(format!(
+                            "{report}the new configuration could not start: {e:#}\nthe previous one runs again\n"
+                        ))
+                    }
+                }
+            }
+        };
+        if let Some(reply) = reply {
+            let _ = reply.send(outcome);
         }
     }
     tracing::info!("shutting down: stopping receivers, flushing processors, draining exporters");
@@ -205,7 +237,8 @@ async fn run(paths: &[PathBuf], cfg: config::Config) -> ExitCode {
 }
 
 enum Signal {
-    Reload,
+    /// SIGHUP (no one to answer), or `POST /reload` waiting for the outcome.
+    Reload(Option<collector::component::ReloadReply>),
     Stop,
 }
 
@@ -232,17 +265,21 @@ impl Signals {
         Signals {}
     }
 
-    async fn next(&mut self) -> Signal {
+    async fn next(
+        &mut self,
+        requests: &mut tokio::sync::mpsc::Receiver<collector::component::ReloadReply>,
+    ) -> Signal {
         #[cfg(unix)]
         tokio::select! {
-            _ = self.hangup.recv() => Signal::Reload,
+            _ = self.hangup.recv() => Signal::Reload(None),
+            Some(reply) = requests.recv() => Signal::Reload(Some(reply)),
             _ = self.terminate.recv() => Signal::Stop,
             _ = tokio::signal::ctrl_c() => Signal::Stop,
         }
         #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            Signal::Stop
+        tokio::select! {
+            Some(reply) = requests.recv() => Signal::Reload(Some(reply)),
+            _ = tokio::signal::ctrl_c() => Signal::Stop,
         }
     }
 }

@@ -11,6 +11,16 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 fn config(http: u16, health: u16, backend: std::net::SocketAddr, mark: Option<&str>) -> String {
+    config_with(http, health, backend, mark, false)
+}
+
+fn config_with(
+    http: u16,
+    health: u16,
+    backend: std::net::SocketAddr,
+    mark: Option<&str>,
+    reload_endpoint: bool,
+) -> String {
     let (processor, list) = match mark {
         Some(value) => (
             format!(
@@ -24,6 +34,7 @@ fn config(http: u16, health: u16, backend: std::net::SocketAddr, mark: Option<&s
         r#"extensions:
   health_check:
     endpoint: 127.0.0.1:{health}
+    reload: {reload_endpoint}
 receivers:
   otlp:
     protocols:
@@ -195,5 +206,66 @@ async fn sighup_reloads_without_losing_a_span_and_keeps_the_old_config_when_the_
         0,
         "the receiver's port stayed open through the reloads"
     );
+    assert!(c.terminate().success());
+}
+
+/// `POST /reload` on the health check (when `reload: true`) reloads as SIGHUP does and
+/// answers with the outcome; without `reload: true` there is no such endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_reload_answers_with_what_happened() {
+    let (backend, rec) = backend().await;
+    let (http, health) = (free_port(), free_port());
+    let mut c = Collector::start(&config_with(http, health, backend, None, true));
+    c.wait_healthy(health).await;
+    let config_file = c.dir.join("config.yaml");
+    let client = reqwest::Client::new();
+    let reload = || async {
+        let r = client
+            .post(format!("http://127.0.0.1:{health}/reload"))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+
+    std::fs::write(
+        &config_file,
+        config_with(http, health, backend, Some("posted"), true).replace("50ms", "fifty"),
+    )
+    .unwrap();
+    let (status, body) = reload().await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("processors::batch::timeout: invalid duration"),
+        "{body}"
+    );
+    assert!(body.contains("the running configuration stays"), "{body}");
+
+    std::fs::write(
+        &config_file,
+        config_with(http, health, backend, Some("posted"), true),
+    )
+    .unwrap();
+    let (status, body) = reload().await;
+    assert_eq!((status, body.as_str()), (200, "configuration reloaded\n"));
+    let sent = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{http}/v1/traces"))
+        .header("content-type", "application/json")
+        .body(json_spans(0, 10))
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success());
+    assert!(eventually(10, || marks(&rec).iter().any(|m| m.contains("posted"))).await);
+
+    // Switched off again by the config it loaded: the next request finds no endpoint.
+    std::fs::write(
+        &config_file,
+        config_with(http, health, backend, None, false),
+    )
+    .unwrap();
+    let (status, body) = reload().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(reload().await.0, 404, "POST /reload is off");
     assert!(c.terminate().success());
 }

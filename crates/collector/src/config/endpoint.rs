@@ -51,6 +51,28 @@ impl Listeners {
         tokio::net::TcpListener::from_std(self.bind(endpoint)?)
     }
 
+    /// The addresses of the kept sockets.
+    pub fn addresses(&self) -> Vec<String> {
+        self.sockets
+            .lock()
+            .expect("listeners lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Counts `addresses` as asked for by the current run (a component that keeps running
+    /// across a reload keeps its sockets).
+    pub fn renew(&self, addresses: &[String]) {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let mut sockets = self.sockets.lock().expect("listeners lock");
+        for addr in addresses {
+            if let Some((_, tagged)) = sockets.get_mut(addr) {
+                *tagged = generation;
+            }
+        }
+    }
+
     /// Starts a new configuration run; returns its generation.
     pub fn next_generation(&self) -> u64 {
         self.generation.fetch_add(1, Ordering::SeqCst) + 1

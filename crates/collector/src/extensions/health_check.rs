@@ -28,6 +28,10 @@ pub struct HealthCheckConfig {
     /// URL path. Default /.
     pub path: String,
     pub check_collector_pipeline: PipelineCheck,
+    /// Also serve `POST /reload`, which reloads the configuration files as SIGHUP does and
+    /// answers with the outcome (200, or 422 with every problem of the new config). Not in
+    /// the Go collector. Default false: anyone who reaches the endpoint could reload.
+    pub reload: bool,
 }
 
 /// `check_collector_pipeline`
@@ -60,6 +64,7 @@ impl Default for HealthCheckConfig {
             endpoint: "127.0.0.1:13133".into(),
             path: "/".into(),
             check_collector_pipeline: PipelineCheck::default(),
+            reload: false,
         }
     }
 }
@@ -72,6 +77,12 @@ impl ComponentConfig for HealthCheckConfig {
         }
         if !self.path.starts_with('/') {
             v.push(("path", format!("\"{}\" must start with /", self.path)));
+        }
+        if self.reload && self.path == "/reload" {
+            v.push((
+                "path",
+                "/reload is where `reload: true` serves reloads; choose another path".into(),
+            ));
         }
         v
     }
@@ -135,7 +146,7 @@ impl Extension for HealthCheck {
     async fn start(&self) -> anyhow::Result<()> {
         let host = self.host.clone();
         let check = self.cfg.check_collector_pipeline.clone();
-        let app = axum::Router::new().route(
+        let mut app = axum::Router::new().route(
             &self.cfg.path,
             axum::routing::get(move || {
                 let host = host.clone();
@@ -143,6 +154,21 @@ impl Extension for HealthCheck {
                 async move { health(&host, &check) }
             }),
         );
+        if self.cfg.reload {
+            let host = self.host.clone();
+            app = app.route(
+                "/reload",
+                axum::routing::post(move || {
+                    let host = host.clone();
+                    async move {
+                        match host.request_reload().await {
+                            Ok(report) => (StatusCode::OK, report),
+                            Err(report) => (StatusCode::UNPROCESSABLE_ENTITY, report),
+                        }
+                    }
+                }),
+            );
+        }
         self.http
             .start(&self.host, &self.id, &self.cfg.endpoint, app)
             .await?;

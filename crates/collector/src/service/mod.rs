@@ -52,6 +52,8 @@ struct RunningExtension {
     settings: Node,
     extension: Arc<dyn Extension>,
     provided: Vec<crate::component::ProvidedKey>,
+    /// The addresses it listens on.
+    listens: Vec<String>,
 }
 
 /// Extensions a reload keeps running: the longest run of `service::extensions`, from the
@@ -130,6 +132,7 @@ impl Service {
             if let Some(running) = kept.next() {
                 debug_assert_eq!(running.id, d.id, "kept extensions are a prefix of the list");
                 tracing::info!(extension = %d.id, "unchanged: kept running");
+                host.listeners.renew(&running.listens);
                 self.extensions.push(running);
                 continue;
             }
@@ -147,15 +150,22 @@ impl Service {
                 .into_iter()
                 .filter(|k| !before.contains(k))
                 .collect();
+            let bound = host.listeners.addresses();
+            let started = ext.start().await;
+            let listens = host
+                .listeners
+                .addresses()
+                .into_iter()
+                .filter(|a| !bound.contains(a))
+                .collect();
             self.extensions.push(RunningExtension {
                 id: d.id.clone(),
                 settings: d.node.clone(),
                 extension: ext.clone(),
                 provided,
+                listens,
             });
-            ext.start()
-                .await
-                .with_context(|| format!("starting extension {}", d.id))?;
+            started.with_context(|| format!("starting extension {}", d.id))?;
         }
 
         let mut b = Builder {
