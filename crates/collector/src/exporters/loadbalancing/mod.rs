@@ -54,15 +54,16 @@ pub struct LoadBalancingConfig {
     /// Metrics are always routed by service.
     #[serde(default)]
     pub routing_key: RoutingKey,
-    /// How to talk to each backend.
+    /// How to talk to each backend. Default: the otlp_grpc exporter's defaults, as in Go.
+    #[serde(default)]
     pub protocol: ProtocolConfig,
     /// Where the backends come from: exactly one of `static` or `dns`.
     pub resolver: ResolverConfig,
 }
 
 /// `protocol`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProtocolConfig {
     /// The `otlp_grpc` exporter's settings (tls, headers, compression, timeout,
     /// sending_queue, retry_on_failure), used for every backend. `endpoint` is set per

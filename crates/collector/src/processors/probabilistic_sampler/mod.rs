@@ -64,8 +64,8 @@ pub struct SamplerConfig {
     /// Seed of the FNV hash; setting it selects `hash_seed` mode. Give each collector
     /// tier its own seed. Default 0.
     pub hash_seed: u32,
-    /// hash_seed | proportional | equalizing. Default: hash_seed when `hash_seed` is set
-    /// (or for logs sampled by a record attribute), proportional otherwise.
+    /// hash_seed | proportional | equalizing. Default hash_seed, as in Go since 2025-01
+    /// (contrib PR 37536).
     pub mode: Option<Mode>,
     /// Drop items for which no decision can be made (see the module doc). Default true.
     pub fail_closed: bool,
@@ -143,11 +143,11 @@ impl ComponentConfig for SamplerConfig {
 fn build(
     decoded: &Decoded,
     _ctx: BuildContext,
-    signal: Signal,
+    _signal: Signal,
     next: SharedConsumer,
 ) -> anyhow::Result<SharedConsumer> {
     let cfg: SamplerConfig = registry::typed::<SamplerConfig>(decoded).clone();
-    Ok(Arc::new(Sampler::new(cfg, signal, next)))
+    Ok(Arc::new(Sampler::new(cfg, next)))
 }
 
 pub struct Sampler {
@@ -319,16 +319,8 @@ fn low56(trace_id: &[u8]) -> Option<u64> {
 }
 
 impl Sampler {
-    pub fn new(cfg: SamplerConfig, signal: Signal, next: SharedConsumer) -> Sampler {
-        let mode = cfg.mode.unwrap_or(
-            if cfg.hash_seed != 0
-                || (signal == Signal::Logs && cfg.attribute_source == AttributeSource::Record)
-            {
-                Mode::HashSeed
-            } else {
-                Mode::Proportional
-            },
-        );
+    pub fn new(cfg: SamplerConfig, next: SharedConsumer) -> Sampler {
+        let mode = cfg.mode.unwrap_or(Mode::HashSeed);
         let ratio = (f64::from(cfg.sampling_percentage) / 100.0).min(1.0);
         Sampler {
             scaled_rate: scaled_rate(cfg.sampling_percentage),
@@ -527,7 +519,7 @@ mod tests {
             &mut errors,
         )
         .unwrap_or_else(|| panic!("{:?}", errors.errors));
-        Sampler::new(cfg, Signal::Traces, Arc::new(Capture::default()))
+        Sampler::new(cfg, Arc::new(Capture::default()))
     }
 
     fn span(trace_id: Vec<u8>) -> Span {
@@ -604,8 +596,14 @@ mod tests {
     }
 
     #[test]
-    fn proportional_mode_uses_the_trace_id_randomness() {
+    fn an_unset_mode_is_hash_seed_as_in_go() {
         let s = sampler("sampling_percentage: 50\n");
+        assert_eq!(s.mode, Mode::HashSeed);
+    }
+
+    #[test]
+    fn proportional_mode_uses_the_trace_id_randomness() {
+        let s = sampler("sampling_percentage: 50\nmode: proportional\n");
         // Low 56 bits ≥ 2^55 → kept at 50%; below → dropped.
         let mut ts = String::new();
         assert!(s.keep_span(&tid("00000000000000000080000000000000"), &mut ts, &[]));
@@ -654,7 +652,7 @@ mod tests {
         )
         .unwrap();
         let cfg: SamplerConfig = registry::parse(&node, "p").unwrap();
-        let s = Sampler::new(cfg, Signal::Traces, capture.clone());
+        let s = Sampler::new(cfg, capture.clone());
         let batch = Batch::Traces(vec![ResourceSpans {
             scope_spans: vec![ScopeSpans {
                 spans: vec![span(tid(W3C_EXAMPLE)), span(vec![0xff; 16])],
