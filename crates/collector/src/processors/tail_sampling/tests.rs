@@ -179,3 +179,18 @@ fn bad_policies_are_reported() {
         "{msgs:?}"
     );
 }
+
+#[test]
+fn expected_new_traces_per_sec_sizes_the_waiting_room_as_in_go() {
+    let cfg = |rate, wait, num_traces| TailSamplingConfig {
+        expected_new_traces_per_sec: rate,
+        decision_wait: GoDuration::secs(wait),
+        num_traces,
+        ..Default::default()
+    };
+    // The traces that arrive within one decision wait at the expected rate...
+    assert_eq!(cfg(100, 30, 50_000).initial_capacity(), 3_000);
+    // ...never more than may wait at all, and nothing when no rate is given.
+    assert_eq!(cfg(10_000, 30, 50_000).initial_capacity(), 50_000);
+    assert_eq!(cfg(0, 30, 50_000).initial_capacity(), 0);
+}
