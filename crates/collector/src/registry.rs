@@ -76,23 +76,12 @@ pub fn validate<T: ComponentConfig>(
     check::<T>(node, path, errors).map(|c| Arc::new(c) as Decoded)
 }
 
-/// The config `validate` decoded for `def`, validating it now if that has not happened
-/// (a config that never went through `service::validate`).
-pub fn decoded(section: Section, def: &ComponentDef) -> anyhow::Result<&Decoded> {
-    if let Some(d) = def.decoded.get() {
-        return Ok(d);
-    }
-    let validate = validator(section, &def.id.kind)
-        .map_err(|_| anyhow::anyhow!("unknown {} type \"{}\"", section.singular(), def.id.kind))?;
-    let mut errors = Errors::default();
-    let path = format!("{}::{}", section.key(), def.id);
-    match validate(&def.node, &path, &mut errors) {
-        Some(d) if errors.is_ok() => Ok(def.decoded.get_or_init(|| d)),
-        _ => {
-            let msgs: Vec<String> = errors.errors.iter().map(|e| e.to_string()).collect();
-            anyhow::bail!(msgs.join("\n"))
-        }
-    }
+/// The config `service::validate` decoded for `def` (it must have run: the service builds
+/// only validated configs).
+pub fn decoded(def: &ComponentDef) -> anyhow::Result<&Decoded> {
+    def.decoded
+        .get()
+        .ok_or_else(|| anyhow::anyhow!("{}: the configuration was not validated", def.id))
 }
 
 /// For tests: `node` decoded as `T`, as `validate` would keep it (panics on a bad config).
@@ -243,33 +232,34 @@ impl Factory for ExporterFactory {
 }
 
 /// The one lookup of a type name among factories.
-fn find<F: Factory>(all: Vec<&'static F>, kind: &str) -> Option<&'static F> {
-    all.into_iter()
+fn find<F: Factory>(all: &[&'static F], kind: &str) -> Option<&'static F> {
+    all.iter()
+        .copied()
         .find(|f| f.kind() == kind || f.aliases().contains(&kind))
 }
 
 pub fn find_receiver(kind: &str) -> Option<&'static ReceiverFactory> {
-    find(receivers(), kind)
+    find(&receivers(), kind)
 }
 
 pub fn find_processor(kind: &str) -> Option<&'static ProcessorFactory> {
-    find(processors(), kind)
+    find(&processors(), kind)
 }
 
 pub fn find_exporter(kind: &str) -> Option<&'static ExporterFactory> {
-    find(exporters(), kind)
+    find(&exporters(), kind)
 }
 
 pub fn find_connector(kind: &str) -> Option<&'static ConnectorFactory> {
-    find(connectors(), kind)
+    find(&connectors(), kind)
 }
 
 pub fn find_extension(kind: &str) -> Option<&'static ExtensionFactory> {
-    find(extensions(), kind)
+    find(&extensions(), kind)
 }
 
-fn kinds<F: Factory>(all: Vec<&'static F>) -> Vec<&'static str> {
-    let mut kinds: Vec<_> = all.into_iter().map(Factory::kind).collect();
+fn kinds<F: Factory>(all: &[&'static F]) -> Vec<&'static str> {
+    let mut kinds: Vec<_> = all.iter().map(|f| f.kind()).collect();
     kinds.sort_unstable();
     kinds
 }
@@ -277,17 +267,16 @@ fn kinds<F: Factory>(all: Vec<&'static F>) -> Vec<&'static str> {
 /// The validation of `kind` in `section`, or the section's known type names (sorted) when
 /// there is no such type.
 pub fn validator(section: Section, kind: &str) -> Result<ValidateFn, Vec<&'static str>> {
-    fn pick<F: Factory>(all: Vec<&'static F>, kind: &str) -> Result<ValidateFn, Vec<&'static str>> {
-        match find(all.clone(), kind) {
-            Some(f) => Ok(f.validate_fn()),
-            None => Err(kinds(all)),
-        }
+    fn pick<F: Factory>(all: &[&'static F], kind: &str) -> Result<ValidateFn, Vec<&'static str>> {
+        find(all, kind)
+            .map(|f| f.validate_fn())
+            .ok_or_else(|| kinds(all))
     }
     match section {
-        Section::Receivers => pick(receivers(), kind),
-        Section::Processors => pick(processors(), kind),
-        Section::Exporters => pick(exporters(), kind),
-        Section::Connectors => pick(connectors(), kind),
-        Section::Extensions => pick(extensions(), kind),
+        Section::Receivers => pick(&receivers(), kind),
+        Section::Processors => pick(&processors(), kind),
+        Section::Exporters => pick(&exporters(), kind),
+        Section::Connectors => pick(&connectors(), kind),
+        Section::Extensions => pick(&extensions(), kind),
     }
 }

@@ -57,13 +57,8 @@ impl Builder<'_> {
             let d = self.def(Section::Processors, &r.id);
             let f = registry::find_processor(&d.id.kind).expect("validated type");
             let path = format!("processors::{}", d.id);
-            next = (f.build)(
-                registry::decoded(Section::Processors, d)?,
-                self.ctx(&d.id),
-                p.signal,
-                next,
-            )
-            .with_context(|| format!("{path} in pipeline {}", p.id()))?;
+            next = (f.build)(registry::decoded(d)?, self.ctx(&d.id), p.signal, next)
+                .with_context(|| format!("{path} in pipeline {}", p.id()))?;
             self.processors.push((fed_by_connector, next.clone()));
         }
         self.entries.insert(i, next.clone());
@@ -81,12 +76,8 @@ impl Builder<'_> {
                 return Ok(c.clone());
             }
             let f = registry::find_exporter(&d.id.kind).expect("validated type");
-            let c = (f.build)(
-                registry::decoded(Section::Exporters, d)?,
-                self.ctx(&d.id),
-                signal,
-            )
-            .with_context(|| format!("exporters::{}", d.id))?;
+            let c = (f.build)(registry::decoded(d)?, self.ctx(&d.id), signal)
+                .with_context(|| format!("exporters::{}", d.id))?;
             self.exporters.insert(key, c.clone());
             return Ok(c);
         }
@@ -114,7 +105,7 @@ impl Builder<'_> {
                 nexts.push(self.entry(j)?);
             }
             let c = (f.build)(
-                registry::decoded(Section::Connectors, &d)?,
+                registry::decoded(&d)?,
                 self.ctx(&d.id),
                 signal,
                 to,
