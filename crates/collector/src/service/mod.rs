@@ -62,6 +62,11 @@ struct RunningExtension {
 #[derive(Default)]
 pub struct Kept(Vec<RunningExtension>);
 
+/// What `after` holds that `before` did not (what an extension added to the host).
+fn added<T: PartialEq>(before: &[T], after: Vec<T>) -> Vec<T> {
+    after.into_iter().filter(|x| !before.contains(x)).collect()
+}
+
 /// The same settings, wherever in the files they are written.
 fn same_settings(a: &Node, b: &Node) -> bool {
     match (&a.value, &b.value) {
@@ -143,21 +148,12 @@ impl Service {
                 host: host.clone(),
             };
             let before = host.provided_keys();
-            let ext = (f.build)(registry::decoded(Section::Extensions, d)?, ctx)
+            let ext = (f.build)(registry::decoded(d)?, ctx)
                 .with_context(|| format!("extensions::{}", d.id))?;
-            let provided = host
-                .provided_keys()
-                .into_iter()
-                .filter(|k| !before.contains(k))
-                .collect();
+            let provided = added(&before, host.provided_keys());
             let bound = host.listeners.addresses();
             let started = ext.start().await;
-            let listens = host
-                .listeners
-                .addresses()
-                .into_iter()
-                .filter(|a| !bound.contains(a))
-                .collect();
+            let listens = added(&bound, host.listeners.addresses());
             self.extensions.push(RunningExtension {
                 id: d.id.clone(),
                 settings: d.node.clone(),
@@ -216,7 +212,7 @@ impl Service {
                 telemetry: telemetry.clone(),
                 host: host.clone(),
             };
-            let r = (f.build)(registry::decoded(Section::Receivers, d)?, ctx, consumers)
+            let r = (f.build)(registry::decoded(d)?, ctx, consumers)
                 .with_context(|| format!("receivers::{}", d.id))?;
             self.receivers.push((d.id.clone(), r.clone()));
             r.start()
