@@ -57,7 +57,6 @@ pub struct Sender {
 enum Target {
     Local {
         queues: Arc<Queues>,
-        name: String,
     },
     Sqs {
         client: aws_sdk_sqs::Client,
@@ -70,12 +69,11 @@ impl Sender {
     /// configuration (credentials and region from the environment, profile or instance).
     pub async fn open(queue: &EventQueue) -> anyhow::Result<Self> {
         let target = match queue {
-            EventQueue::Local { path, name } => Target::Local {
+            EventQueue::Local { path, .. } => Target::Local {
                 queues: Arc::new(
                     Queues::open(path)
                         .with_context(|| format!("opening the queue file {}", path.display()))?,
                 ),
-                name: name.clone(),
             },
             EventQueue::Sqs { url } => Target::Sqs {
                 client: sqs_client(url).await?,
@@ -108,8 +106,8 @@ impl Sender {
         attributes: MessageAttributes,
     ) -> Result<String, SendError> {
         match &self.target {
-            Target::Local { queues, name } => {
-                let (queues, name) = (queues.clone(), name.clone());
+            Target::Local { queues } => {
+                let (queues, name) = (queues.clone(), self.name.clone());
                 Ok(
                     tokio::task::spawn_blocking(move || queues.send(&name, &body, &attributes))
                         .await??,
