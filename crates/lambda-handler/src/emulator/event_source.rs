@@ -367,11 +367,7 @@ fn sqs_event(batch: &[Received], config: &EventSourceConfig, region: &str) -> Va
 
 fn md5_hex(bytes: &[u8]) -> String {
     use md5::Digest as _;
-    hex(&md5::Md5::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(md5::Md5::digest(bytes))
 }
 
 /// SQS's digest of string message attributes (`null` when there are none): for each
@@ -394,7 +390,7 @@ fn md5_of_message_attributes(attributes: &std::collections::BTreeMap<String, Str
         digest.update([1u8]);
         field(&mut digest, value.as_bytes());
     }
-    Value::String(hex(&digest.finalize()))
+    Value::String(hex::encode(digest.finalize()))
 }
 
 /// The ids a response names in `batchItemFailures`. As in Lambda, an empty or `null`
