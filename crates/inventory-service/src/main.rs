@@ -3,6 +3,9 @@
 
 use inventory_service::{app, config::Config};
 
+#[global_allocator]
+static ALLOCATOR: telemetry::Allocator = telemetry::Allocator;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let info = telemetry::ServiceInfo {

@@ -6,6 +6,9 @@ use lambda_handler::function::FraudCheckFunction;
 use lambda_handler::lambda_env;
 use lambda_runtime::{Runtime, service_fn};
 
+#[global_allocator]
+static ALLOCATOR: telemetry::Allocator = telemetry::Allocator;
+
 fn main() -> Result<(), lambda_runtime::Error> {
     // Environment changes must happen before any other thread exists (the tokio runtime
     // starts its workers below), which is why main is not #[tokio::main].

@@ -22,6 +22,10 @@ use opentelemetry::KeyValue;
 use telemetry::db::{DbClient, Statement};
 use tower::ServiceExt as _;
 
+// As in every workload binary: the allocator is part of what telemetry costs.
+#[global_allocator]
+static ALLOCATOR: telemetry::Allocator = telemetry::Allocator;
+
 /// The process's CPU time so far, every thread included.
 fn process_cpu() -> Duration {
     let mut now = libc::timespec {

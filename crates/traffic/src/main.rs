@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use traffic::cli::Args;
 
+#[global_allocator]
+static ALLOCATOR: telemetry::Allocator = telemetry::Allocator;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if std::env::var_os("RUST_LOG").is_none() {

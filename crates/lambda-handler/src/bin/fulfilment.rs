@@ -7,6 +7,9 @@ use lambda_handler::fulfilment::{FulfilmentFunction, Services};
 use lambda_handler::lambda_env;
 use lambda_runtime::{Runtime, service_fn};
 
+#[global_allocator]
+static ALLOCATOR: telemetry::Allocator = telemetry::Allocator;
+
 fn main() -> Result<(), lambda_runtime::Error> {
     // Environment changes before any other thread exists, as in `bootstrap`.
     lambda_env::prepare_telemetry_env();
