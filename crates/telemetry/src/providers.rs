@@ -352,27 +352,39 @@ fn build_providers(settings: &Settings, resource: Resource) -> anyhow::Result<Pr
     })
 }
 
-/// Spans and log records waiting for export, unless `OTEL_BSP_MAX_QUEUE_SIZE` /
-/// `OTEL_BLRP_MAX_QUEUE_SIZE` say otherwise. The SDK's 2048 drops spans as soon as a
-/// service pinned to one core answers a few thousand requests a second (measured: a quarter
-/// of inventory-service's spans lost at 9,000 requests/s, `make bench`): the export thread
-/// gets the core too late. 16384 records are a few MiB at most.
+/// Spans and log records waiting for export, unless `OTEL_BSP/BLRP_MAX_QUEUE_SIZE` say
+/// otherwise. The SDK's 2048 drops spans as soon as a service pinned to one core answers a
+/// few thousand requests a second (measured: a quarter of inventory-service's spans lost at
+/// 9,000 requests/s, `make bench`): the export thread gets the core too late. 16384 records
+/// are a few MiB at most.
 const QUEUE_SIZE: usize = 16_384;
 
+/// Records per export request, unless `OTEL_BSP/BLRP_MAX_EXPORT_BATCH_SIZE` say otherwise.
+/// The SDK exports one batch at a time and waits for the answer, so what it can send per
+/// second is the batch size over the round trip; with the SDK's 512, inventory-service at
+/// 18,000 requests/s on one core (the answer waits for that busy core) filled even the larger
+/// queue and dropped spans. 2048 server spans are about 1.5 MB, within the 4 MiB a collector
+/// accepts by default, and fewer requests cost less per record.
+const EXPORT_BATCH_SIZE: usize = 2048;
+
 fn span_batch_config() -> opentelemetry_sdk::trace::BatchConfig {
-    let builder = opentelemetry_sdk::trace::BatchConfigBuilder::default();
-    if std::env::var_os("OTEL_BSP_MAX_QUEUE_SIZE").is_some() {
-        builder.build()
-    } else {
-        builder.with_max_queue_size(QUEUE_SIZE).build()
+    let mut builder = opentelemetry_sdk::trace::BatchConfigBuilder::default();
+    if std::env::var_os("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
+        builder = builder.with_max_queue_size(QUEUE_SIZE);
     }
+    if std::env::var_os("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
+        builder = builder.with_max_export_batch_size(EXPORT_BATCH_SIZE);
+    }
+    builder.build()
 }
 
 fn log_batch_config() -> opentelemetry_sdk::logs::BatchConfig {
-    let builder = opentelemetry_sdk::logs::BatchConfigBuilder::default();
-    if std::env::var_os("OTEL_BLRP_MAX_QUEUE_SIZE").is_some() {
-        builder.build()
-    } else {
-        builder.with_max_queue_size(QUEUE_SIZE).build()
+    let mut builder = opentelemetry_sdk::logs::BatchConfigBuilder::default();
+    if std::env::var_os("OTEL_BLRP_MAX_QUEUE_SIZE").is_none() {
+        builder = builder.with_max_queue_size(QUEUE_SIZE);
     }
+    if std::env::var_os("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE").is_none() {
+        builder = builder.with_max_export_batch_size(EXPORT_BATCH_SIZE);
+    }
+    builder.build()
 }
