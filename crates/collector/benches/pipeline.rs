@@ -1,9 +1,12 @@
 //! decode → batch → encode, the path every span takes through a forwarding collector, and
 //! the fan-out of a batch to several exporters.
 
-use collector::component::{ConsumeError, Consumer, SharedConsumer, fanout};
+use collector::component::{BuildContext, ConsumeError, Consumer, Host, SharedConsumer, fanout};
+use collector::config::{ComponentId, GoDuration};
 use collector::otlp_codec::{self, Encoding};
 use collector::pdata::{Batch, Signal};
+use collector::processors::batch;
+use collector::telemetry::SelfTelemetry;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -97,18 +100,17 @@ fn bench(c: &mut Criterion) {
         b.iter(|| otlp_codec::decode(Signal::Traces, Encoding::Json, black_box(&json)).unwrap())
     });
     g.bench_function("batch_8_requests_and_split_1024", |b| {
-        b.iter(|| {
-            let mut acc = Batch::empty(Signal::Traces);
-            for _ in 0..8 {
-                acc.append(batch.clone());
-            }
-            let mut pieces = 0;
-            while !acc.is_empty() {
-                black_box(acc.split_front(1024));
-                pieces += 1;
-            }
-            pieces
-        })
+        b.iter_batched(
+            || vec![batch.clone(); 8],
+            |requests| {
+                let mut acc = Batch::empty(Signal::Traces);
+                for request in requests {
+                    acc.append(request);
+                }
+                acc.split_into(1024)
+            },
+            BatchSize::SmallInput,
+        )
     });
     g.bench_function("encode_protobuf", |b| {
         b.iter(|| otlp_codec::encode(black_box(&batch), Encoding::Protobuf))
@@ -139,6 +141,63 @@ fn bench(c: &mut Criterion) {
         )
     });
     g.finish();
+
+    // An agent's traces pipeline: many small requests (a service's batches of 16 spans)
+    // gathered to send_batch_size 8192 and sent on in pieces of at most 1000.
+    let mut g = c.benchmark_group("batch_processor");
+    g.throughput(Throughput::Elements(8192));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // Keeps what it is sent, so that dropping the spans (an exporter's business) is done
+    // outside the measurement, in the next iteration's setup.
+    #[derive(Default)]
+    struct Keep(std::sync::Mutex<Vec<Batch>>);
+    #[async_trait::async_trait]
+    impl Consumer for Keep {
+        async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+            self.0.lock().unwrap().push(batch);
+            Ok(())
+        }
+    }
+    let sink = Arc::new(Keep::default());
+    let processor = runtime.block_on(async {
+        batch::start(
+            batch::BatchConfig {
+                send_batch_size: 8192,
+                send_batch_max_size: 1000,
+                timeout: GoDuration::millis(60_000),
+                wait_for_result: false,
+            },
+            &BuildContext {
+                id: ComponentId::parse("batch").unwrap(),
+                telemetry: Arc::new(SelfTelemetry::default()),
+                host: Arc::new(Host::default()),
+            },
+            Signal::Traces,
+            sink.clone(),
+        )
+    });
+    let small = request(16);
+    g.bench_function("512_requests_of_16_spans_split_1000", |b| {
+        b.iter_batched(
+            || {
+                sink.0.lock().unwrap().clear();
+                vec![small.clone(); 512]
+            },
+            |requests| {
+                runtime.block_on(async {
+                    for request in requests {
+                        processor.consume(request).await.unwrap();
+                    }
+                })
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+    assert!(!sink.0.lock().unwrap().is_empty());
 }
 
 criterion_group!(benches, bench);

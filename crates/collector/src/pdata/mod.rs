@@ -116,30 +116,42 @@ impl Batch {
         }
     }
 
-    /// Splits off a batch of at most `max` items from the front, keeping resource and scope
-    /// grouping; `self` keeps the rest. Used by the batch processor's send_batch_max_size.
-    pub fn split_front(&mut self, max: usize) -> Batch {
+    /// Cuts the batch into consecutive batches of at most `max` items each (0: no limit),
+    /// in order, keeping resource and scope grouping: a resource or scope cut in two has its
+    /// envelope (attributes, schema URL) copied onto both halves; spans, records and metrics
+    /// are moved, never copied. Used by the batch processor's `send_batch_max_size`.
+    ///
+    /// Metrics are cut at metric granularity: a metric's data points stay together, so a
+    /// piece may exceed `max` by the points of one metric.
+    pub fn split_into(self, max: usize) -> Vec<Batch> {
+        if max == 0 {
+            return vec![self];
+        }
         match self {
-            Batch::Traces(rs) => Batch::Traces(split_resources(
-                rs,
-                max,
-                |r| &mut r.scope_spans,
-                |s| &mut s.spans,
-            )),
-            Batch::Logs(rl) => Batch::Logs(split_resources(
+            Batch::Traces(rs) => chunks(rs, max, |r| &mut r.scope_spans, |s| &mut s.spans, |_| 1)
+                .into_iter()
+                .map(Batch::Traces)
+                .collect(),
+            Batch::Logs(rl) => chunks(
                 rl,
                 max,
                 |r| &mut r.scope_logs,
                 |s| &mut s.log_records,
-            )),
-            // Metrics split at metric granularity: a metric's data points stay together,
-            // so a batch may exceed `max` by the points of one metric.
-            Batch::Metrics(rm) => Batch::Metrics(split_resources(
+                |_| 1,
+            )
+            .into_iter()
+            .map(Batch::Logs)
+            .collect(),
+            Batch::Metrics(rm) => chunks(
                 rm,
                 max,
                 |r| &mut r.scope_metrics,
                 |s| &mut s.metrics,
-            )),
+                |m| data_point_count(m.data.as_ref()),
+            )
+            .into_iter()
+            .map(Batch::Metrics)
+            .collect(),
         }
     }
 }
@@ -156,46 +168,82 @@ pub fn data_point_count(data: Option<&Data>) -> usize {
     }
 }
 
-/// Moves up to `max` leaf items (with copies of their resource and scope envelopes) out of
-/// the front of `resources`.
-fn split_resources<R: Clone, S: Clone, T>(
-    resources: &mut Vec<R>,
+/// One pass over `resources` filling each piece to exactly `max` (by `weight`): resources
+/// and scopes that fit are moved whole, a scope that does not is cut item by item. Only the envelopes of
+/// resources and scopes that span two pieces are cloned, emptied first.
+fn chunks<R: Clone, S: Clone, T>(
+    resources: Vec<R>,
     max: usize,
     scopes_of: impl Fn(&mut R) -> &mut Vec<S>,
     items_of: impl Fn(&mut S) -> &mut Vec<T>,
-) -> Vec<R> {
-    let mut out = Vec::new();
-    let mut left = max;
-    while left > 0 && !resources.is_empty() {
-        let total: usize = scopes_of(&mut resources[0])
+    weight: impl Fn(&T) -> usize,
+) -> Vec<Vec<R>> {
+    let mut pieces = Vec::new();
+    let mut piece: Vec<R> = Vec::new();
+    let mut room = max;
+    for mut resource in resources {
+        let total: usize = scopes_of(&mut resource)
             .iter_mut()
-            .map(|s| items_of(s).len())
+            .flat_map(|scope| items_of(scope).iter())
+            .map(&weight)
             .sum();
-        if total <= left {
-            left -= total;
-            out.push(resources.remove(0));
+        if room == 0 && total > 0 {
+            pieces.push(std::mem::take(&mut piece));
+            room = max;
+        }
+        if total <= room {
+            // The whole resource fits: moved as it is, its envelope not copied.
+            room -= total;
+            piece.push(resource);
             continue;
         }
-        // Take part of this resource: clone the envelope without its scopes.
-        let mut head = resources[0].clone();
-        scopes_of(&mut head).clear();
-        let scopes = scopes_of(&mut resources[0]);
-        while left > 0 && !scopes.is_empty() {
-            let n = items_of(&mut scopes[0]).len();
-            if n <= left {
-                left -= n;
-                scopes_of(&mut head).push(scopes.remove(0));
-            } else {
-                let mut part = scopes[0].clone();
-                let taken: Vec<T> = items_of(&mut scopes[0]).drain(..left).collect();
-                *items_of(&mut part) = taken;
-                scopes_of(&mut head).push(part);
-                left = 0;
+        let scopes = std::mem::take(scopes_of(&mut resource));
+        // `resource` is now its bare envelope; `head` is its part in the current piece.
+        let mut head = resource.clone();
+        for mut scope in scopes {
+            let total: usize = items_of(&mut scope).iter().map(&weight).sum();
+            if room == 0 && total > 0 {
+                if !scopes_of(&mut head).is_empty() {
+                    piece.push(std::mem::replace(&mut head, resource.clone()));
+                }
+                pieces.push(std::mem::take(&mut piece));
+                room = max;
             }
+            if total <= room {
+                // The common case: the whole scope fits and is moved as it is.
+                room -= total;
+                scopes_of(&mut head).push(scope);
+                continue;
+            }
+            let items = std::mem::take(items_of(&mut scope));
+            let mut part = scope.clone();
+            for item in items {
+                let w = weight(&item);
+                let pending = !items_of(&mut part).is_empty()
+                    || !scopes_of(&mut head).is_empty()
+                    || !piece.is_empty();
+                // An item heavier than a whole piece (a metric with many points) goes alone.
+                if w > room && pending {
+                    if !items_of(&mut part).is_empty() {
+                        scopes_of(&mut head).push(std::mem::replace(&mut part, scope.clone()));
+                    }
+                    if !scopes_of(&mut head).is_empty() {
+                        piece.push(std::mem::replace(&mut head, resource.clone()));
+                    }
+                    pieces.push(std::mem::take(&mut piece));
+                    room = max;
+                }
+                room = room.saturating_sub(w);
+                items_of(&mut part).push(item);
+            }
+            scopes_of(&mut head).push(part);
         }
-        out.push(head);
+        piece.push(head);
     }
-    out
+    if !piece.is_empty() {
+        pieces.push(piece);
+    }
+    pieces
 }
 
 #[cfg(test)]
@@ -218,18 +266,115 @@ mod tests {
             .collect();
         Batch::Traces(vec![ResourceSpans {
             scope_spans,
+            schema_url: "https://example.com/schema".into(),
             ..Default::default()
         }])
     }
 
     #[test]
-    fn split_front_takes_exactly_max_items_and_keeps_the_rest() {
-        let mut b = traces(&[3, 4]);
-        let head = b.split_front(5);
-        assert_eq!(head.item_count(), 5);
-        assert_eq!(b.item_count(), 2);
-        let rest = b.split_front(100);
-        assert_eq!(rest.item_count(), 2);
-        assert!(b.is_empty());
+    fn split_into_cuts_in_order_and_moves_every_item_once() {
+        let pieces = traces(&[3, 4]).split_into(5);
+        assert_eq!(
+            pieces.iter().map(Batch::item_count).collect::<Vec<_>>(),
+            [5, 2]
+        );
+        let names = |b: &Batch| match b {
+            Batch::Traces(rs) => rs
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.iter().map(|sp| sp.name.clone()).collect::<Vec<_>>())
+                .collect::<Vec<_>>(),
+            _ => unreachable!(),
+        };
+        // The first scope whole and two spans of the second; the second's other two after.
+        assert_eq!(
+            names(&pieces[0]),
+            [vec!["s0", "s1", "s2"], vec!["s0", "s1"]]
+        );
+        assert_eq!(names(&pieces[1]), [vec!["s2", "s3"]]);
+        // Both pieces carry the resource's envelope.
+        for piece in &pieces {
+            let Batch::Traces(rs) = piece else {
+                unreachable!()
+            };
+            assert_eq!(rs.len(), 1);
+            assert_eq!(rs[0].schema_url, "https://example.com/schema");
+        }
+    }
+
+    /// Every item once, in order, under its own resource and scope, and every piece but the
+    /// last filled to exactly `max`: for many shapes of batch and many `max`.
+    #[test]
+    fn split_into_keeps_order_and_envelopes_and_fills_pieces() {
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for _ in 0..300 {
+            let resources: Vec<ResourceSpans> = (0..next(5))
+                .map(|r| ResourceSpans {
+                    schema_url: format!("r{r}"),
+                    scope_spans: (0..next(4))
+                        .map(|sc| ScopeSpans {
+                            schema_url: format!("r{r}s{sc}"),
+                            spans: (0..next(9))
+                                .map(|i| Span {
+                                    name: format!("r{r}s{sc}i{i}"),
+                                    ..Default::default()
+                                })
+                                .collect(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect();
+            let flat = |rs: &[ResourceSpans]| -> Vec<String> {
+                rs.iter()
+                    .flat_map(|r| {
+                        r.scope_spans.iter().flat_map(move |s| {
+                            s.spans.iter().map(move |sp| {
+                                assert!(sp.name.starts_with(&s.schema_url));
+                                assert!(s.schema_url.starts_with(&r.schema_url));
+                                sp.name.clone()
+                            })
+                        })
+                    })
+                    .collect()
+            };
+            let expected = flat(&resources);
+            let max = 1 + next(10) as usize;
+            let pieces = Batch::Traces(resources).split_into(max);
+            let mut got = Vec::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                let Batch::Traces(rs) = piece else {
+                    unreachable!()
+                };
+                if i + 1 < pieces.len() {
+                    assert_eq!(piece.item_count(), max);
+                } else {
+                    assert!(piece.item_count() <= max);
+                }
+                got.extend(flat(rs));
+            }
+            assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn split_into_exact_multiples_and_no_limit() {
+        let pieces = traces(&[4, 4]).split_into(4);
+        assert_eq!(
+            pieces.iter().map(Batch::item_count).collect::<Vec<_>>(),
+            [4, 4]
+        );
+        assert_eq!(traces(&[4, 4]).split_into(0), vec![traces(&[4, 4])]);
+        assert_eq!(traces(&[4, 4]).split_into(100), vec![traces(&[4, 4])]);
+        let whole: Vec<Batch> = traces(&[3, 0, 5]).split_into(1);
+        assert_eq!(whole.len(), 8);
+        assert!(whole.iter().all(|b| b.item_count() == 1));
     }
 }

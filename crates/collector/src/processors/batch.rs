@@ -76,6 +76,17 @@ fn build(
     next: SharedConsumer,
 ) -> anyhow::Result<SharedConsumer> {
     let cfg: BatchConfig = registry::typed::<BatchConfig>(decoded).clone();
+    Ok(start(cfg, &ctx, signal, next))
+}
+
+/// A running batch processor handing its batches to `next` (its timer task runs until
+/// `shutdown`).
+pub fn start(
+    cfg: BatchConfig,
+    ctx: &BuildContext,
+    signal: Signal,
+    next: SharedConsumer,
+) -> SharedConsumer {
     let id = ctx.id.to_string();
     let l = [("processor", id.as_str())];
     let p = Arc::new(BatchProcessor {
@@ -117,7 +128,7 @@ fn build(
             tokio::select! {
                 _ = tick.tick() => {
                     let taken = timer.pending.lock().await.take(signal);
-                    if !taken.batch.is_empty() {
+                    if taken.items > 0 {
                         timer.timeout_trigger.add(1);
                         timer.send(taken).await;
                     }
@@ -126,7 +137,7 @@ fn build(
             }
         }
     });
-    Ok(p)
+    p
 }
 
 struct BatchProcessor {
@@ -148,6 +159,9 @@ type Waiter = oneshot::Sender<Result<(), ConsumeError>>;
 /// Items waiting to be sent, and the callers waiting for them to be.
 struct Pending {
     batch: Batch,
+    /// `batch.item_count()`, kept as items arrive: counting the whole pending batch on
+    /// every arrival made filling a batch quadratic in the number of requests it holds.
+    items: usize,
     waiters: Vec<Waiter>,
 }
 
@@ -155,6 +169,7 @@ impl Pending {
     fn new(signal: Signal) -> Pending {
         Pending {
             batch: Batch::empty(signal),
+            items: 0,
             waiters: Vec::new(),
         }
     }
@@ -167,20 +182,13 @@ impl BatchProcessor {
     /// Sends in pieces of at most send_batch_max_size and tells every waiting caller how it
     /// went (the first failure, if any piece failed).
     async fn send(&self, taken: Pending) {
-        let Pending { mut batch, waiters } = taken;
+        let Pending { batch, waiters, .. } = taken;
         let mut result = Ok(());
-        loop {
-            let piece = if self.cfg.send_batch_max_size > 0
-                && batch.item_count() > self.cfg.send_batch_max_size
-            {
-                batch.split_front(self.cfg.send_batch_max_size)
-            } else {
-                std::mem::replace(&mut batch, Batch::empty(self.signal))
-            };
-            if piece.is_empty() {
-                break;
-            }
+        for piece in batch.split_into(self.cfg.send_batch_max_size) {
             let items = piece.item_count();
+            if items == 0 {
+                continue;
+            }
             self.send_size.record(items as f64);
             if let Err(e) = self.next.consume(piece).await {
                 if self.cfg.wait_for_result {
@@ -209,13 +217,14 @@ impl Consumer for BatchProcessor {
         let (tx, rx) = oneshot::channel();
         let wait = self.cfg.wait_for_result;
         let full = {
+            let items = batch.item_count();
             let mut pending = self.pending.lock().await;
             pending.batch.append(batch);
+            pending.items += items;
             if wait {
                 pending.waiters.push(tx);
             }
-            (pending.batch.item_count() >= self.cfg.send_batch_size)
-                .then(|| pending.take(self.signal))
+            (pending.items >= self.cfg.send_batch_size).then(|| pending.take(self.signal))
         };
         if let Some(taken) = full {
             self.size_trigger.add(1);
@@ -235,8 +244,79 @@ impl Consumer for BatchProcessor {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = self.stop.send(true);
         let rest = self.pending.lock().await.take(self.signal);
-        if !rest.batch.is_empty() || !rest.waiters.is_empty() {
+        if rest.items > 0 || !rest.waiters.is_empty() {
             self.send(rest).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::component::Host;
+    use crate::config::ComponentId;
+    use crate::telemetry::SelfTelemetry;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    #[derive(Default)]
+    struct Keep(std::sync::Mutex<Vec<Batch>>);
+
+    #[async_trait]
+    impl Consumer for Keep {
+        async fn consume(&self, batch: Batch) -> Result<(), ConsumeError> {
+            self.0.lock().unwrap().push(batch);
+            Ok(())
+        }
+    }
+
+    fn spans(n: usize) -> Batch {
+        Batch::Traces(vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span::default(); n],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }])
+    }
+
+    fn sizes(keep: &Keep) -> Vec<usize> {
+        keep.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Batch::item_count)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn sends_at_send_batch_size_in_pieces_of_the_max_and_the_rest_on_time() {
+        let keep = Arc::new(Keep::default());
+        let processor = start(
+            BatchConfig {
+                send_batch_size: 10,
+                send_batch_max_size: 4,
+                timeout: GoDuration::millis(300),
+                wait_for_result: false,
+            },
+            &BuildContext {
+                id: ComponentId::parse("batch").unwrap(),
+                telemetry: Arc::new(SelfTelemetry::default()),
+                host: Arc::new(Host::default()),
+            },
+            Signal::Traces,
+            keep.clone(),
+        );
+        for _ in 0..2 {
+            processor.consume(spans(4)).await.unwrap();
+        }
+        assert_eq!(sizes(&keep), Vec::<usize>::new(), "8 < send_batch_size");
+        processor.consume(spans(4)).await.unwrap();
+        assert_eq!(sizes(&keep), [4, 4, 4]);
+        // The count starts again from zero after a send.
+        processor.consume(spans(3)).await.unwrap();
+        assert_eq!(sizes(&keep), [4, 4, 4]);
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        assert_eq!(sizes(&keep), [4, 4, 4, 3]);
+        processor.shutdown().await;
     }
 }
