@@ -178,10 +178,16 @@ impl SendError {
     }
 }
 
-/// The protocol part of an exporter: send one batch, once.
+/// The protocol part of an exporter: turn a batch into its request once, then send that
+/// request, once per attempt.
 #[async_trait]
 pub trait Sender: Send + Sync + 'static {
-    async fn send(&self, batch: &Batch) -> Result<(), SendError>;
+    /// The batch as it goes on the wire (encoded, compressed): built once, so retries of a
+    /// batch cost the sending only, and the decoded batch is freed while they wait.
+    type Request: Send + Sync;
+    /// An error here is permanent: the batch cannot be sent at all.
+    fn prepare(&self, batch: &Batch) -> Result<Self::Request, SendError>;
+    async fn send(&self, request: &Self::Request) -> Result<(), SendError>;
 }
 
 struct Inner<S> {
@@ -196,14 +202,24 @@ impl<S: Sender> Inner<S> {
     /// Sends with retries; Err means the batch is given up (already logged and counted).
     async fn send_with_retry(
         &self,
-        batch: &Batch,
+        batch: Batch,
         deadline: Option<Instant>,
     ) -> Result<(), SendError> {
         let n = batch.item_count() as u64;
+        let request = match self.sender.prepare(&batch) {
+            Ok(request) => request,
+            Err(e) => {
+                self.host.exporter_outcome(&self.id, Some(&e.message));
+                self.metrics.send_failed.add(n);
+                tracing::error!(exporter = %self.id, items = n, error = %e.message, "dropping data: permanent error");
+                return Err(e);
+            }
+        };
+        drop(batch);
         let start = Instant::now();
         let mut wait = self.retry.initial_interval.0;
         loop {
-            match self.sender.send(batch).await {
+            match self.sender.send(&request).await {
                 Ok(()) => {
                     self.host.exporter_outcome(&self.id, None);
                     self.metrics.sent.add(n);
@@ -333,7 +349,7 @@ impl<S: Sender> QueuedExporter<S> {
                         // being sent (at most num_consumers batches).
                         inner.metrics.queue_size.add(-(room.num_permits() as i64));
                         drop(room);
-                        let _ = inner.send_with_retry(&batch, None).await;
+                        let _ = inner.send_with_retry(batch, None).await;
                     }
                 }));
             }
@@ -380,7 +396,7 @@ async fn disk_worker<S: Sender>(
         match otlp_codec::decode(signal, Encoding::Protobuf, &bytes) {
             Ok(batch) => {
                 tokio::select! {
-                    _ = inner.send_with_retry(&batch, None) => q.ack(pos),
+                    _ = inner.send_with_retry(batch, None) => q.ack(pos),
                     _ = stop.changed() => return,
                 }
             }
@@ -437,7 +453,7 @@ impl<S: Sender> Consumer for QueuedExporter<S> {
             if self.queue.enabled {
                 return Err(ConsumeError::retryable("exporter is shutting down"));
             }
-            return self.inner.send_with_retry(&batch, None).await.map_err(|e| {
+            return self.inner.send_with_retry(batch, None).await.map_err(|e| {
                 if e.retryable {
                     ConsumeError::retryable(e.message)
                 } else {
@@ -511,5 +527,65 @@ impl<S: Sender> Consumer for QueuedExporter<S> {
                 tracing::error!(exporter = %self.inner.id, "queue not drained within {:?}; remaining data is lost", self.drain_deadline);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::component::Host;
+    use crate::config::ComponentId;
+    use crate::telemetry::SelfTelemetry;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Refuses the first two attempts (retryably), then accepts; counts what it is asked.
+    #[derive(Default)]
+    struct Flaky {
+        prepared: AtomicUsize,
+        attempts: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Sender for Arc<Flaky> {
+        type Request = usize;
+        fn prepare(&self, batch: &Batch) -> Result<usize, SendError> {
+            self.prepared.fetch_add(1, Ordering::SeqCst);
+            Ok(batch.item_count())
+        }
+        async fn send(&self, _request: &usize) -> Result<(), SendError> {
+            if self.attempts.fetch_add(1, Ordering::SeqCst) < 2 {
+                return Err(SendError::retryable("not yet"));
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_prepared_once_however_often_it_is_retried() {
+        let flaky = Arc::new(Flaky::default());
+        let exporter = QueuedExporter::new(
+            &BuildContext {
+                id: ComponentId::parse("otlp").unwrap(),
+                telemetry: Arc::new(SelfTelemetry::default()),
+                host: Arc::new(Host::default()),
+            },
+            Signal::Traces,
+            flaky.clone(),
+            QueueConfig {
+                enabled: false,
+                ..Default::default()
+            },
+            RetryConfig {
+                initial_interval: GoDuration::millis(1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        exporter
+            .consume(Batch::empty(Signal::Traces))
+            .await
+            .unwrap();
+        assert_eq!(flaky.attempts.load(Ordering::SeqCst), 3);
+        assert_eq!(flaky.prepared.load(Ordering::SeqCst), 1);
     }
 }

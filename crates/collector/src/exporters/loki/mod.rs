@@ -240,17 +240,30 @@ impl LokiSender {
 
 #[async_trait]
 impl Sender for LokiSender {
-    async fn send(&self, batch: &Batch) -> Result<(), SendError> {
+    /// Loki's push request as JSON; none when no record made a stream.
+    type Request = Option<bytes::Bytes>;
+
+    fn prepare(&self, batch: &Batch) -> Result<Self::Request, SendError> {
         let Batch::Logs(rl) = batch else {
             return Err(SendError::permanent("the loki exporter takes logs only"));
         };
         let body = push_request(&self.cfg, rl);
         if body["streams"].as_array().is_none_or(|s| s.is_empty()) {
-            return Ok(());
+            return Ok(None);
         }
-        let body = serde_json::to_vec(&body).expect("JSON values serialise");
+        Ok(Some(
+            serde_json::to_vec(&body)
+                .expect("JSON values serialise")
+                .into(),
+        ))
+    }
+
+    async fn send(&self, body: &Self::Request) -> Result<(), SendError> {
+        let Some(body) = body else {
+            return Ok(());
+        };
         let mut req = http::Request::post(self.url.clone())
-            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .body(http_body_util::Full::new(body.clone()))
             .map_err(|e| SendError::permanent(format!("{}: {e}", self.url)))?;
         *req.headers_mut() = self.headers.clone();
         post(&self.client, req, self.cfg.timeout.0)

@@ -263,7 +263,8 @@ async fn a_down_loki_is_a_retryable_failure() {
     drop(listener);
     let cfg = config(&format!("endpoint: http://{addr}/loki/api/v1/push\n"));
     let sender = LokiSender::new(&cfg).unwrap();
-    let err = sender.send(&Batch::Logs(logs())).await.unwrap_err();
+    let request = sender.prepare(&Batch::Logs(logs())).unwrap();
+    let err = sender.send(&request).await.unwrap_err();
     assert!(err.retryable, "{}", err.message);
 }
 

@@ -220,11 +220,21 @@ fn classify(endpoint: &str, s: tonic::Status) -> SendError {
 
 #[async_trait]
 impl Sender for GrpcSender {
-    async fn send(&self, batch: &Batch) -> Result<(), SendError> {
-        // The batch is encoded straight from the pipeline's data: building the generated
-        // client's request struct would copy the whole batch on every attempt.
-        let body = otlp_codec::encode(batch, Encoding::Protobuf);
-        let (rejected, message, what) = match batch.signal() {
+    /// The export request's protobuf bytes, encoded straight from the pipeline's data
+    /// (building the generated client's request struct would copy the whole batch first).
+    /// tonic compresses them on each attempt: it has no way to send bytes compressed before.
+    type Request = (Signal, bytes::Bytes);
+
+    fn prepare(&self, batch: &Batch) -> Result<Self::Request, SendError> {
+        Ok((
+            batch.signal(),
+            otlp_codec::encode(batch, Encoding::Protobuf).into(),
+        ))
+    }
+
+    async fn send(&self, (signal, body): &Self::Request) -> Result<(), SendError> {
+        let body = body.clone();
+        let (rejected, message, what) = match signal {
             Signal::Traces => {
                 let r: ExportTraceServiceResponse = self.unary(TRACES_PATH, body).await?;
                 let ps = r.partial_success.unwrap_or_default();
@@ -257,7 +267,7 @@ impl GrpcSender {
     async fn unary<R: prost::Message + Default + Send + 'static>(
         &self,
         path: &'static str,
-        body: Vec<u8>,
+        body: bytes::Bytes,
     ) -> Result<R, SendError> {
         let mut grpc = tonic::client::Grpc::new(self.channel.clone())
             .accept_compressed(CompressionEncoding::Gzip);
@@ -286,7 +296,7 @@ impl GrpcSender {
 struct PreEncoded<R>(PhantomData<R>);
 
 impl<R: prost::Message + Default + Send + 'static> Codec for PreEncoded<R> {
-    type Encode = Vec<u8>;
+    type Encode = bytes::Bytes;
     type Decode = R;
     type Encoder = RawBody;
     type Decoder = PreEncoded<R>;
@@ -303,10 +313,10 @@ impl<R: prost::Message + Default + Send + 'static> Codec for PreEncoded<R> {
 struct RawBody;
 
 impl Encoder for RawBody {
-    type Item = Vec<u8>;
+    type Item = bytes::Bytes;
     type Error = tonic::Status;
 
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+    fn encode(&mut self, item: bytes::Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
         dst.put_slice(&item);
         Ok(())
     }

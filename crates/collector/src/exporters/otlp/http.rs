@@ -197,23 +197,26 @@ struct HttpSender {
 
 #[async_trait]
 impl Sender for HttpSender {
-    async fn send(&self, batch: &Batch) -> Result<(), SendError> {
+    /// The body, encoded and compressed once, and its content encoding.
+    type Request = (bytes::Bytes, Option<&'static str>);
+
+    fn prepare(&self, batch: &Batch) -> Result<Self::Request, SendError> {
         let raw = otlp_codec::encode(batch, self.encoding);
+        Ok(match self.compression.as_str() {
+            "gzip" => (otlp_codec::gzip(&raw).into(), Some("gzip")),
+            "zstd" => (otlp_codec::zstd_compress(&raw).into(), Some("zstd")),
+            _ => (raw.into(), None),
+        })
+    }
+
+    async fn send(&self, (body, content_encoding): &Self::Request) -> Result<(), SendError> {
         let mut req = http::Request::post(self.url.clone())
             .header("content-type", self.encoding.content_type());
-        let body = match self.compression.as_str() {
-            "gzip" => {
-                req = req.header("content-encoding", "gzip");
-                otlp_codec::gzip(&raw)
-            }
-            "zstd" => {
-                req = req.header("content-encoding", "zstd");
-                otlp_codec::zstd_compress(&raw)
-            }
-            _ => raw,
-        };
+        if let Some(encoding) = content_encoding {
+            req = req.header("content-encoding", *encoding);
+        }
         let mut req = req
-            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .body(http_body_util::Full::new(body.clone()))
             .map_err(|e| SendError::permanent(format!("{}: {e}", self.url)))?;
         req.headers_mut().extend(self.headers.clone());
         post(&self.client, req, self.timeout)
